@@ -1,0 +1,1 @@
+"""Everything that is specific to Amplitude: endpoints, export layout, event schema."""

@@ -1,0 +1,233 @@
+"""Configuration of Amplitude projects and of the loader, from the environment or a TOML file.
+
+One project comes from `AMPLITUDE_PROJECT_ID`, `AMPLITUDE_API_KEY` and `AMPLITUDE_SECRET_KEY`.
+Several come from a TOML file (`AMPLITUDE_PROJECTS_FILE`) that names, per project, its id and the
+environment variables holding its keys, so that the file itself holds no secret:
+
+    [[project]]
+    id = 187520
+    name = "web"
+    api_key_env = "AMPLITUDE_WEB_API_KEY"
+    secret_key_env = "AMPLITUDE_WEB_SECRET_KEY"
+    region = "eu"            # optional, default from AMPLITUDE_REGION or "us"
+    start = "2024-01-01"     # optional, default from AMPLITUDE_START
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from loader.archive import Guards
+from loader.errors import ConfigError
+from loader.hours import parse_hour
+from loader.http import RetryPolicy, Timeouts, check_base_url
+from loader.secrets import Secret
+
+#: The REST hosts of each data region. `analytics.amplitude.com` is the web app, not an API.
+REGION_HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
+
+DEFAULT_LAKE = "warehouse/lake"
+DEFAULT_CATALOG = "warehouse/amplitude.duckdb"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """One Amplitude project and how to reach it.
+
+    Attributes:
+        project_id: The project (app) id, as in Settings > Projects.
+        api_key: The project's API key.
+        secret_key: The project's secret key.
+        region: `us` or `eu`.
+        base_url: Overrides the region's host (an emulator, a proxy).
+        start: First hour to load, overriding the loader's default.
+        name: A label for messages.
+    """
+
+    project_id: int
+    api_key: Secret
+    secret_key: Secret
+    region: str = "us"
+    base_url: str | None = None
+    start: datetime | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.region not in REGION_HOSTS:
+            raise ConfigError(
+                f"region {self.region!r} is not one of {sorted(REGION_HOSTS)}",
+                project=self.project_id,
+                remedy="set AMPLITUDE_REGION to us or eu",
+            )
+        if not self.api_key or not self.secret_key:
+            raise ConfigError(
+                "the API key or the secret key is empty",
+                project=self.project_id,
+                remedy="set AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY (or the variables your"
+                " projects file names)",
+            )
+
+    @property
+    def api_url(self) -> str:
+        """The base URL that API calls go to."""
+        return check_base_url(self.base_url or REGION_HOSTS[self.region])
+
+    @property
+    def label(self) -> str:
+        """How messages name the project."""
+        return f"{self.project_id} ({self.name})" if self.name else str(self.project_id)
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """Everything about a load that is not a project.
+
+    Attributes:
+        lake_root: Local folder or fsspec URL of the lake.
+        catalog_path: The DuckDB catalog file.
+        start: First hour to load when a project names none.
+        lag_hours: Hours to wait after an hour starts before exporting it.
+        target_window_bytes: Estimated compressed size one export request aims for.
+        max_reject_ratio: Share of malformed lines above which an hour fails.
+        guards: Archive size limits.
+        timeouts: HTTP timeouts.
+        retry: HTTP retry policy.
+        threads: Threads for parsing.
+    """
+
+    lake_root: str = DEFAULT_LAKE
+    catalog_path: str = DEFAULT_CATALOG
+    start: datetime | None = None
+    lag_hours: int = 3
+    target_window_bytes: int = 1 << 30
+    max_reject_ratio: float = 0.01
+    guards: Guards = field(default_factory=Guards)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+
+    def __post_init__(self) -> None:
+        if self.lag_hours < 0:
+            raise ConfigError("the export lag cannot be negative", remedy="use 3 (the default)")
+        if not 0 <= self.max_reject_ratio <= 1:
+            raise ConfigError("the reject ratio must be between 0 and 1")
+
+
+def _env_secret(env: Mapping[str, str], name: str, project: object) -> Secret:
+    value = env.get(name, "")
+    if not value:
+        raise ConfigError(
+            f"environment variable {name} is not set",
+            project=project,
+            remedy=f"export {name}=... with the project's key",
+        )
+    return Secret(value)
+
+
+def projects_from_env(env: Mapping[str, str], **overrides: Any) -> list[ProjectConfig]:
+    """Read the configured projects: from the projects file if one is named, else one project.
+
+    Args:
+        env: The environment (usually `os.environ`).
+        **overrides: CLI values that take precedence over the environment: `projects_file`,
+            `project_id`, `api_key`, `secret_key`, `region`, `base_url`.
+
+    Returns:
+        The projects.
+
+    Raises:
+        ConfigError: If something needed is missing.
+    """
+
+    def pick(name: str, var: str) -> Any:
+        value = overrides.get(name)
+        return value if value not in (None, "") else env.get(var) or None
+
+    region = pick("region", "AMPLITUDE_REGION") or "us"
+    base_url = pick("base_url", "AMPLITUDE_BASE_URL")
+    projects_file = pick("projects_file", "AMPLITUDE_PROJECTS_FILE")
+    if projects_file:
+        return projects_from_file(Path(projects_file), env, region=region, base_url=base_url)
+    project_id = pick("project_id", "AMPLITUDE_PROJECT_ID")
+    if not project_id:
+        raise ConfigError(
+            "no project configured",
+            remedy="set AMPLITUDE_PROJECT_ID, AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY, or"
+            " AMPLITUDE_PROJECTS_FILE for several projects; `amplitude-loader demo` needs none",
+        )
+    api_key = overrides.get("api_key") or _env_secret(env, "AMPLITUDE_API_KEY", project_id)
+    secret_key = overrides.get("secret_key") or _env_secret(env, "AMPLITUDE_SECRET_KEY", project_id)
+    return [
+        ProjectConfig(
+            project_id=_project_id(project_id),
+            api_key=api_key if isinstance(api_key, Secret) else Secret(str(api_key)),
+            secret_key=secret_key if isinstance(secret_key, Secret) else Secret(str(secret_key)),
+            region=str(region),
+            base_url=base_url,
+        )
+    ]
+
+
+def _project_id(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"project id {value!r} is not a number",
+            remedy="use the numeric id shown in Amplitude under Settings > Projects",
+        ) from None
+
+
+def projects_from_file(
+    path: Path, env: Mapping[str, str], *, region: str = "us", base_url: str | None = None
+) -> list[ProjectConfig]:
+    """Read several projects from a TOML file.
+
+    Args:
+        path: The file.
+        env: The environment holding the keys the file names.
+        region: Default region for projects that name none.
+        base_url: Default base URL for projects that name none.
+
+    Returns:
+        The projects, in file order.
+
+    Raises:
+        ConfigError: If the file is unreadable or incomplete.
+    """
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read projects file {path}: {exc}") from None
+    entries = document.get("project", [])
+    if not entries:
+        raise ConfigError(f"projects file {path} lists no [[project]]")
+    projects = []
+    for entry in entries:
+        if "id" not in entry:
+            raise ConfigError(f"a [[project]] in {path} has no id")
+        pid = _project_id(entry["id"])
+        start = entry.get("start")
+        projects.append(
+            ProjectConfig(
+                project_id=pid,
+                api_key=_env_secret(env, entry.get("api_key_env", "AMPLITUDE_API_KEY"), pid),
+                secret_key=_env_secret(
+                    env, entry.get("secret_key_env", "AMPLITUDE_SECRET_KEY"), pid
+                ),
+                region=entry.get("region", region),
+                base_url=entry.get("base_url", base_url),
+                start=parse_hour(str(start)) if start else None,
+                name=entry.get("name"),
+            )
+        )
+    ids = [p.project_id for p in projects]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"projects file {path} lists a project twice")
+    return projects

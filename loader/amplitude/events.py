@@ -1,0 +1,352 @@
+"""Loading one project's event stream: plan the missing hours, export, stage, publish.
+
+The unit of state is one upload hour. Each export window is published as soon as it is staged,
+so an interrupted backfill keeps every window it finished, and a rerun asks only for the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from loader import __version__
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.export_api import AUTH_HINT, ExportApi
+from loader.amplitude.schema import SCHEMA_VERSION
+from loader.amplitude.stage import Stager, StageRequest
+from loader.errors import ExportTooLargeError, LoaderError, RejectThresholdError
+from loader.hours import describe_hours, hour_key, hours_between, newest_ready_hour, utc_now
+from loader.http import HttpClient
+from loader.lake import Lake, TableLayout
+from loader.manifest import HourManifest, ManifestStore
+from loader.planner import Window, plan_windows
+from loader.progress import NoProgress, Progress
+from loader.publish import Publisher, StagedHour
+from loader.testing_hooks import crash_point
+
+log = logging.getLogger(__name__)
+
+SOURCE = "amplitude"
+TABLE = "events"
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, for the CLI's summary and Dagster's metadata.
+
+    Attributes:
+        project: The project's label.
+        hours_loaded: Hours published with rows.
+        hours_empty: Hours published as empty (a 404 or no member, past the lag).
+        rows: Rows published.
+        rejects: Lines rejected.
+        bytes_downloaded: Bytes of zips downloaded.
+        bytes_json: Decompressed bytes read.
+        requests: Export requests made.
+        splits: Windows split in half after a size-limit 400 or a 504.
+        seconds: Wall time.
+        duplicates: Later copies of uuids hidden by the catalog, after the sync.
+        failures: Explanations of hours that failed.
+        published: The hours published.
+    """
+
+    project: str
+    hours_loaded: int = 0
+    hours_empty: int = 0
+    rows: int = 0
+    rejects: int = 0
+    bytes_downloaded: int = 0
+    bytes_json: int = 0
+    requests: int = 0
+    splits: int = 0
+    seconds: float = 0.0
+    duplicates: int = 0
+    failures: list[str] = field(default_factory=list)
+    published: list[datetime] = field(default_factory=list)
+
+    @property
+    def events_per_second(self) -> float:
+        """Rows published per second of wall time."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """Decompressed JSON megabytes per second of wall time."""
+        return self.bytes_json / 1e6 / self.seconds if self.seconds else 0.0
+
+
+class EventsLoader:
+    """Loads the events of one project into the lake.
+
+    Args:
+        project: The project.
+        settings: Loader settings.
+        now: The current moment (tests pin it); defaults to the clock.
+        progress: Progress sink.
+    """
+
+    def __init__(
+        self,
+        project: ProjectConfig,
+        settings: LoaderSettings,
+        *,
+        now: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.project = project
+        self.settings = settings
+        self.now = now or utc_now()
+        self.progress = progress or NoProgress()
+        self.lake = Lake(settings.lake_root)
+        self.layout = TableLayout(self.lake, SOURCE, str(project.project_id), TABLE)
+        self.manifests = ManifestStore(self.layout)
+        client = HttpClient(
+            project.api_url,
+            auth=(project.api_key.reveal(), project.secret_key),
+            timeouts=settings.timeouts,
+            retry=settings.retry,
+            auth_hint=AUTH_HINT,
+            name=f"Amplitude Export API (project {project.label})",
+        )
+        self.api = ExportApi(client, project.label, settings.guards)
+
+    @property
+    def newest_ready_hour(self) -> datetime:
+        """The newest hour old enough to export."""
+        return newest_ready_hour(self.now, self.settings.lag_hours)
+
+    def wanted_hours(self, start: datetime | None, end: datetime | None) -> list[datetime]:
+        """Return the hours a sync covers: from the start to the newest ready hour.
+
+        Args:
+            start: First hour (default: the project's, else the settings').
+            end: Last hour, included (capped at the newest ready hour).
+
+        Returns:
+            The hours, in order.
+
+        Raises:
+            LoaderError: If no start is known.
+        """
+        first = start or self.project.start or self.settings.start
+        if first is None:
+            raise LoaderError(
+                "no start date configured",
+                project=self.project.label,
+                remedy="set AMPLITUDE_START (for example 2024-01-01) or pass --start",
+            )
+        last = min(end, self.newest_ready_hour) if end else self.newest_ready_hour
+        return list(hours_between(first, last)) if first <= last else []
+
+    def missing_hours(
+        self, start: datetime | None = None, end: datetime | None = None, *, reload: bool = False
+    ) -> list[datetime]:
+        """Return the wanted hours that have no manifest (all of them with `reload`).
+
+        Args:
+            start: First hour.
+            end: Last hour, included.
+            reload: Load loaded hours again.
+
+        Returns:
+            The hours to load, in order.
+        """
+        wanted = self.wanted_hours(start, end)
+        if reload:
+            return wanted
+        loaded = self.manifests.loaded_hours()
+        return [h for h in wanted if h not in loaded]
+
+    def sync(
+        self, start: datetime | None = None, end: datetime | None = None, *, reload: bool = False
+    ) -> SyncReport:
+        """Load every missing hour from `start` to `end` (or the newest ready hour).
+
+        Args:
+            start: First hour.
+            end: Last hour, included.
+            reload: Replace hours that are already loaded.
+
+        Returns:
+            What was done.
+
+        Raises:
+            LoaderError: When some hours could not be loaded; every window that succeeded is
+                published first, and the error lists the hours that failed and why.
+        """
+        started = time.monotonic()
+        report = SyncReport(self.project.label)
+        scratch = self.lake.scratch(uuid.uuid4().hex)
+        publisher = Publisher(self.layout, scratch)
+        stager = Stager(
+            scratch, self.settings.guards, threads=self.settings.threads, progress=self.progress
+        )
+        try:
+            publisher.recover()
+            missing = self.missing_hours(start, end, reload=reload)
+            windows = plan_windows(
+                missing,
+                self._estimator(missing),
+                target_bytes=self.settings.target_window_bytes,
+            )
+            log.info(
+                "project %s: %d hour(s) to load in %d export request(s)",
+                self.project.label,
+                len(missing),
+                len(windows),
+            )
+            for window in windows:
+                try:
+                    self._load_window(window, stager, publisher, report)
+                except (ExportTooLargeError, RejectThresholdError) as exc:
+                    report.failures.append(exc.describe())
+        finally:
+            stager.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+            report.seconds = time.monotonic() - started
+        report.published.sort()
+        if report.failures:
+            raise LoaderError(
+                f"{len(report.failures)} problem(s) while loading; every other hour was loaded: "
+                + " | ".join(report.failures),
+                project=self.project.label,
+                remedy="see each problem's own remedy above",
+            )
+        return report
+
+    def _estimator(self, missing: list[datetime]) -> Callable[[datetime], float | None]:
+        """Estimate an hour's zip size from the loaded hours nearest to the missing ones."""
+        loaded = sorted(self.manifests.loaded_hours())
+        if not loaded or not missing:
+            return lambda hour: None
+        anchor = missing[0]
+        nearest = sorted(loaded, key=lambda h: abs((h - anchor).total_seconds()))[:48]
+        sizes = [m.bytes_downloaded for h in nearest if (m := self.manifests.read(h)) and m.rows]
+        if not sizes:
+            return lambda hour: None
+        typical = float(statistics.median(sizes))
+        return lambda hour: typical
+
+    def _load_window(
+        self, window: Window, stager: Stager, publisher: Publisher, report: SyncReport
+    ) -> None:
+        """Export, stage and publish one window, splitting it while Amplitude says it is too big."""
+        scratch = stager.scratch
+        zip_path = scratch / f"export-{uuid.uuid4().hex}.zip"
+        self.progress.window(f"project {self.project.label} {window}", None)
+        report.requests += 1
+        result = self.api.export(window, zip_path, self.progress.downloaded)
+        if result.outcome in ("too_large", "timeout"):
+            reason = "over the export size limit" if result.outcome == "too_large" else "timed out"
+            if window.hours == 1:
+                raise ExportTooLargeError(
+                    f"one hour alone is {reason} (HTTP {result.fetched.status})",
+                    project=self.project.label,
+                    hours=str(window),
+                    remedy="the Export API cannot deliver this hour; use Amplitude's Amazon S3"
+                    " export for it",
+                )
+            report.splits += 1
+            self.progress.note(f"{window} is {reason}; splitting it in half")
+            for half in window.halves():
+                self._load_window(half, stager, publisher, report)
+            return
+        report.bytes_downloaded += result.fetched.bytes
+        request_id = uuid.uuid4().hex[:12]
+        if result.outcome == "empty":
+            staged = [self._empty_hour(h, window, request_id) for h in window.hour_list()]
+        else:
+            crash_point("load.after_download")
+            staged = stager.stage(
+                StageRequest(
+                    project_id=self.project.project_id,
+                    window=window,
+                    zip_path=zip_path,
+                    zip_sha256=result.fetched.sha256,
+                    zip_bytes=result.fetched.bytes,
+                    request_id=request_id,
+                    loaded_at=utc_now(),
+                )
+            )
+            zip_path.unlink(missing_ok=True)
+        good, failed = self._check_rejects(staged)
+        report.duplicates = publisher.publish(good)
+        for item in good:
+            manifest = item.manifest
+            report.published.append(item.hour)
+            report.rows += manifest.rows
+            report.rejects += manifest.rejects
+            report.bytes_json += manifest.bytes_json
+            if manifest.rows:
+                report.hours_loaded += 1
+            else:
+                report.hours_empty += 1
+        if failed:
+            raise RejectThresholdError(
+                f"too many malformed lines (over {self.settings.max_reject_ratio:.2%}): "
+                + ", ".join(
+                    f"{hour_key(s.hour)} {s.manifest.rejects} of {s.manifest.lines_read}"
+                    for s in failed
+                ),
+                project=self.project.label,
+                hours=describe_hours(s.hour for s in failed),
+                remedy="these hours were not loaded; see their rejected lines with `amplitude-loader"
+                " status`, then raise --max-reject-ratio if they are acceptable",
+            )
+
+    def _check_rejects(self, staged: list[StagedHour]) -> tuple[list[StagedHour], list[StagedHour]]:
+        good, failed = [], []
+        for item in staged:
+            lines = item.manifest.lines_read
+            if lines and item.manifest.rejects / lines > self.settings.max_reject_ratio:
+                failed.append(item)
+            else:
+                good.append(item)
+        return good, failed
+
+    def _empty_hour(self, hour: datetime, window: Window, request_id: str) -> StagedHour:
+        # Only hours past the lag are ever planned, so a 404 here means "no data", not "not
+        # exported yet"; the guard below keeps it that way if planning ever changes.
+        assert hour <= self.newest_ready_hour, "an hour inside the lag must never be recorded"
+        manifest = HourManifest(
+            project=str(self.project.project_id),
+            table=TABLE,
+            hour=hour_key(hour),
+            rows=0,
+            lines_read=0,
+            rejects=0,
+            bytes_json=0,
+            bytes_parquet=0,
+            bytes_downloaded=0,
+            request={
+                "id": request_id,
+                "first_hour": hour_key(window.first),
+                "last_hour": hour_key(window.last),
+                "status": 404,
+            },
+            content_sha256="",
+            schema_version=SCHEMA_VERSION,
+            loader_version=__version__,
+            extra={"members": [], "unknown_keys": [], "rows_outside_hour": 0},
+        )
+        return StagedHour(hour, manifest, None, None)
+
+
+def loaded_manifests(layout: TableLayout) -> list[HourManifest]:
+    """Read every manifest of a table, in hour order.
+
+    Args:
+        layout: The table.
+
+    Returns:
+        The manifests.
+    """
+    store = ManifestStore(layout)
+    return [m for h in sorted(store.loaded_hours()) if (m := store.read(h))]
+

@@ -1,0 +1,233 @@
+"""JSON lines of exported events -> typed Arrow rows, in DuckDB, without a Python loop per event.
+
+One SQL statement parses a block of lines once into typed columns (`json_transform`), finds the
+top-level keys (`json_keys`) and sorts each line into an event or a reject with its reason:
+
+* every top-level key of the export is kept: unknown keys go to `extra_fields`;
+* a value that does not fit its typed column (an integer that is not one, a timestamp in another
+  format, a boolean that is not `true`/`false`) also goes to `extra_fields` under its key, and the
+  typed column is NULL: the value is never rounded, truncated or re-interpreted;
+* DuckDB's casts are lenient (`'1.5'` casts to BIGINT 2, a `+02:00` offset is dropped), so
+  integers are checked by round trip and timestamps parsed with the two exact formats the export
+  uses (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC);
+* a line that is not a JSON object, or has no `uuid`, is a reject.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from loader.amplitude.schema import FIELDS, Field
+from loader.archive import LineBlock
+
+TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']"
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_path(key: str) -> str:
+    return _sql_string("$." + json.dumps(key))
+
+
+def _typed(field: Field) -> tuple[str, str | None]:
+    """Return the SQL that types one field, and the SQL that is true when its value did not fit."""
+    raw = f"s.{_ident(field.key)}"
+    if field.kind == "string" or field.kind == "json":
+        return raw, None
+    if field.kind == "bigint":
+        cast = f"TRY_CAST({raw} AS BIGINT)"
+        value = f"CASE WHEN {cast}::VARCHAR = {raw} THEN {cast} END"
+        return value, f"({raw} IS NOT NULL AND ({value}) IS NULL)"
+    if field.kind == "double":
+        value = f"TRY_CAST({raw} AS DOUBLE)"
+        return value, f"({raw} IS NOT NULL AND {value} IS NULL)"
+    if field.kind == "boolean":
+        value = f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
+        return value, f"({raw} IS NOT NULL AND {raw} NOT IN ('true', 'false'))"
+    value = f"try_strptime(NULLIF({raw}, ''), {TIMESTAMP_FORMATS})"
+    return value, f"({raw} IS NOT NULL AND {raw} <> '' AND {value} IS NULL)"
+
+
+def build_query(table: str) -> str:
+    """Build the normalising query over a table with columns `line_no` and `line`.
+
+    Args:
+        table: The name under which the block of lines is registered.
+
+    Returns:
+        SQL producing the event columns, `extra_fields`, `reject_reason`, `line_no` and
+        `rejected_line` (the line's text, for rejects only).
+    """
+    transform = {f.key: ("JSON" if f.kind == "json" else "VARCHAR") for f in FIELDS}
+    known = "[" + ", ".join(_sql_string(f.key) for f in FIELDS) + "]"
+    drop_known = json.dumps({f.key: None for f in FIELDS})
+    selects, misfits = [], []
+    for field in FIELDS:
+        value, misfit = _typed(field)
+        selects.append(f"CASE WHEN reason IS NULL THEN {value} END AS {_ident(field.column)}")
+        if misfit:
+            misfits.append((field, misfit))
+    any_misfit = " OR ".join(m for _, m in misfits)
+    misfit_object = "json_object(" + ", ".join(
+        f"{_sql_string(f.key)}, CASE WHEN {m} THEN line->{_json_path(f.key)} END" for f, m in misfits
+    ) + ")"
+    unknown = f"NOT list_has_all({known}, k)"
+    extra = (
+        f"CASE WHEN reason IS NULL AND ({unknown} OR {any_misfit}) THEN json_merge_patch("
+        f"CASE WHEN {unknown} THEN json_merge_patch(line, {_sql_string(drop_known)})"
+        f" ELSE '{{}}' END, {misfit_object}) END"
+    )
+    reason = (
+        "CASE WHEN k IS NULL THEN 'invalid JSON'"
+        " WHEN len(k) = 0 AND json_type(line) <> 'OBJECT' THEN 'not a JSON object'"
+        " WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END"
+    )
+    return f"""
+        SELECT {", ".join(selects)},
+               {extra}::JSON AS extra_fields,
+               reason AS reject_reason,
+               line_no,
+               CASE WHEN reason IS NOT NULL THEN rtrim(line, chr(10) || chr(13)) END AS rejected_line
+        FROM (
+            SELECT *, {reason} AS reason
+            FROM (
+                SELECT line_no, line,
+                       TRY(json_transform(line, {_sql_string(json.dumps(transform))})) AS s,
+                       TRY(json_keys(line)) AS k
+                FROM {table}
+            )
+        )
+    """
+
+
+@dataclass
+class NormalisedBlock:
+    """The outcome of normalising one block.
+
+    Attributes:
+        events: Typed rows, without the loader's bookkeeping columns.
+        rejects: `line_no`, `reason` and `line` of each rejected line.
+    """
+
+    events: pa.Table
+    rejects: pa.Table
+
+
+class Normaliser:
+    """Turns blocks of exported JSON lines into typed Arrow tables.
+
+    Args:
+        threads: DuckDB threads for parsing.
+        max_line_bytes: Lines longer than this are rejected without being parsed.
+    """
+
+    def __init__(self, threads: int = 2, max_line_bytes: int = 16 * 1024**2) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._con = duckdb.connect(config={"threads": threads})
+        self._query = build_query("block")
+
+    def close(self) -> None:
+        """Release the DuckDB connection."""
+        self._con.close()
+
+    def normalise(self, block: LineBlock) -> NormalisedBlock:
+        """Normalise one block of lines.
+
+        Args:
+            block: Lines of one member.
+
+        Returns:
+            The events and the rejects of the block.
+        """
+        lines, numbers = block.lines, block.line_numbers
+        rejects: list[pa.Table] = []
+        lengths = pa.compute.binary_length(lines)
+        too_long = pa.compute.greater(lengths, self.max_line_bytes + 1)  # +1: the newline
+        if pa.compute.any(too_long).as_py():
+            rejects.append(
+                pa.table(
+                    {
+                        "line_no": numbers.filter(too_long),
+                        "reason": pa.array(
+                            [f"line longer than {self.max_line_bytes:,} bytes"]
+                            * pa.compute.sum(too_long).as_py()
+                        ),
+                        "line": pa.compute.utf8_slice_codeunits(
+                            lines.filter(too_long), 0, 4096
+                        ).cast(pa.string()),
+                    }
+                )
+            )
+            keep = pa.compute.invert(too_long)
+            lines, numbers = lines.filter(keep), numbers.filter(keep)
+        # Chunks let DuckDB scan the block on all its threads.
+        source = pa.Table.from_batches(
+            pa.table({"line_no": numbers, "line": lines}).to_batches(max_chunksize=16384)
+        )
+        self._con.register("block", source)
+        try:
+            result = self._con.sql(self._query).to_arrow_table()
+        finally:
+            self._con.unregister("block")
+        reason = result.column("reject_reason")
+        bad = pa.compute.is_valid(reason)
+        if pa.compute.any(bad).as_py():
+            bad_rows = result.filter(bad)
+            rejects.append(
+                pa.table(
+                    {
+                        "line_no": bad_rows.column("line_no"),
+                        "reason": bad_rows.column("reject_reason").cast(pa.string()),
+                        "line": bad_rows.column("rejected_line").cast(pa.string()),
+                    }
+                )
+            )
+            result = result.filter(pa.compute.invert(bad))
+        events = result.drop_columns(["reject_reason", "line_no", "rejected_line"])
+        reject_table = (
+            pa.concat_tables(rejects)
+            if rejects
+            else pa.table(
+                {
+                    "line_no": pa.array([], pa.int64()),
+                    "reason": pa.array([], pa.string()),
+                    "line": pa.array([], pa.string()),
+                }
+            )
+        )
+        return NormalisedBlock(events=events, rejects=reject_table)
+
+
+def add_bookkeeping(
+    events: pa.Table, *, project_id: int, upload_hour: datetime, loaded_at: datetime
+) -> pa.Table:
+    """Append the loader's own columns to normalised rows.
+
+    Args:
+        events: Rows from `Normaliser.normalise`.
+        project_id: The project the rows came from.
+        upload_hour: Their upload hour (UTC).
+        loaded_at: When they were loaded (UTC).
+
+    Returns:
+        The rows with `project_id`, `upload_hour` and `loaded_at`.
+    """
+    n = events.num_rows
+    naive_hour = upload_hour.replace(tzinfo=None)
+    naive_loaded = loaded_at.replace(tzinfo=None)
+    return (
+        events.append_column("project_id", pa.array([project_id] * n, pa.int64()))
+        .append_column("upload_hour", pa.array([naive_hour] * n, pa.timestamp("us")))
+        .append_column("loaded_at", pa.array([naive_loaded] * n, pa.timestamp("us")))
+    )

@@ -1,0 +1,329 @@
+"""From a downloaded export zip to staged hours: sorted Parquet, rejects and manifests.
+
+Members are grouped by the upload hour in their names and read in natural order. Each hour's
+rows are collected as Arrow tables; an hour that outgrows the memory budget is spilled to sorted
+chunk files and merged by DuckDB out of core, so memory never depends on the size of an hour.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import time
+import uuid
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from loader import __version__
+from loader.amplitude.members import SUFFIX, MemberName, parse_member_name
+from loader.amplitude.normalise import Normaliser, add_bookkeeping
+from loader.amplitude.schema import KEYS, SCHEMA_VERSION
+from loader.archive import Guards, MemberReader, safe_members
+from loader.errors import ArchiveError
+from loader.hours import describe_hours, hour_key
+from loader.manifest import HourManifest
+from loader.planner import Window
+from loader.progress import NoProgress, Progress
+from loader.publish import StagedHour
+
+log = logging.getLogger(__name__)
+
+ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size: one scan task per group
+DUPLICATE_REASON = "uuid repeated within the hour (first copy kept)"
+
+
+@dataclass
+class StageRequest:
+    """Everything staging needs to know about one downloaded window.
+
+    Attributes:
+        project_id: The configured project.
+        window: The hours that were asked for.
+        zip_path: The downloaded archive.
+        zip_sha256: Its digest.
+        zip_bytes: Its size.
+        request_id: An id for this export request.
+        loaded_at: The load's timestamp.
+    """
+
+    project_id: int
+    window: Window
+    zip_path: Path
+    zip_sha256: str
+    zip_bytes: int
+    request_id: str
+    loaded_at: datetime
+
+
+@dataclass
+class _HourRows:
+    tables: list[pa.Table] = field(default_factory=list)
+    rejects: list[pa.Table] = field(default_factory=list)
+    spilled: list[Path] = field(default_factory=list)
+    lines: int = 0
+    bytes_json: int = 0
+    memory: int = 0
+    members: list[dict[str, object]] = field(default_factory=list)
+
+
+class Stager:
+    """Turns export zips into staged hours.
+
+    Args:
+        scratch: A local folder for staged files.
+        guards: Archive size limits.
+        threads: Parsing threads.
+        hour_memory_bytes: Rows an hour may hold in memory before spilling to disk.
+        progress: Progress sink.
+    """
+
+    def __init__(
+        self,
+        scratch: Path,
+        guards: Guards,
+        *,
+        threads: int = 2,
+        hour_memory_bytes: int = 512 << 20,
+        progress: Progress | None = None,
+    ) -> None:
+        self.scratch = scratch
+        self.guards = guards
+        self.threads = threads
+        self.hour_memory_bytes = hour_memory_bytes
+        self.progress = progress or NoProgress()
+        self.normaliser = Normaliser(threads=threads, max_line_bytes=guards.max_line_bytes)
+
+    def close(self) -> None:
+        """Release the parser."""
+        self.normaliser.close()
+
+    def stage(self, request: StageRequest) -> list[StagedHour]:
+        """Stage every hour of a window from its zip.
+
+        Hours of the window with no member are staged as empty. Members of hours outside the
+        window are ignored (and logged): their hours get requests of their own.
+
+        Args:
+            request: The downloaded window.
+
+        Returns:
+            One staged hour per hour of the window, in order.
+
+        Raises:
+            ArchiveError: If the archive is unsafe, corrupt, or from another project.
+        """
+        started = time.monotonic()
+        wanted = set(request.window.hour_list())
+        with zipfile.ZipFile(request.zip_path) as archive:
+            by_hour: dict[datetime, list[tuple[MemberName, zipfile.ZipInfo]]] = defaultdict(list)
+            ignored = []
+            for info in safe_members(archive, SUFFIX):
+                name = parse_member_name(info.filename)
+                if name.project != request.project_id:
+                    raise ArchiveError(
+                        f"the export holds project {name.project}'s data, not project"
+                        f" {request.project_id}'s",
+                        project=request.project_id,
+                        hours=str(request.window),
+                        remedy="the keys belong to another project: fix the project id or keys",
+                    )
+                if name.hour in wanted:
+                    by_hour[name.hour].append((name, info))
+                else:
+                    ignored.append(name)
+            if ignored:
+                log.warning(
+                    "project %s: ignored %d member(s) for hours outside the window %s (%s)",
+                    request.project_id,
+                    len(ignored),
+                    request.window,
+                    describe_hours(n.hour for n in ignored),
+                )
+            reader = MemberReader(archive, self.guards)
+            staged = []
+            total_json = sum(i.file_size for members in by_hour.values() for _, i in members)
+            for hour in request.window.hour_list():
+                members = sorted(by_hour.get(hour, []), key=lambda m: m[0])
+                staged.append(self._stage_hour(request, hour, members, reader, total_json))
+        log.debug("staged %s in %.2f s", request.window, time.monotonic() - started)
+        return staged
+
+    def _stage_hour(
+        self,
+        request: StageRequest,
+        hour: datetime,
+        members: list[tuple[MemberName, zipfile.ZipInfo]],
+        reader: MemberReader,
+        total_zip_member_bytes: int,
+    ) -> StagedHour:
+        started = time.monotonic()
+        rows = _HourRows()
+        for name, info in members:
+            rows.members.append({"name": name.name, "crc32": info.CRC, "bytes": info.file_size})
+            for block in reader.blocks(info):
+                rows.lines += len(block.lines)
+                rows.bytes_json += block.nbytes
+                result = self.normaliser.normalise(block)
+                if result.rejects.num_rows:
+                    member = pa.array([name.name] * result.rejects.num_rows, pa.string())
+                    rows.rejects.append(result.rejects.add_column(0, "member", member))
+                events = add_bookkeeping(
+                    result.events,
+                    project_id=request.project_id,
+                    upload_hour=hour,
+                    loaded_at=request.loaded_at,
+                )
+                self.progress.normalised(events.num_rows)
+                rows.tables.append(events)
+                rows.memory += events.nbytes
+                if rows.memory > self.hour_memory_bytes:
+                    self._spill(rows)
+        parsed = time.monotonic()
+        data_file, row_count, duplicates = self._write_rows(rows)
+        rejects_file, reject_count = self._write_rejects(rows.rejects, duplicates, hour)
+        member_bytes = sum(int(str(m["bytes"])) for m in rows.members)
+        share = member_bytes / total_zip_member_bytes if total_zip_member_bytes else 0.0
+        fingerprint = hashlib.sha256(
+            json.dumps([(m["name"], m["crc32"], m["bytes"]) for m in rows.members]).encode()
+        ).hexdigest()
+        manifest = HourManifest(
+            project=str(request.project_id),
+            table="events",
+            hour=hour_key(hour),
+            rows=row_count,
+            lines_read=rows.lines,
+            rejects=reject_count,
+            bytes_json=rows.bytes_json,
+            bytes_parquet=data_file.stat().st_size if data_file else 0,
+            bytes_downloaded=round(request.zip_bytes * share),
+            request={
+                "id": request.request_id,
+                "first_hour": hour_key(request.window.first),
+                "last_hour": hour_key(request.window.last),
+                "zip_sha256": request.zip_sha256,
+                "zip_bytes": request.zip_bytes,
+            },
+            content_sha256=fingerprint,
+            schema_version=SCHEMA_VERSION,
+            loader_version=__version__,
+            seconds={
+                "normalise": round(parsed - started, 3),
+                "write": round(time.monotonic() - parsed, 3),
+            },
+            extra={"members": rows.members, **self._row_facts(data_file, hour)},
+        )
+        return StagedHour(hour, manifest, data_file, rejects_file)
+
+    def _spill(self, rows: _HourRows) -> None:
+        path = self.scratch / f"spill-{uuid.uuid4().hex}.parquet"
+        table = pa.concat_tables(rows.tables).sort_by("event_time")
+        pq.write_table(table, path, compression="zstd")
+        rows.spilled.append(path)
+        rows.tables, rows.memory = [], 0
+
+    def _write_rows(self, rows: _HourRows) -> tuple[Path | None, int, pa.Table | None]:
+        """Write the hour's rows, sorted by event_time, keeping the first copy of each uuid."""
+        if rows.spilled:
+            if rows.tables:
+                self._spill(rows)
+            return self._merge_spilled(rows.spilled)
+        if not rows.tables or sum(t.num_rows for t in rows.tables) == 0:
+            return None, 0, None
+        table = pa.concat_tables(rows.tables)
+        duplicates = None
+        if pc.count_distinct(table.column("uuid")).as_py() != table.num_rows:
+            table, duplicates = _first_copies(table)
+        table = table.sort_by("event_time")
+        path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
+        pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        return path, table.num_rows, duplicates
+
+    def _merge_spilled(self, chunks: list[Path]) -> tuple[Path, int, pa.Table | None]:
+        path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
+        files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+        with duckdb.connect(
+            config={"threads": self.threads, "memory_limit": f"{self.hour_memory_bytes >> 20}MB"}
+        ) as con:
+            con.execute(f"SET temp_directory = '{self.scratch}'")
+            con.execute(
+                f"CREATE VIEW chunks AS SELECT *, row_number() OVER () AS _copy_order"
+                f" FROM read_parquet({files})"
+            )
+            ranked = (
+                "SELECT *, row_number() OVER (PARTITION BY uuid ORDER BY _copy_order) AS _nth"
+                " FROM chunks"
+            )
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
+                f" ORDER BY event_time) TO '{path}'"
+                f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+            )
+            duplicates = con.sql(f"SELECT uuid FROM ({ranked}) WHERE _nth > 1").to_arrow_table()
+            count = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()
+        for chunk in chunks:
+            chunk.unlink(missing_ok=True)
+        return path, int(count[0]) if count else 0, duplicates if duplicates.num_rows else None
+
+    def _write_rejects(
+        self, rejects: list[pa.Table], duplicates: pa.Table | None, hour: datetime
+    ) -> tuple[Path | None, int]:
+        records: list[dict[str, object]] = []
+        for table in rejects:
+            records.extend(table.to_pylist())
+        if duplicates is not None:
+            records.extend(
+                {"member": None, "line_no": None, "reason": DUPLICATE_REASON, "line": uuid_value}
+                for uuid_value in duplicates.column("uuid").to_pylist()
+            )
+        if not records:
+            return None, 0
+        path = self.scratch / f"rejects-{uuid.uuid4().hex}.jsonl.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as out:
+            for record in records:
+                record["upload_hour"] = hour_key(hour)
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return path, len(records)
+
+    def _row_facts(self, data_file: Path | None, hour: datetime) -> dict[str, object]:
+        """Facts about the rows that checks use: unknown keys seen, rows outside the hour."""
+        if data_file is None:
+            return {"unknown_keys": [], "rows_outside_hour": 0}
+        with duckdb.connect() as con:
+            keys = con.sql(
+                f"SELECT DISTINCT unnest(json_keys(extra_fields)) FROM read_parquet('{data_file}')"
+                " WHERE extra_fields IS NOT NULL"
+            ).fetchall()
+            outside = con.execute(
+                f"SELECT count(*) FROM read_parquet('{data_file}')"
+                f" WHERE date_trunc('hour', server_upload_time) <> TIMESTAMP '{hour:%Y-%m-%d %H}:00'"
+            ).fetchone()
+        return {
+            "unknown_keys": sorted(k for (k,) in keys if k not in KEYS),
+            "rows_outside_hour": int(outside[0]) if outside else 0,
+        }
+
+
+def _first_copies(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Keep the first row of each uuid (in export order); return the kept rows and the rest."""
+    order = pa.array(range(table.num_rows), pa.int64())
+    with duckdb.connect() as con:
+        con.register("t", table.append_column("_copy_order", order))
+        ranked = (
+            "SELECT *, row_number() OVER (PARTITION BY uuid ORDER BY _copy_order) AS _nth FROM t"
+        )
+        kept = con.sql(
+            f"SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
+            " ORDER BY _copy_order"
+        ).to_arrow_table()
+        dropped = con.sql(f"SELECT uuid FROM ({ranked}) WHERE _nth > 1").to_arrow_table()
+    return kept.cast(table.schema), dropped

@@ -1,0 +1,358 @@
+"""The emulator's HTTP server: Amplitude's endpoints on loopback, plus an admin API for tests.
+
+Endpoints:
+
+* `GET /api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH` as documented: Basic auth (403 on bad
+  keys), inclusive range, a zip of stored `.json.gz` members, 404 `Raw data files were not found.`
+  for an empty range, 400 when the zip would exceed `max_export_bytes` (standing in for 4 GB).
+  Hours newer than `now - ready_hours` are not exported yet.
+* `GET /_emulator/health`, `GET /_emulator/truth?project=&start=&end=` (the exact events of those
+  upload hours as JSON lines), `GET /_emulator/requests`, `POST /_emulator/faults`,
+  `DELETE /_emulator/faults`, `POST /_emulator/clock`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import io
+import json
+import logging
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from loader.emulator.faults import FaultPlan, FaultRule
+from loader.emulator.generator import SyntheticProject
+from loader.hours import HOUR, floor_hour, hours_between
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND_BODY = "Raw data files were not found."
+TOO_LARGE_BODY = (
+    "The file size of the exported data is too large. Shorten the time ranges and try again. The"
+    " limit size is 4GB."
+)
+
+
+def _error_json(code: int, message: str, details: str = "") -> bytes:
+    return json.dumps(
+        {"error": {"http_code": code, "type": "invalid", "message": message,
+                   "metadata": {"details": details}}}
+    ).encode()
+
+
+class EmulatorServer:
+    """An Amplitude-compatible server on 127.0.0.1.
+
+    Args:
+        projects: The synthetic projects it serves.
+        port: The port (0 picks a free one).
+        max_export_bytes: Zips larger than this get the size-limit 400.
+        ready_hours: An hour is exported this many hours after it ends.
+        now: A fixed clock; None follows the real one.
+        faults: The fault plan.
+        gzip_level: Compression of the members (6 as Amplitude's; 1 for speed).
+    """
+
+    def __init__(
+        self,
+        projects: list[SyntheticProject] | None = None,
+        *,
+        port: int = 0,
+        max_export_bytes: int = 4 * 1024**3,
+        ready_hours: int = 2,
+        now: datetime | None = None,
+        faults: FaultPlan | None = None,
+        gzip_level: int = 6,
+    ) -> None:
+        self.projects = {p.api_key: p for p in (projects or [SyntheticProject()])}
+        self.max_export_bytes = max_export_bytes
+        self.ready_hours = ready_hours
+        self.now = now
+        self.faults = faults or FaultPlan()
+        self.gzip_level = gzip_level
+        self.requests: list[dict[str, Any]] = []
+        self._requests_lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def clock(self) -> datetime:
+        """Return the emulator's idea of now."""
+        return self.now or datetime.now(UTC)
+
+    def start(self) -> EmulatorServer:
+        """Serve in a background thread.
+
+        Returns:
+            The server itself.
+        """
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def export_requests(self) -> list[dict[str, Any]]:
+        """Return the export requests received so far."""
+        with self._requests_lock:
+            return [r for r in self.requests if r["endpoint"] == "export"]
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Remember a request, for tests."""
+        with self._requests_lock:
+            self.requests.append(entry)
+
+    def ready_until(self) -> datetime:
+        """The newest upload hour that has been exported."""
+        return floor_hour(self.clock()) - (self.ready_hours + 1) * HOUR + HOUR
+
+    def project_for(self, header: str | None) -> SyntheticProject | None:
+        """Return the project whose keys a Basic auth header carries."""
+        if not header or not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        project = self.projects.get(user)
+        return project if project and project.secret_key == password else None
+
+    def build_export(
+        self, project: SyntheticProject, first: datetime, last: datetime, bad_lines: int = 0
+    ) -> bytes | None:
+        """Build the zip of an export range, or None if no hour in it has data.
+
+        Args:
+            project: The project.
+            first: First hour.
+            last: Last hour, included.
+            bad_lines: Malformed lines to add to each member.
+
+        Returns:
+            The zip's bytes, or None.
+        """
+        ready = self.ready_until()
+        buffer = io.BytesIO()
+        members = 0
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for hour in hours_between(first, min(last, ready)):
+                for name, events in project.parts(hour):
+                    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+                    for i in range(bad_lines):
+                        lines.insert(min(i * 7, len(lines)), '{"uuid": "broken", "event_type": ')
+                    text = "\n".join(lines)  # no newline after the last line, as some members
+                    archive.writestr(name, gzip.compress(text.encode(), self.gzip_level, mtime=0))
+                    members += 1
+        return buffer.getvalue() if members else None
+
+
+def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("emulator: " + format, *args)
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+        def do_DELETE(self) -> None:
+            self._route("DELETE")
+
+        def _route(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            routes: dict[tuple[str, str], Callable[[dict[str, str]], None]] = {
+                ("GET", "/api/2/export"): self._export,
+                ("GET", "/_emulator/health"): lambda p: self._send(200, b'{"ok": true}', "json"),
+                ("GET", "/_emulator/truth"): self._truth,
+                ("GET", "/_emulator/requests"): self._requests,
+                ("POST", "/_emulator/faults"): self._set_faults,
+                ("DELETE", "/_emulator/faults"): self._clear_faults,
+                ("POST", "/_emulator/clock"): self._set_clock,
+            }
+            handler = routes.get((method, parts.path))
+            if handler is None:
+                self._send(404, b"Not found", "text")
+                return
+            handler(params)
+
+        def _send(
+            self, status: int, body: bytes, kind: str = "text", headers: dict[str, str] | None = None
+        ) -> None:
+            content_type = {
+                "json": "application/json",
+                "zip": "application/zip",
+                "html": "text/html",
+                "ndjson": "application/x-ndjson",
+            }.get(kind, "text/plain; charset=utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _export(self, params: dict[str, str]) -> None:
+            project = server.project_for(self.headers.get("Authorization"))
+            entry = {"endpoint": "export", "start": params.get("start"),
+                     "end": params.get("end"), "time": time.time()}
+            faults = server.faults.draw("export", params)
+            header = self.headers.get("X-Emulator-Fault")
+            if header:
+                faults += [FaultRule(kind=k.strip(), times=None) for k in header.split(",")]
+            entry["faults"] = [f.kind for f in faults]
+            entry["status"] = self._export_answer(project, params, faults)
+            server.record(entry)
+
+        def _export_answer(
+            self, project: SyntheticProject | None, params: dict[str, str], faults: list[FaultRule]
+        ) -> int:
+            kinds = {f.kind: f for f in faults}
+            if project is None:
+                self._send(403, _error_json(403, "Unspecified Error", "Invalid API Key"), "json")
+                return 403
+            if "slow_first_byte" in kinds:
+                time.sleep(float(kinds["slow_first_byte"].params.get("seconds", 1.0)))
+            for status in ("429", "500", "502", "503", "504"):
+                if status in kinds:
+                    headers = {}
+                    if status == "429" and "retry_after" in kinds[status].params:
+                        headers["Retry-After"] = str(kinds[status].params["retry_after"])
+                    self._send(int(status), b"Too many requests or a server error", "text", headers)
+                    return int(status)
+            if "plan_gated" in kinds:
+                self._send(403, _error_json(403, "Forbidden", "Your plan does not include this"))
+                return 403
+            try:
+                first = datetime.strptime(params["start"], "%Y%m%dT%H").replace(tzinfo=UTC)
+                last = datetime.strptime(params["end"], "%Y%m%dT%H").replace(tzinfo=UTC)
+            except (KeyError, ValueError):
+                self._send(400, _error_json(400, "Invalid request", "start and end: YYYYMMDDTHH"),
+                           "json")
+                return 400
+            if last < first or last - first > timedelta(days=365):
+                self._send(400, _error_json(400, "Invalid request", "range over 365 days"), "json")
+                return 400
+            bad = int(kinds["bad_lines"].params.get("lines", 3)) if "bad_lines" in kinds else 0
+            body = server.build_export(project, first, last, bad_lines=bad)
+            if body is None:
+                self._send(404, NOT_FOUND_BODY.encode(), "text")
+                return 404
+            if len(body) > server.max_export_bytes:
+                self._send(400, TOO_LARGE_BODY.encode(), "text")
+                return 400
+            if "non_zip_body" in kinds:
+                self._send(200, b"<html><body>Service temporarily unavailable</body></html>", "html")
+                return 200
+            if "truncated_zip" in kinds:
+                self._send(200, body[: len(body) // 2], "zip")
+                return 200
+            if "corrupt_member" in kinds:
+                body = _corrupt_first_member(body)
+            if "drop_mid_body" in kinds:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return 200
+            self._send(200, body, "zip")
+            return 200
+
+        def _truth(self, params: dict[str, str]) -> None:
+            project = next(
+                (p for p in server.projects.values() if str(p.project_id) == params.get("project")),
+                None,
+            )
+            if project is None or "start" not in params or "end" not in params:
+                self._send(400, b"give project, start and end (YYYYMMDDTHH)")
+                return
+            first = datetime.strptime(params["start"], "%Y%m%dT%H").replace(tzinfo=UTC)
+            last = datetime.strptime(params["end"], "%Y%m%dT%H").replace(tzinfo=UTC)
+            lines = []
+            for hour in hours_between(first, last):
+                for event in project.events(hour):
+                    lines.append(json.dumps({"upload_hour": f"{hour:%Y%m%dT%H}", "event": event},
+                                            ensure_ascii=False))
+            self._send(200, ("\n".join(lines) + "\n").encode(), "ndjson")
+
+        def _requests(self, params: dict[str, str]) -> None:
+            with server._requests_lock:
+                body = json.dumps(server.requests).encode()
+            self._send(200, body, "json")
+
+        def _read_json(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length) or b"null")
+
+        def _set_faults(self, params: dict[str, str]) -> None:
+            raw = self._read_json() or {}
+            try:
+                rules = [FaultRule.from_dict(r) for r in raw.get("rules", [])]
+            except (TypeError, ValueError) as exc:
+                self._send(400, str(exc).encode())
+                return
+            server.faults.set(rules, raw.get("seed"))
+            self._send(200, json.dumps({"rules": len(rules)}).encode(), "json")
+
+        def _clear_faults(self, params: dict[str, str]) -> None:
+            server.faults.set([])
+            self._send(200, b'{"rules": 0}', "json")
+
+        def _set_clock(self, params: dict[str, str]) -> None:
+            raw = self._read_json() or {}
+            value = raw.get("now")
+            server.now = datetime.fromisoformat(value).astimezone(UTC) if value else None
+            self._send(200, json.dumps({"now": server.clock().isoformat()}).encode(), "json")
+
+    return Handler
+
+
+def _corrupt_first_member(body: bytes) -> bytes:
+    """Flip one byte inside the first member's data, leaving its recorded checksum stale."""
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        info = archive.infolist()[0]
+    header = info.header_offset
+    name_length = int.from_bytes(body[header + 26 : header + 28], "little")
+    extra_length = int.from_bytes(body[header + 28 : header + 30], "little")
+    start = header + 30 + name_length + extra_length
+    target = start + min(info.compress_size - 1, 20)
+    return body[:target] + bytes([body[target] ^ 0xFF]) + body[target + 1 :]

@@ -1,0 +1,501 @@
+"""One HTTP layer for every source: auth, timeouts, retries, budgets, streaming downloads.
+
+Nothing here knows about Amplitude. A source passes its base URL, its credentials, which
+statuses it wants to interpret itself, and a hint for authentication failures.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import ipaddress
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import tenacity
+
+from loader import __version__
+from loader.errors import AuthError, ConfigError, HttpError
+from loader.secrets import Secret, redact
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up.
+
+    Attributes:
+        attempts: Most attempts of one call, the first included.
+        base_seconds: First backoff step; step n waits up to base * 2**n (full jitter).
+        cap_seconds: Longest single wait.
+        deadline_seconds: Longest total time one call may take, waits included.
+        statuses: HTTP statuses that are retried.
+    """
+
+    attempts: int = 6
+    base_seconds: float = 5.0
+    cap_seconds: float = 300.0
+    deadline_seconds: float = 3600.0
+    statuses: frozenset[int] = RETRY_STATUSES
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Socket timeouts. The read timeout is the longest silence between bytes, not a total.
+
+    Attributes:
+        connect_seconds: Time allowed to open the connection.
+        read_seconds: Time allowed between two reads; exports can take minutes to start.
+    """
+
+    connect_seconds: float = 30.0
+    read_seconds: float = 600.0
+
+
+class TransientError(Exception):
+    """A failure worth another attempt.
+
+    Attributes:
+        retry_after: Seconds the server asked us to wait, if it said.
+        status: The HTTP status, if there was a response.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass
+class Fetched:
+    """The outcome of a call whose status the caller interprets.
+
+    Attributes:
+        status: The final HTTP status.
+        headers: Response headers.
+        body: The body as text for small responses (errors, JSON); empty for downloads.
+        path: Where a download was written, for 2xx downloads.
+        bytes: Bytes received in the body.
+        seconds: Wall time of the successful attempt.
+        attempts: Attempts made.
+        sha256: Hex digest of a downloaded body.
+        json_body: The parsed body, when it is JSON.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: str = ""
+    path: Path | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    attempts: int = 1
+    sha256: str = ""
+    json_body: Any = field(default=None, repr=False)
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether a host name or address is on this machine.
+
+    Args:
+        host: A host name or an IP address.
+
+    Returns:
+        True for localhost and loopback addresses.
+    """
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> str:
+    """Validate a base URL: https anywhere, plain http only on loopback.
+
+    Args:
+        base_url: The URL, for example `https://amplitude.com`.
+
+    Returns:
+        The URL without a trailing slash.
+
+    Raises:
+        ConfigError: If the URL is malformed or uses plain http off this machine.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            f"base URL {base_url!r} is not an http(s) URL",
+            remedy="give a URL such as https://amplitude.com",
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"base URL {base_url!r} uses plain http to another machine, which would send the keys"
+            " in clear text",
+            remedy="use https, or http only for a server on 127.0.0.1 such as the emulator",
+        )
+    return base_url.rstrip("/")
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Full-jitter exponential backoff, or the server's Retry-After when it sent one."""
+
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
+        self.policy = policy
+        self.started = started
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        step = min(
+            self.policy.cap_seconds,
+            self.policy.base_seconds * 2 ** (retry_state.attempt_number - 1),
+        )
+        wait = random.uniform(0, step)
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            wait = min(exc.retry_after, self.policy.cap_seconds)
+        left = self.policy.deadline_seconds - (time.monotonic() - self.started)
+        return max(0.0, min(wait, left))
+
+
+class HttpClient:
+    """A session with auth, timeouts, retries and a concurrency budget.
+
+    Args:
+        base_url: Scheme and host (and optional path prefix) of the API.
+        auth: (username, password) for HTTP Basic auth, or None.
+        timeouts: Socket timeouts.
+        retry: Retry policy.
+        max_concurrency: Most requests in flight at once through this client.
+        auth_hint: What to tell the user when the server refuses the credentials.
+        name: What to call the API in messages.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: tuple[str, Secret] | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 5,
+        auth_hint: str = "check the credentials",
+        name: str = "API",
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.auth_hint = auth_hint
+        self.name = name
+        self._auth = auth
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.base_url!r}, name={self.name!r})"
+
+    @property
+    def _session(self) -> requests.Session:
+        # requests.Session is not thread-safe; one per thread keeps connection reuse.
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"amplitude-loader/{__version__}"
+            session.trust_env = False  # no proxies from the environment for API calls
+            self._local.session = session
+        return session
+
+    def _basic_auth(self) -> tuple[str, str] | None:
+        if self._auth is None:
+            return None
+        user, password = self._auth
+        return (user, password.reveal())
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def _retrying(self) -> tenacity.Retrying:
+        started = time.monotonic()
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            stop=(
+                tenacity.stop_after_attempt(self.retry.attempts)
+                | tenacity.stop_after_delay(self.retry.deadline_seconds)
+            ),
+            wait=_Wait(self.retry, started),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1f s",
+            self.name,
+            state.attempt_number,
+            redact(str(exc)),
+            wait,
+        )
+
+    def _raise_for_auth(self, path: str, response: requests.Response) -> None:
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"{self.name} refused the credentials on {path} (HTTP {response.status_code})",
+                status=response.status_code,
+                body=response.text,
+                remedy=self.auth_hint,
+            )
+
+    def _check_status(
+        self, path: str, response: requests.Response, statuses: frozenset[int]
+    ) -> None:
+        if response.status_code in statuses:
+            raise TransientError(
+                f"HTTP {response.status_code} from {path}",
+                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+                status=response.status_code,
+            )
+
+    def _give_up(self, path: str, exc: TransientError, attempts: int) -> HttpError:
+        return HttpError(
+            f"{self.name} call {path} kept failing after {attempts} attempts (last: {exc})",
+            status=exc.status,
+            remedy="the service may be down or throttling this key; run again later, or raise"
+            " the retry deadline",
+        )
+
+    def get(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        accept: frozenset[int] = frozenset(),
+        retry_statuses: frozenset[int] | None = None,
+    ) -> Fetched:
+        """GET a small response (JSON or text), retried.
+
+        Args:
+            path: Path below the base URL.
+            params: Query parameters.
+            accept: Non-2xx statuses the caller interprets; they are returned, not raised.
+            retry_statuses: Statuses to retry instead of the policy's.
+
+        Returns:
+            The response; `json_body` is set when the body is JSON.
+
+        Raises:
+            AuthError: On 401 or 403 (unless accepted).
+            HttpError: On any other failure after the retries.
+        """
+        statuses = self.retry.statuses if retry_statuses is None else retry_statuses
+        attempts = 0
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    attempts += 1
+                    return self._get_once(path, params, accept, statuses)
+        except TransientError as exc:
+            raise self._give_up(path, exc, attempts) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get_once(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        accept: frozenset[int],
+        statuses: frozenset[int],
+    ) -> Fetched:
+        started = time.monotonic()
+        try:
+            with self._slot():
+                response = self._session.get(
+                    self.base_url + path,
+                    params=params,
+                    auth=self._basic_auth(),
+                    timeout=(self.timeouts.connect_seconds, self.timeouts.read_seconds),
+                    allow_redirects=False,
+                )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"{type(exc).__name__} on {path}") from None
+        self._check_status(path, response, statuses)
+        if response.status_code not in accept:
+            self._raise_for_auth(path, response)
+            if response.status_code >= 300:
+                raise HttpError(
+                    f"{self.name} answered HTTP {response.status_code} on {path}",
+                    status=response.status_code,
+                    body=response.text,
+                    remedy="see the response body in the error details",
+                )
+        fetched = Fetched(
+            status=response.status_code,
+            headers=dict(response.headers),
+            body=response.text,
+            bytes=len(response.content),
+            seconds=time.monotonic() - started,
+        )
+        if "json" in response.headers.get("Content-Type", ""):
+            try:
+                fetched.json_body = response.json()
+            except ValueError:
+                raise TransientError(f"malformed JSON from {path}") from None
+        return fetched
+
+    def download(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        dest: Path,
+        *,
+        accept: frozenset[int] = frozenset(),
+        retry_statuses: frozenset[int] | None = None,
+        validate: Callable[[Path], None] | None = None,
+        max_bytes: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Fetched:
+        """Stream a response body to a file, retrying the whole transfer.
+
+        The body never sits in memory whole. A body shorter than its Content-Length, a dropped
+        connection, or a file that `validate` rejects (by raising TransientError) counts as a
+        failed attempt and is downloaded again.
+
+        Args:
+            path: Path below the base URL.
+            params: Query parameters.
+            dest: File to write; replaced on every attempt.
+            accept: Non-2xx statuses the caller interprets; returned with their body text.
+            retry_statuses: Statuses to retry instead of the policy's.
+            validate: Checks the finished file; raises TransientError if it is damaged.
+            max_bytes: Refuse a body larger than this (an ArchiveError-like HttpError).
+            progress: Called with the number of bytes of each chunk written.
+
+        Returns:
+            The outcome; `path` is `dest` for a 2xx.
+
+        Raises:
+            AuthError: On 401 or 403.
+            HttpError: On any other failure after the retries, or a body over `max_bytes`.
+        """
+        statuses = self.retry.statuses if retry_statuses is None else retry_statuses
+        attempts = 0
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    attempts += 1
+                    fetched = self._download_once(
+                        path, params, dest, accept, statuses, validate, max_bytes, progress
+                    )
+                    fetched.attempts = attempts
+                    return fetched
+        except TransientError as exc:
+            dest.unlink(missing_ok=True)
+            raise self._give_up(path, exc, attempts) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download_once(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        dest: Path,
+        accept: frozenset[int],
+        statuses: frozenset[int],
+        validate: Callable[[Path], None] | None,
+        max_bytes: int | None,
+        progress: Callable[[int], None] | None,
+    ) -> Fetched:
+        started = time.monotonic()
+        written = 0
+        digest = hashlib.sha256()
+        try:
+            with (
+                self._slot(),
+                self._session.get(
+                    self.base_url + path,
+                    params=params,
+                    auth=self._basic_auth(),
+                    timeout=(self.timeouts.connect_seconds, self.timeouts.read_seconds),
+                    stream=True,
+                    allow_redirects=False,
+                ) as response,
+            ):
+                self._check_status(path, response, statuses)
+                if response.status_code in accept:
+                    return Fetched(response.status_code, dict(response.headers), response.text)
+                self._raise_for_auth(path, response)
+                if response.status_code >= 300:
+                    raise HttpError(
+                        f"{self.name} answered HTTP {response.status_code} on {path}",
+                        status=response.status_code,
+                        body=response.text,
+                        remedy="see the response body in the error details",
+                    )
+                expected = response.headers.get("Content-Length")
+                if max_bytes is not None and expected and int(expected) > max_bytes:
+                    raise HttpError(
+                        f"{path} would send {int(expected):,} bytes, over the limit of"
+                        f" {max_bytes:,}",
+                        status=response.status_code,
+                        remedy="raise the archive size guard, or ask for a shorter window",
+                    )
+                with dest.open("wb") as out:
+                    for chunk in response.iter_content(_CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        written += len(chunk)
+                        if progress:
+                            progress(len(chunk))
+                        if max_bytes is not None and written > max_bytes:
+                            raise HttpError(
+                                f"{path} sent more than the limit of {max_bytes:,} bytes",
+                                status=response.status_code,
+                                remedy="raise the archive size guard, or ask for a shorter window",
+                            )
+                headers = dict(response.headers)
+                status = response.status_code
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # ChunkedEncodingError (a connection dropped mid-body) is a ConnectionError.
+            raise TransientError(f"{type(exc).__name__} after {written:,} bytes of {path}") from None
+        if expected is not None and int(expected) != written:
+            raise TransientError(f"body of {path} ended at {written:,} of {int(expected):,} bytes")
+        if validate is not None:
+            validate(dest)
+        return Fetched(
+            status,
+            headers,
+            path=dest,
+            bytes=written,
+            seconds=time.monotonic() - started,
+            sha256=digest.hexdigest(),
+        )

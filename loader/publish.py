@@ -1,0 +1,125 @@
+"""Publishing staged hours into the lake, so that readers and crashes never see half of it.
+
+Order, all under the table's publish lock:
+
+1. a journal names the hours about to change;
+2. each hour's data file replaces the old one in one rename (an empty hour deletes it);
+3. its rejects file, then its manifest, are written: the manifest marks the hour loaded;
+4. the duplicate index is recomputed for the keys of those hours;
+5. the journal is removed.
+
+A crash before 3 leaves the hour unloaded, so the next run loads it again. A crash between 2 and
+5 leaves the journal, and the next run finishes step 4 before doing anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from loader.dedupe import DuplicateIndex
+from loader.hours import hour_key
+from loader.lake import TableLayout
+from loader.manifest import HourManifest, ManifestStore
+from loader.testing_hooks import crash_point
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "publishing.json"
+LOCK = "publish.lock"
+
+
+@dataclass
+class StagedHour:
+    """One hour ready to publish.
+
+    Attributes:
+        hour: The hour.
+        manifest: Its manifest.
+        data_file: Its Parquet file on local disk, or None for an hour without rows.
+        rejects_file: Its gzipped rejects on local disk, or None if nothing was rejected.
+    """
+
+    hour: datetime
+    manifest: HourManifest
+    data_file: Path | None
+    rejects_file: Path | None
+
+
+class Publisher:
+    """Publishes hours of one table of one project.
+
+    Args:
+        layout: Where the table lives.
+        scratch: A local folder for temporary files.
+        key: The table's key column, unique across hours in the catalog.
+    """
+
+    def __init__(self, layout: TableLayout, scratch: Path, key: str = "uuid") -> None:
+        self.layout = layout
+        self.scratch = scratch
+        self.manifests = ManifestStore(layout)
+        self.duplicates = DuplicateIndex(layout, key=key)
+        self._journal = layout.state_file(JOURNAL)
+        self._lock = layout.state_file(LOCK)
+
+    def recover(self) -> bool:
+        """Finish a publish that a crash interrupted.
+
+        Returns:
+            True if there was something to finish.
+        """
+        lake = self.layout.lake
+        with lake.lock(self._lock):
+            if not lake.exists(self._journal):
+                return False
+            hours = [
+                datetime.fromisoformat(h) for h in json.loads(lake.read_bytes(self._journal))
+            ]
+            log.warning("finishing an interrupted publish of %d hour(s)", len(hours))
+            self.duplicates.refresh(hours, self.scratch)
+            lake.delete(self._journal)
+            return True
+
+    def publish(self, staged: list[StagedHour]) -> int:
+        """Publish hours atomically, one by one, and refresh the duplicate index.
+
+        Args:
+            staged: The hours, with files on local disk (moved into the lake).
+
+        Returns:
+            How many later copies of keys the duplicate index lists afterwards.
+        """
+        if not staged:
+            return 0
+        lake = self.layout.lake
+        hours = [s.hour for s in staged]
+        with lake.lock(self._lock):
+            lake.write_bytes(self._journal, json.dumps([h.isoformat() for h in hours]).encode())
+            for item in staged:
+                self._publish_hour(item)
+            crash_point("publish.before_duplicates")
+            count = self.duplicates.refresh(hours, self.scratch)
+            lake.delete(self._journal)
+        log.info("published %d hour(s) of %s", len(staged), self.layout.table)
+        return count
+
+    def _publish_hour(self, item: StagedHour) -> None:
+        lake = self.layout.lake
+        data_path = self.layout.data_file(item.hour)
+        rejects_path = self.layout.rejects_file(item.hour)
+        crash_point("publish.before_data")
+        if item.data_file is None:
+            lake.delete(data_path)
+        else:
+            lake.put(item.data_file, data_path)
+        crash_point("publish.before_manifest")
+        if item.rejects_file is None:
+            lake.delete(rejects_path)
+        else:
+            lake.put(item.rejects_file, rejects_path)
+        self.manifests.write(item.manifest)
+        log.debug("published %s hour %s", self.layout.table, hour_key(item.hour))
