@@ -33,7 +33,9 @@ from loader.secrets import Secret
 REGION_HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
 
 DEFAULT_LAKE = "warehouse/lake"
-DEFAULT_CATALOG = "warehouse/amplitude.duckdb"
+DEFAULT_CATALOG = "warehouse/catalog.duckdb"
+#: Schemas of the catalog; a catalog file named after one would make every query ambiguous.
+CATALOG_SCHEMAS = frozenset({"amplitude", "amplitude_fivetran"})
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,12 @@ class LoaderSettings:
             raise ConfigError("the export lag cannot be negative", remedy="use 3 (the default)")
         if not 0 <= self.max_reject_ratio <= 1:
             raise ConfigError("the reject ratio must be between 0 and 1")
+        if Path(self.catalog_path).stem in CATALOG_SCHEMAS:
+            raise ConfigError(
+                f"the catalog file {self.catalog_path} is named like the schema"
+                f" {Path(self.catalog_path).stem!r}, which makes DuckDB references ambiguous",
+                remedy="name it differently, for example warehouse/catalog.duckdb",
+            )
 
 
 def _env_secret(env: Mapping[str, str], name: str, project: object) -> Secret:

@@ -21,10 +21,12 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loader.amplitude.schema import FIELDS, Field
-from loader.archive import LineBlock
 
+_JSON = pa.json_(pa.string())
+JSON_COLUMNS = [f.column for f in FIELDS if f.kind == "json"] + ["extra_fields"]
 TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']"
 
 
@@ -60,14 +62,14 @@ def _typed(field: Field) -> tuple[str, str | None]:
 
 
 def build_query(table: str) -> str:
-    """Build the normalising query over a table with columns `line_no` and `line`.
+    """Build the normalising query over a table with columns `line_no`, `part` and `line`.
 
     Args:
-        table: The name under which the block of lines is registered.
+        table: The name under which the batch of lines is registered.
 
     Returns:
-        SQL producing the event columns, `extra_fields`, `reject_reason`, `line_no` and
-        `rejected_line` (the line's text, for rejects only).
+        SQL producing the event columns, `extra_fields`, `reject_reason`, `line_no`, `part`
+        (passed through, to tell where each line came from) and `rejected_line` (rejects only).
     """
     transform = {f.key: ("JSON" if f.kind == "json" else "VARCHAR") for f in FIELDS}
     known = "[" + ", ".join(_sql_string(f.key) for f in FIELDS) + "]"
@@ -98,11 +100,12 @@ def build_query(table: str) -> str:
                {extra}::JSON AS extra_fields,
                reason AS reject_reason,
                line_no,
+               part,
                CASE WHEN reason IS NOT NULL THEN rtrim(line, chr(10) || chr(13)) END AS rejected_line
         FROM (
             SELECT *, {reason} AS reason
             FROM (
-                SELECT line_no, line,
+                SELECT line_no, part, line,
                        TRY(json_transform(line, {_sql_string(json.dumps(transform))})) AS s,
                        TRY(json_keys(line)) AS k
                 FROM {table}
@@ -112,20 +115,28 @@ def build_query(table: str) -> str:
 
 
 @dataclass
-class NormalisedBlock:
-    """The outcome of normalising one block.
+class NormalisedBatch:
+    """The outcome of normalising one batch of lines.
 
     Attributes:
-        events: Typed rows, without the loader's bookkeeping columns.
-        rejects: `line_no`, `reason` and `line` of each rejected line.
+        events: Typed rows with a `part` column, without the loader's bookkeeping columns.
+        rejects: `part`, `line_no`, `reason` and `line` of each rejected line.
     """
 
     events: pa.Table
     rejects: pa.Table
 
 
+REJECT_SCHEMA = pa.schema(
+    [("part", pa.int32()), ("line_no", pa.int64()), ("reason", pa.string()), ("line", pa.string())]
+)
+
+
 class Normaliser:
-    """Turns blocks of exported JSON lines into typed Arrow tables.
+    """Turns batches of exported JSON lines into typed Arrow tables.
+
+    A query costs tens of milliseconds to plan whatever its size, so callers should hand over
+    batches of many thousands of lines, across members and hours, tagged with `part`.
 
     Args:
         threads: DuckDB threads for parsing.
@@ -135,78 +146,71 @@ class Normaliser:
     def __init__(self, threads: int = 2, max_line_bytes: int = 16 * 1024**2) -> None:
         self.max_line_bytes = max_line_bytes
         self._con = duckdb.connect(config={"threads": threads})
-        self._query = build_query("block")
+        self._query = build_query("batch")
 
     def close(self) -> None:
         """Release the DuckDB connection."""
         self._con.close()
 
-    def normalise(self, block: LineBlock) -> NormalisedBlock:
-        """Normalise one block of lines.
+    def normalise(self, lines: pa.Array, line_numbers: pa.Array, parts: pa.Array) -> NormalisedBatch:
+        """Normalise a batch of lines.
 
         Args:
-            block: Lines of one member.
+            lines: The lines (a trailing newline is allowed).
+            line_numbers: Each line's number within its member.
+            parts: Each line's tag (int32), passed through to events and rejects.
 
         Returns:
-            The events and the rejects of the block.
+            The events and the rejects of the batch.
         """
-        lines, numbers = block.lines, block.line_numbers
         rejects: list[pa.Table] = []
-        lengths = pa.compute.binary_length(lines)
-        too_long = pa.compute.greater(lengths, self.max_line_bytes + 1)  # +1: the newline
-        if pa.compute.any(too_long).as_py():
+        too_long = pc.greater(pc.binary_length(lines), self.max_line_bytes + 1)  # +1: newline
+        if pc.any(too_long).as_py():
+            count = pc.sum(too_long).as_py()
             rejects.append(
                 pa.table(
                     {
-                        "line_no": numbers.filter(too_long),
-                        "reason": pa.array(
-                            [f"line longer than {self.max_line_bytes:,} bytes"]
-                            * pa.compute.sum(too_long).as_py()
+                        "part": parts.filter(too_long),
+                        "line_no": line_numbers.filter(too_long),
+                        "reason": pa.array([f"line longer than {self.max_line_bytes:,} bytes"] * count),
+                        "line": pc.utf8_slice_codeunits(lines.filter(too_long), 0, 4096).cast(
+                            pa.string()
                         ),
-                        "line": pa.compute.utf8_slice_codeunits(
-                            lines.filter(too_long), 0, 4096
-                        ).cast(pa.string()),
-                    }
+                    },
+                    schema=REJECT_SCHEMA,
                 )
             )
-            keep = pa.compute.invert(too_long)
-            lines, numbers = lines.filter(keep), numbers.filter(keep)
-        # Chunks let DuckDB scan the block on all its threads.
+            keep = pc.invert(too_long)
+            lines, line_numbers, parts = lines.filter(keep), line_numbers.filter(keep), parts.filter(keep)
+        # Chunks let DuckDB scan the batch on all its threads.
         source = pa.Table.from_batches(
-            pa.table({"line_no": numbers, "line": lines}).to_batches(max_chunksize=16384)
+            pa.table({"line_no": line_numbers, "part": parts, "line": lines}).to_batches(
+                max_chunksize=16384
+            )
         )
-        self._con.register("block", source)
+        self._con.register("batch", source)
         try:
             result = self._con.sql(self._query).to_arrow_table()
         finally:
-            self._con.unregister("block")
-        reason = result.column("reject_reason")
-        bad = pa.compute.is_valid(reason)
-        if pa.compute.any(bad).as_py():
+            self._con.unregister("batch")
+        bad = pc.is_valid(result.column("reject_reason"))
+        if pc.any(bad).as_py():
             bad_rows = result.filter(bad)
             rejects.append(
                 pa.table(
                     {
+                        "part": bad_rows.column("part"),
                         "line_no": bad_rows.column("line_no"),
                         "reason": bad_rows.column("reject_reason").cast(pa.string()),
                         "line": bad_rows.column("rejected_line").cast(pa.string()),
-                    }
+                    },
+                    schema=REJECT_SCHEMA,
                 )
             )
-            result = result.filter(pa.compute.invert(bad))
+            result = result.filter(pc.invert(bad))
         events = result.drop_columns(["reject_reason", "line_no", "rejected_line"])
-        reject_table = (
-            pa.concat_tables(rejects)
-            if rejects
-            else pa.table(
-                {
-                    "line_no": pa.array([], pa.int64()),
-                    "reason": pa.array([], pa.string()),
-                    "line": pa.array([], pa.string()),
-                }
-            )
-        )
-        return NormalisedBlock(events=events, rejects=reject_table)
+        reject_table = pa.concat_tables(rejects) if rejects else REJECT_SCHEMA.empty_table()
+        return NormalisedBatch(events=events, rejects=reject_table)
 
 
 def add_bookkeeping(
@@ -226,6 +230,9 @@ def add_bookkeeping(
     n = events.num_rows
     naive_hour = upload_hour.replace(tzinfo=None)
     naive_loaded = loaded_at.replace(tzinfo=None)
+    for name in JSON_COLUMNS:  # stored with Parquet's JSON type, so DuckDB reads them as JSON
+        index = events.schema.get_field_index(name)
+        events = events.set_column(index, name, events.column(name).cast(_JSON))
     return (
         events.append_column("project_id", pa.array([project_id] * n, pa.int64()))
         .append_column("upload_hour", pa.array([naive_hour] * n, pa.timestamp("us")))

@@ -74,15 +74,30 @@ class _HourRows:
     bytes_json: int = 0
     memory: int = 0
     members: list[dict[str, object]] = field(default_factory=list)
+    unknown_keys: set[str] = field(default_factory=set)
+    rows_outside_hour: int = 0
+    read: bool = False  # every member has been read (its rows may still wait in a batch)
+
+
+@dataclass
+class _Batch:
+    lines: list[pa.Array] = field(default_factory=list)
+    numbers: list[pa.Array] = field(default_factory=list)
+    parts: list[pa.Array] = field(default_factory=list)
+    nbytes: int = 0
 
 
 class Stager:
     """Turns export zips into staged hours.
 
+    Lines are normalised in batches of about `batch_bytes` that span members and hours (a query
+    has a fixed cost); each hour is written out as soon as all of its rows are through.
+
     Args:
         scratch: A local folder for staged files.
         guards: Archive size limits.
         threads: Parsing threads.
+        batch_bytes: Decompressed bytes normalised per query.
         hour_memory_bytes: Rows an hour may hold in memory before spilling to disk.
         progress: Progress sink.
     """
@@ -93,12 +108,14 @@ class Stager:
         guards: Guards,
         *,
         threads: int = 2,
+        batch_bytes: int = 64 << 20,
         hour_memory_bytes: int = 512 << 20,
         progress: Progress | None = None,
     ) -> None:
         self.scratch = scratch
         self.guards = guards
         self.threads = threads
+        self.batch_bytes = batch_bytes
         self.hour_memory_bytes = hour_memory_bytes
         self.progress = progress or NoProgress()
         self.normaliser = Normaliser(threads=threads, max_line_bytes=guards.max_line_bytes)
@@ -123,76 +140,144 @@ class Stager:
             ArchiveError: If the archive is unsafe, corrupt, or from another project.
         """
         started = time.monotonic()
-        wanted = set(request.window.hour_list())
+        hours = request.window.hour_list()
         with zipfile.ZipFile(request.zip_path) as archive:
-            by_hour: dict[datetime, list[tuple[MemberName, zipfile.ZipInfo]]] = defaultdict(list)
-            ignored = []
-            for info in safe_members(archive, SUFFIX):
-                name = parse_member_name(info.filename)
-                if name.project != request.project_id:
-                    raise ArchiveError(
-                        f"the export holds project {name.project}'s data, not project"
-                        f" {request.project_id}'s",
-                        project=request.project_id,
-                        hours=str(request.window),
-                        remedy="the keys belong to another project: fix the project id or keys",
-                    )
-                if name.hour in wanted:
-                    by_hour[name.hour].append((name, info))
-                else:
-                    ignored.append(name)
-            if ignored:
-                log.warning(
-                    "project %s: ignored %d member(s) for hours outside the window %s (%s)",
-                    request.project_id,
-                    len(ignored),
-                    request.window,
-                    describe_hours(n.hour for n in ignored),
-                )
+            by_hour = self._members_by_hour(archive, request)
+            total_member_bytes = sum(i.file_size for ms in by_hour.values() for _, i in ms)
             reader = MemberReader(archive, self.guards)
-            staged = []
-            total_json = sum(i.file_size for members in by_hour.values() for _, i in members)
-            for hour in request.window.hour_list():
-                members = sorted(by_hour.get(hour, []), key=lambda m: m[0])
-                staged.append(self._stage_hour(request, hour, members, reader, total_json))
+            rows = {hour: _HourRows() for hour in hours}
+            staged: dict[datetime, StagedHour] = {}
+            sources: list[tuple[datetime, str]] = []  # part tag -> (hour, member name)
+            batch = _Batch()
+            for hour in hours:
+                for name, info in sorted(by_hour.get(hour, []), key=lambda m: m[0]):
+                    rows[hour].members.append(
+                        {"name": name.name, "crc32": info.CRC, "bytes": info.file_size}
+                    )
+                    sources.append((hour, name.name))
+                    tag = len(sources) - 1
+                    for block in reader.blocks(info):
+                        rows[hour].lines += len(block.lines)
+                        rows[hour].bytes_json += block.nbytes
+                        batch.lines.append(block.lines)
+                        batch.numbers.append(block.line_numbers)
+                        batch.parts.append(pa.array([tag] * len(block.lines), pa.int32()))
+                        batch.nbytes += block.nbytes
+                        if batch.nbytes >= self.batch_bytes:
+                            self._flush(batch, sources, rows, request)
+                            batch = _Batch()
+                            self._finish_ready(rows, staged, request, total_member_bytes)
+                rows[hour].read = True
+                if not batch.lines:  # nothing of this hour waits in a batch: finish it now
+                    self._finish_ready(rows, staged, request, total_member_bytes)
+            self._flush(batch, sources, rows, request)
+            self._finish_ready(rows, staged, request, total_member_bytes)
         log.debug("staged %s in %.2f s", request.window, time.monotonic() - started)
-        return staged
+        return [staged[hour] for hour in hours]
 
-    def _stage_hour(
+    def _members_by_hour(
+        self, archive: zipfile.ZipFile, request: StageRequest
+    ) -> dict[datetime, list[tuple[MemberName, zipfile.ZipInfo]]]:
+        wanted = set(request.window.hour_list())
+        by_hour: dict[datetime, list[tuple[MemberName, zipfile.ZipInfo]]] = defaultdict(list)
+        ignored = []
+        for info in safe_members(archive, SUFFIX):
+            name = parse_member_name(info.filename)
+            if name.project != request.project_id:
+                raise ArchiveError(
+                    f"the export holds project {name.project}'s data, not project"
+                    f" {request.project_id}'s",
+                    project=request.project_id,
+                    hours=str(request.window),
+                    remedy="the keys belong to another project: fix the project id or the keys",
+                )
+            if name.hour in wanted:
+                by_hour[name.hour].append((name, info))
+            else:
+                ignored.append(name)
+        if ignored:
+            log.warning(
+                "project %s: ignored %d member(s) for hours outside the window %s (%s)",
+                request.project_id,
+                len(ignored),
+                request.window,
+                describe_hours(n.hour for n in ignored),
+            )
+        return by_hour
+
+    def _flush(
         self,
+        batch: _Batch,
+        sources: list[tuple[datetime, str]],
+        rows: dict[datetime, _HourRows],
         request: StageRequest,
-        hour: datetime,
-        members: list[tuple[MemberName, zipfile.ZipInfo]],
-        reader: MemberReader,
-        total_zip_member_bytes: int,
+    ) -> None:
+        """Normalise a batch and hand each hour its rows and rejects."""
+        if not batch.lines:
+            return
+        result = self.normaliser.normalise(
+            pa.chunked_array(batch.lines).combine_chunks(),
+            pa.chunked_array(batch.numbers).combine_chunks(),
+            pa.chunked_array(batch.parts).combine_chunks(),
+        )
+        batch.lines, batch.numbers, batch.parts = [], [], []
+        self.progress.normalised(result.events.num_rows)
+        hour_of_part = pa.array(
+            [int(hour.timestamp()) for hour, _ in sources], pa.int64()
+        )
+        event_hours = pc.take(hour_of_part, result.events.column("part"))
+        for hour in {sources[p][0] for p in pc.unique(result.events.column("part")).to_pylist()}:
+            selected = result.events.filter(pc.equal(event_hours, int(hour.timestamp())))
+            self._add_rows(rows[hour], selected.drop_columns(["part"]), hour, request)
+        if result.rejects.num_rows:
+            names = pa.array([name for _, name in sources], pa.string())
+            reject_hours = pc.take(hour_of_part, result.rejects.column("part"))
+            with_member = result.rejects.append_column(
+                "member", pc.take(names, result.rejects.column("part"))
+            ).drop_columns(["part"])
+            for stamp in pc.unique(reject_hours).to_pylist():
+                hour = datetime.fromtimestamp(stamp, tz=request.window.first.tzinfo)
+                rows[hour].rejects.append(with_member.filter(pc.equal(reject_hours, stamp)))
+
+    def _add_rows(
+        self, rows: _HourRows, events: pa.Table, hour: datetime, request: StageRequest
+    ) -> None:
+        events = add_bookkeeping(
+            events, project_id=request.project_id, upload_hour=hour, loaded_at=request.loaded_at
+        )
+        extras = events.column("extra_fields").drop_null()
+        for text in extras.to_pylist():  # rare: only rows with unknown keys or misfits
+            rows.unknown_keys.update(k for k in json.loads(text) if k not in KEYS)
+        uploaded = pc.floor_temporal(events.column("server_upload_time"), unit="hour")
+        outside = pc.not_equal(uploaded, pa.scalar(hour.replace(tzinfo=None), pa.timestamp("us")))
+        rows.rows_outside_hour += int(pc.sum(outside).as_py() or 0)
+        rows.tables.append(events)
+        rows.memory += events.nbytes
+        if rows.memory > self.hour_memory_bytes:
+            self._spill(rows)
+
+    def _finish_ready(
+        self,
+        rows: dict[datetime, _HourRows],
+        staged: dict[datetime, StagedHour],
+        request: StageRequest,
+        total_member_bytes: int,
+    ) -> None:
+        for hour, hour_rows in rows.items():
+            if hour_rows.read and hour not in staged:
+                staged[hour] = self._finish_hour(request, hour, hour_rows, total_member_bytes)
+                rows[hour] = _HourRows(read=True)  # let the rows go
+
+    def _finish_hour(
+        self, request: StageRequest, hour: datetime, rows: _HourRows, total_member_bytes: int
     ) -> StagedHour:
         started = time.monotonic()
-        rows = _HourRows()
-        for name, info in members:
-            rows.members.append({"name": name.name, "crc32": info.CRC, "bytes": info.file_size})
-            for block in reader.blocks(info):
-                rows.lines += len(block.lines)
-                rows.bytes_json += block.nbytes
-                result = self.normaliser.normalise(block)
-                if result.rejects.num_rows:
-                    member = pa.array([name.name] * result.rejects.num_rows, pa.string())
-                    rows.rejects.append(result.rejects.add_column(0, "member", member))
-                events = add_bookkeeping(
-                    result.events,
-                    project_id=request.project_id,
-                    upload_hour=hour,
-                    loaded_at=request.loaded_at,
-                )
-                self.progress.normalised(events.num_rows)
-                rows.tables.append(events)
-                rows.memory += events.nbytes
-                if rows.memory > self.hour_memory_bytes:
-                    self._spill(rows)
-        parsed = time.monotonic()
         data_file, row_count, duplicates = self._write_rows(rows)
-        rejects_file, reject_count = self._write_rejects(rows.rejects, duplicates, hour)
+        rejects_file, reject_count = self._write_rejects(
+            rows.rejects, duplicates, hour, request.project_id
+        )
         member_bytes = sum(int(str(m["bytes"])) for m in rows.members)
-        share = member_bytes / total_zip_member_bytes if total_zip_member_bytes else 0.0
+        share = member_bytes / total_member_bytes if total_member_bytes else 0.0
         fingerprint = hashlib.sha256(
             json.dumps([(m["name"], m["crc32"], m["bytes"]) for m in rows.members]).encode()
         ).hexdigest()
@@ -213,14 +298,15 @@ class Stager:
                 "zip_sha256": request.zip_sha256,
                 "zip_bytes": request.zip_bytes,
             },
-            content_sha256=fingerprint,
+            content_sha256=fingerprint if rows.members else "",
             schema_version=SCHEMA_VERSION,
             loader_version=__version__,
-            seconds={
-                "normalise": round(parsed - started, 3),
-                "write": round(time.monotonic() - parsed, 3),
+            seconds={"write": round(time.monotonic() - started, 3)},
+            extra={
+                "members": rows.members,
+                "unknown_keys": sorted(rows.unknown_keys),
+                "rows_outside_hour": rows.rows_outside_hour,
             },
-            extra={"members": rows.members, **self._row_facts(data_file, hour)},
         )
         return StagedHour(hour, manifest, data_file, rejects_file)
 
@@ -275,7 +361,7 @@ class Stager:
         return path, int(count[0]) if count else 0, duplicates if duplicates.num_rows else None
 
     def _write_rejects(
-        self, rejects: list[pa.Table], duplicates: pa.Table | None, hour: datetime
+        self, rejects: list[pa.Table], duplicates: pa.Table | None, hour: datetime, project_id: int
     ) -> tuple[Path | None, int]:
         records: list[dict[str, object]] = []
         for table in rejects:
@@ -290,27 +376,10 @@ class Stager:
         path = self.scratch / f"rejects-{uuid.uuid4().hex}.jsonl.gz"
         with gzip.open(path, "wt", encoding="utf-8") as out:
             for record in records:
-                record["upload_hour"] = hour_key(hour)
+                record["upload_hour"] = f"{hour:%Y-%m-%d %H}:00:00"
+                record["project_id"] = project_id
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return path, len(records)
-
-    def _row_facts(self, data_file: Path | None, hour: datetime) -> dict[str, object]:
-        """Facts about the rows that checks use: unknown keys seen, rows outside the hour."""
-        if data_file is None:
-            return {"unknown_keys": [], "rows_outside_hour": 0}
-        with duckdb.connect() as con:
-            keys = con.sql(
-                f"SELECT DISTINCT unnest(json_keys(extra_fields)) FROM read_parquet('{data_file}')"
-                " WHERE extra_fields IS NOT NULL"
-            ).fetchall()
-            outside = con.execute(
-                f"SELECT count(*) FROM read_parquet('{data_file}')"
-                f" WHERE date_trunc('hour', server_upload_time) <> TIMESTAMP '{hour:%Y-%m-%d %H}:00'"
-            ).fetchone()
-        return {
-            "unknown_keys": sorted(k for (k,) in keys if k not in KEYS),
-            "rows_outside_hour": int(outside[0]) if outside else 0,
-        }
 
 
 def _first_copies(table: pa.Table) -> tuple[pa.Table, pa.Table]:

@@ -1,0 +1,196 @@
+"""Running loads of several projects and reporting their state: the one code path behind the
+command line and the Dagster assets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from loader.amplitude.catalog_views import amplitude_views
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import SOURCE, TABLE, EventsLoader, SyncReport
+from loader.catalog import publish_catalog
+from loader.errors import LoaderError
+from loader.hours import contiguous_ranges, hour_key, hours_between, newest_ready_hour, utc_now
+from loader.lake import Lake, TableLayout
+from loader.manifest import ManifestStore
+from loader.progress import Progress
+
+log = logging.getLogger(__name__)
+
+LAST_RUN = "last_run.json"
+
+
+def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
+    """Bring the DuckDB catalog in line with the lake.
+
+    Args:
+        settings: Where the lake and the catalog are.
+        force: Rebuild even if nothing changed.
+
+    Returns:
+        True if the catalog file was replaced.
+    """
+    return publish_catalog(
+        Path(settings.catalog_path), amplitude_views(Lake(settings.lake_root)), force=force
+    )
+
+
+def _record_run(layout: TableLayout, report: SyncReport | None, error: str | None) -> None:
+    record = {
+        "finished_at": datetime.now(UTC).isoformat(),
+        "ok": error is None,
+        "error": error,
+        "report": None
+        if report is None
+        else {k: v for k, v in asdict(report).items() if k != "published"},
+    }
+    layout.lake.write_bytes(layout.state_file(LAST_RUN), json.dumps(record, indent=1).encode())
+
+
+def sync_projects(
+    projects: list[ProjectConfig],
+    settings: LoaderSettings,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reload: bool = False,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    catalog: bool = True,
+) -> list[SyncReport]:
+    """Load every project, then refresh the catalog.
+
+    A project that fails does not stop the others; the failures are raised together at the end,
+    after the catalog shows everything that did load.
+
+    Args:
+        projects: The projects.
+        settings: Loader settings.
+        start: First hour (default: each project's configured start).
+        end: Last hour, included (default: the newest ready hour).
+        reload: Replace hours already loaded.
+        now: The current moment (tests pin it).
+        progress: Progress sink.
+        catalog: Refresh the catalog afterwards.
+
+    Returns:
+        One report per project.
+
+    Raises:
+        LoaderError: If any project failed; its message has each project's explanation.
+    """
+    reports, errors = [], []
+    for project in projects:
+        loader = EventsLoader(project, settings, now=now, progress=progress)
+        try:
+            report = loader.sync(start, end, reload=reload)
+        except LoaderError as exc:
+            _record_run(loader.layout, None, exc.describe())
+            errors.append(exc)
+            continue
+        _record_run(loader.layout, report, None)
+        reports.append(report)
+    if catalog:
+        refresh_catalog(settings)
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise LoaderError(" | ".join(e.describe() for e in errors))
+    return reports
+
+
+@dataclass
+class ProjectStatus:
+    """The state of one project's events in the lake.
+
+    Attributes:
+        project: Label.
+        start: First hour wanted.
+        newest_ready: Newest hour that could be loaded now.
+        loaded_ranges: Inclusive ranges of loaded hours.
+        gaps: Inclusive ranges of hours wanted but not loaded.
+        hours_loaded: Loaded hours.
+        hours_empty: Loaded hours without rows.
+        rows: Rows in the lake (later copies of re-exported uuids included).
+        rejects: Rejected lines.
+        duplicate_uuids: Later copies of uuids exported in two upload hours (hidden by `events`).
+        last_loaded_at: When an hour was last published.
+        last_run: The last sync's outcome.
+    """
+
+    project: str
+    start: str | None
+    newest_ready: str
+    loaded_ranges: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    hours_loaded: int = 0
+    hours_empty: int = 0
+    rows: int = 0
+    rejects: int = 0
+    duplicate_uuids: int = 0
+    last_loaded_at: str | None = None
+    last_run: dict[str, object] | None = None
+
+
+def _ranges(hours: list[datetime]) -> list[str]:
+    return [
+        hour_key(a) if a == b else f"{hour_key(a)}..{hour_key(b)}"
+        for a, b in contiguous_ranges(sorted(hours))
+    ]
+
+
+def project_status(
+    project: ProjectConfig, settings: LoaderSettings, *, now: datetime | None = None
+) -> ProjectStatus:
+    """Describe what is loaded for one project.
+
+    Args:
+        project: The project.
+        settings: Loader settings.
+        now: The current moment.
+
+    Returns:
+        The project's status.
+    """
+    lake = Lake(settings.lake_root)
+    layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
+    loaded = sorted(ManifestStore(layout).loaded_hours())
+    newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
+    first = project.start or settings.start or (loaded[0] if loaded else None)
+    status = ProjectStatus(
+        project=project.label,
+        start=hour_key(first) if first else None,
+        newest_ready=hour_key(newest),
+        loaded_ranges=_ranges(loaded),
+        hours_loaded=len(loaded),
+    )
+    if first:
+        loaded_set = set(loaded)
+        status.gaps = _ranges([h for h in hours_between(first, newest) if h not in loaded_set])
+    if loaded:
+        with duckdb.connect() as con:
+            row = con.execute(
+                "SELECT sum(rows), sum(rejects), count(*) FILTER (WHERE rows = 0), max(loaded_at)"
+                f" FROM read_json('{lake.url(layout.manifest_dir)}/*.json', format = 'auto',"
+                " columns = {rows: 'BIGINT', rejects: 'BIGINT', loaded_at: 'VARCHAR'})"
+            ).fetchone()
+            if row:
+                status.rows, status.rejects, status.hours_empty = (int(v or 0) for v in row[:3])
+                status.last_loaded_at = row[3]
+            index = layout.state_file("duplicates.parquet")
+            if lake.exists(index):
+                count = con.execute(
+                    f"SELECT count(*) FROM read_parquet('{lake.url(index)}',"
+                    " hive_partitioning = false)"
+                ).fetchone()
+                status.duplicate_uuids = int(count[0]) if count else 0
+    last_run = layout.state_file(LAST_RUN)
+    if lake.exists(last_run):
+        status.last_run = json.loads(lake.read_bytes(last_run))
+    return status

@@ -1,0 +1,113 @@
+"""The DuckDB catalog: a file of views over the lake, rebuilt aside and swapped in atomically.
+
+DuckDB lets one process write a database file and then locks every other process out, readers
+included. So the loader never writes the file analysts open: it builds a new file beside it and
+renames it into place, and only when the view definitions change (new data needs no rebuild: the
+views glob the lake). An analyst with the old file open keeps reading it until they reconnect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of the catalog.
+
+    Attributes:
+        schema: Its schema.
+        name: Its name.
+        sql: The SELECT that defines it.
+        description: What it holds, shown by `COMMENT ON VIEW`.
+    """
+
+    schema: str
+    name: str
+    sql: str
+    description: str
+
+
+def definitions_digest(views: list[View]) -> str:
+    """Return a digest of view definitions, to tell whether a rebuild is needed.
+
+    Args:
+        views: The views.
+
+    Returns:
+        A hex digest.
+    """
+    payload = json.dumps([(v.schema, v.name, v.sql, v.description) for v in views])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".definitions.json")
+
+
+@contextlib.contextmanager
+def _catalog_lock(path: Path) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    with lock.open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bool:
+    """Make the catalog at `path` hold exactly `views`, rebuilding it only if they changed.
+
+    Args:
+        path: The catalog file.
+        views: The views it must hold.
+        force: Rebuild even if the definitions are unchanged.
+
+    Returns:
+        True if a new file was swapped in.
+    """
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = definitions_digest(views)
+    with _catalog_lock(path):
+        sidecar = _sidecar(path)
+        if not force and path.exists() and sidecar.exists():
+            try:
+                if json.loads(sidecar.read_text()).get("sha256") == digest:
+                    return False
+            except (OSError, ValueError):
+                pass
+        building = path.with_name(f".{path.name}.building-{os.getpid()}")
+        building.unlink(missing_ok=True)
+        try:
+            with duckdb.connect(str(building)) as con:
+                for schema in sorted({v.schema for v in views}):
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                for view in views:
+                    con.execute(f"CREATE VIEW {view.schema}.{view.name} AS {view.sql}")
+                    comment = view.description.replace("'", "''")
+                    con.execute(f"COMMENT ON VIEW {view.schema}.{view.name} IS '{comment}'")
+                con.execute("CHECKPOINT")
+            os.replace(building, path)
+        finally:
+            building.unlink(missing_ok=True)
+            building.with_name(building.name + ".wal").unlink(missing_ok=True)
+        sidecar.write_text(
+            json.dumps({"sha256": digest, "built_at": datetime.now(UTC).isoformat()}, indent=1)
+        )
+    log.info("catalog %s rebuilt with %d views", path, len(views))
+    return True

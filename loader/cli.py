@@ -1,0 +1,256 @@
+"""The `amplitude-loader` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+
+from loader import __version__
+from loader.amplitude.config import (
+    DEFAULT_CATALOG,
+    DEFAULT_LAKE,
+    LoaderSettings,
+    ProjectConfig,
+    projects_from_env,
+)
+from loader.amplitude.events import SyncReport
+from loader.amplitude.runner import project_status, refresh_catalog, sync_projects
+from loader.errors import ConfigError, LoaderError
+from loader.hours import parse_hour
+from loader.secrets import install_log_redaction, redact
+from loader.terminal import TerminalProgress, console
+
+log = logging.getLogger("loader")
+
+
+class HourType(click.ParamType):
+    """A click parameter for an hour or a date.
+
+    Args:
+        end: A bare date means its last hour (23:00) rather than its first, so that
+            `--end 2024-03-03` includes the whole day.
+    """
+
+    name = "hour"
+
+    def __init__(self, end: bool = False) -> None:
+        self.end = end
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse the value as an hour."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            hour = parse_hour(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if self.end and len(str(value).strip()) == 10:
+            hour += timedelta(hours=23)
+        return hour
+
+
+HOUR_TYPE = HourType()
+END_HOUR_TYPE = HourType(end=True)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"amplitude-loader: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors into a one-line reason and a non-zero exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(exc.describe(), 2)
+        except LoaderError as exc:
+            _fail(exc.describe(), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted; what was published stays, a rerun resumes", 130)
+        except Exception as exc:
+            if log.isEnabledFor(logging.DEBUG):
+                raise
+            _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with -v for details)", 1)
+
+    return wrapper
+
+
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options shared by the commands that load or inspect the lake."""
+    options = [
+        click.option("--projects-file", envvar="AMPLITUDE_PROJECTS_FILE", type=click.Path(),
+                     help="TOML file listing several projects (env AMPLITUDE_PROJECTS_FILE)."),
+        click.option("--project-id", envvar="AMPLITUDE_PROJECT_ID",
+                     help="Project id (env AMPLITUDE_PROJECT_ID)."),
+        click.option("--api-key", envvar="AMPLITUDE_API_KEY", show_envvar=True,
+                     help="Prefer the environment variable; flags show up in process lists."),
+        click.option("--secret-key", envvar="AMPLITUDE_SECRET_KEY", show_envvar=True,
+                     help="Prefer the environment variable."),
+        click.option("--region", envvar="AMPLITUDE_REGION", type=click.Choice(["us", "eu"]),
+                     help="Data region (env AMPLITUDE_REGION, default us)."),
+        click.option("--base-url", envvar="AMPLITUDE_BASE_URL",
+                     help="API host override; plain http only on loopback (env AMPLITUDE_BASE_URL)."),
+        click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True,
+                     help="Lake folder or fsspec URL (env AMPLITUDE_LAKE)."),
+        click.option("--catalog", envvar="AMPLITUDE_CATALOG", default=DEFAULT_CATALOG,
+                     show_default=True, help="DuckDB catalog file (env AMPLITUDE_CATALOG)."),
+        click.option("--lag-hours", envvar="AMPLITUDE_EXPORT_LAG_HOURS", type=int, default=3,
+                     show_default=True, help="Hours before an hour is exported (env"
+                     " AMPLITUDE_EXPORT_LAG_HOURS)."),
+        click.option("--max-reject-ratio", type=float, default=0.01, show_default=True,
+                     help="Share of malformed lines above which an hour fails."),
+        click.option("--default-start", "default_start", envvar="AMPLITUDE_START", type=HOUR_TYPE,
+                     help="First hour to load for projects that name none (env AMPLITUDE_START)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _configure(kwargs: dict[str, Any]) -> tuple[list[ProjectConfig], LoaderSettings]:
+    projects = projects_from_env(
+        os.environ,
+        projects_file=kwargs.pop("projects_file"),
+        project_id=kwargs.pop("project_id"),
+        api_key=kwargs.pop("api_key"),
+        secret_key=kwargs.pop("secret_key"),
+        region=kwargs.pop("region"),
+        base_url=kwargs.pop("base_url"),
+    )
+    settings = LoaderSettings(
+        lake_root=kwargs.pop("lake"),
+        catalog_path=kwargs.pop("catalog"),
+        start=kwargs.pop("default_start"),
+        lag_hours=kwargs.pop("lag_hours"),
+        max_reject_ratio=kwargs.pop("max_reject_ratio"),
+    )
+    return projects, settings
+
+
+def print_reports(reports: list[SyncReport]) -> None:
+    """Print one line per project."""
+    for r in reports:
+        click.echo(
+            f"project {r.project}: {r.hours_loaded} hour(s) loaded, {r.hours_empty} empty,"
+            f" {r.rows:,} events, {r.rejects:,} rejected, {r.requests} export request(s),"
+            f" {r.splits} split(s), {r.bytes_downloaded / 1e6:,.1f} MB downloaded in"
+            f" {r.seconds:,.1f} s ({r.events_per_second:,.0f} events/s)"
+        )
+
+
+@click.group()
+@click.version_option(__version__, prog_name="amplitude-loader")
+@click.option("-v", "--verbose", count=True, help="-v for progress logs, -vv for debugging.")
+def main(verbose: int) -> None:
+    """Load Amplitude's raw event export into a Parquet lake and a DuckDB catalog."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
+
+
+@main.command()
+@settings_options
+@click.option("--start", type=HOUR_TYPE, help="First hour (default: the configured start).")
+@handle_errors
+def sync(start: datetime | None, **kwargs: Any) -> None:
+    """Load every missing hour from the start to the newest ready hour."""
+    projects, settings = _configure(kwargs)
+    with TerminalProgress() as progress:
+        reports = sync_projects(projects, settings, start=start, progress=progress)
+    print_reports(reports)
+
+
+@main.command()
+@settings_options
+@click.option("--start", type=HOUR_TYPE, required=True, help="First hour or date.")
+@click.option("--end", type=END_HOUR_TYPE, required=True,
+              help="Last hour, or a date (its whole day), included.")
+@click.option("--reload", is_flag=True, help="Replace hours that are already loaded.")
+@handle_errors
+def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> None:
+    """Load the hours from --start to --end, both included."""
+    projects, settings = _configure(kwargs)
+    with TerminalProgress() as progress:
+        reports = sync_projects(projects, settings, start=start, end=end, reload=reload,
+                                progress=progress)
+    print_reports(reports)
+
+
+@main.command()
+@settings_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def status(as_json: bool, **kwargs: Any) -> None:
+    """Show, per project, loaded ranges, gaps, rows, the last load and failures."""
+    projects, settings = _configure(kwargs)
+    statuses = [project_status(p, settings) for p in projects]
+    if as_json:
+        click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
+        return
+    for s in statuses:
+        click.echo(f"project {s.project}")
+        click.echo(f"  wanted        {s.start or '(no start configured)'} .. {s.newest_ready}")
+        click.echo(f"  loaded        {', '.join(s.loaded_ranges[:5]) or 'nothing'}"
+                   + (f" (+{len(s.loaded_ranges) - 5} ranges)" if len(s.loaded_ranges) > 5 else ""))
+        click.echo(f"  gaps          {', '.join(s.gaps[:5]) or 'none'}"
+                   + (f" (+{len(s.gaps) - 5} ranges)" if len(s.gaps) > 5 else ""))
+        click.echo(f"  hours         {s.hours_loaded:,} ({s.hours_empty:,} empty)")
+        click.echo(f"  events        {s.rows:,} rows, {s.rejects:,} rejected lines,"
+                   f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden")
+        click.echo(f"  last load     {s.last_loaded_at or 'never'}")
+        if s.last_run:
+            outcome = "ok" if s.last_run.get("ok") else f"FAILED: {s.last_run.get('error')}"
+            click.echo(f"  last run      {s.last_run.get('finished_at')} {outcome}")
+
+
+@main.command()
+@click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True)
+@click.option("--catalog", envvar="AMPLITUDE_CATALOG", default=DEFAULT_CATALOG, show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild even if the views did not change.")
+@handle_errors
+def catalog(lake: str, catalog: str, force: bool) -> None:
+    """Rebuild the DuckDB catalog if its view definitions changed."""
+    changed = refresh_catalog(LoaderSettings(lake_root=lake, catalog_path=catalog), force=force)
+    click.echo(f"catalog {catalog}: {'rebuilt' if changed else 'already up to date'}")
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--catalog", envvar="AMPLITUDE_CATALOG", default=DEFAULT_CATALOG, show_default=True)
+@click.option("--max-rows", default=40, show_default=True, type=int)
+@handle_errors
+def query(sql: str, catalog: str, max_rows: int) -> None:
+    """Run SQL on the catalog, read-only (loads keep running meanwhile)."""
+    import duckdb
+
+    with duckdb.connect(catalog, read_only=True) as con:
+        click.echo(con.sql(sql).__str__() if max_rows <= 0 else _render(con, sql, max_rows))
+
+
+def _render(con: Any, sql: str, max_rows: int) -> str:
+    relation = con.sql(sql)
+    if relation is None:
+        return "OK"
+    lines = ["\t".join(relation.columns)]
+    for row in relation.fetchmany(max_rows):
+        lines.append("\t".join("NULL" if v is None else str(v) for v in row))
+    return "\n".join(lines)
+
+
+from loader.cli_demo import demo, emulator  # noqa: E402  (registers the commands)
+
+main.add_command(demo)
+main.add_command(emulator)
