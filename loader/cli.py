@@ -237,17 +237,13 @@ def query(sql: str, catalog: str, max_rows: int) -> None:
     import duckdb
 
     with duckdb.connect(catalog, read_only=True) as con:
-        click.echo(con.sql(sql).__str__() if max_rows <= 0 else _render(con, sql, max_rows))
-
-
-def _render(con: Any, sql: str, max_rows: int) -> str:
-    relation = con.sql(sql)
-    if relation is None:
-        return "OK"
-    lines = ["\t".join(relation.columns)]
-    for row in relation.fetchmany(max_rows):
-        lines.append("\t".join("NULL" if v is None else str(v) for v in row))
-    return "\n".join(lines)
+        result = con.execute(sql)
+        if result.description is None:
+            click.echo("OK")
+            return
+        click.echo("\t".join(column[0] for column in result.description))
+        for row in result.fetchmany(max_rows):
+            click.echo("\t".join("NULL" if v is None else str(v) for v in row))
 
 
 from loader.cli_demo import demo, emulator  # noqa: E402  (registers the commands)
