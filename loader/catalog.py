@@ -102,7 +102,7 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
                     comment = view.description.replace("'", "''")
                     con.execute(f"COMMENT ON VIEW {view.schema}.{view.name} IS '{comment}'")
                 con.execute("CHECKPOINT")
-            os.replace(building, path)
+            building.replace(path)
         finally:
             building.unlink(missing_ok=True)
             building.with_name(building.name + ".wal").unlink(missing_ok=True)

@@ -27,7 +27,7 @@ from loader.amplitude.runner import project_status, refresh_catalog, sync_projec
 from loader.errors import ConfigError, LoaderError
 from loader.hours import parse_hour
 from loader.secrets import install_log_redaction, redact
-from loader.terminal import TerminalProgress, console
+from loader.terminal import TerminalProgress
 
 log = logging.getLogger("loader")
 
@@ -91,29 +91,76 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by the commands that load or inspect the lake."""
     options = [
-        click.option("--projects-file", envvar="AMPLITUDE_PROJECTS_FILE", type=click.Path(),
-                     help="TOML file listing several projects (env AMPLITUDE_PROJECTS_FILE)."),
-        click.option("--project-id", envvar="AMPLITUDE_PROJECT_ID",
-                     help="Project id (env AMPLITUDE_PROJECT_ID)."),
-        click.option("--api-key", envvar="AMPLITUDE_API_KEY", show_envvar=True,
-                     help="Prefer the environment variable; flags show up in process lists."),
-        click.option("--secret-key", envvar="AMPLITUDE_SECRET_KEY", show_envvar=True,
-                     help="Prefer the environment variable."),
-        click.option("--region", envvar="AMPLITUDE_REGION", type=click.Choice(["us", "eu"]),
-                     help="Data region (env AMPLITUDE_REGION, default us)."),
-        click.option("--base-url", envvar="AMPLITUDE_BASE_URL",
-                     help="API host override; plain http only on loopback (env AMPLITUDE_BASE_URL)."),
-        click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True,
-                     help="Lake folder or fsspec URL (env AMPLITUDE_LAKE)."),
-        click.option("--catalog", envvar="AMPLITUDE_CATALOG", default=DEFAULT_CATALOG,
-                     show_default=True, help="DuckDB catalog file (env AMPLITUDE_CATALOG)."),
-        click.option("--lag-hours", envvar="AMPLITUDE_EXPORT_LAG_HOURS", type=int, default=3,
-                     show_default=True, help="Hours before an hour is exported (env"
-                     " AMPLITUDE_EXPORT_LAG_HOURS)."),
-        click.option("--max-reject-ratio", type=float, default=0.01, show_default=True,
-                     help="Share of malformed lines above which an hour fails."),
-        click.option("--default-start", "default_start", envvar="AMPLITUDE_START", type=HOUR_TYPE,
-                     help="First hour to load for projects that name none (env AMPLITUDE_START)."),
+        click.option(
+            "--projects-file",
+            envvar="AMPLITUDE_PROJECTS_FILE",
+            type=click.Path(),
+            help="TOML file listing several projects (env AMPLITUDE_PROJECTS_FILE).",
+        ),
+        click.option(
+            "--project-id",
+            envvar="AMPLITUDE_PROJECT_ID",
+            help="Project id (env AMPLITUDE_PROJECT_ID).",
+        ),
+        click.option(
+            "--api-key",
+            envvar="AMPLITUDE_API_KEY",
+            show_envvar=True,
+            help="Prefer the environment variable; flags show up in process lists.",
+        ),
+        click.option(
+            "--secret-key",
+            envvar="AMPLITUDE_SECRET_KEY",
+            show_envvar=True,
+            help="Prefer the environment variable.",
+        ),
+        click.option(
+            "--region",
+            envvar="AMPLITUDE_REGION",
+            type=click.Choice(["us", "eu"]),
+            help="Data region (env AMPLITUDE_REGION, default us).",
+        ),
+        click.option(
+            "--base-url",
+            envvar="AMPLITUDE_BASE_URL",
+            help="API host override; plain http only on loopback (env AMPLITUDE_BASE_URL).",
+        ),
+        click.option(
+            "--lake",
+            envvar="AMPLITUDE_LAKE",
+            default=DEFAULT_LAKE,
+            show_default=True,
+            help="Lake folder or fsspec URL (env AMPLITUDE_LAKE).",
+        ),
+        click.option(
+            "--catalog",
+            envvar="AMPLITUDE_CATALOG",
+            default=DEFAULT_CATALOG,
+            show_default=True,
+            help="DuckDB catalog file (env AMPLITUDE_CATALOG).",
+        ),
+        click.option(
+            "--lag-hours",
+            envvar="AMPLITUDE_EXPORT_LAG_HOURS",
+            type=int,
+            default=3,
+            show_default=True,
+            help="Hours before an hour is exported (env AMPLITUDE_EXPORT_LAG_HOURS).",
+        ),
+        click.option(
+            "--max-reject-ratio",
+            type=float,
+            default=0.01,
+            show_default=True,
+            help="Share of malformed lines above which an hour fails.",
+        ),
+        click.option(
+            "--default-start",
+            "default_start",
+            envvar="AMPLITUDE_START",
+            type=HOUR_TYPE,
+            help="First hour to load for projects that name none (env AMPLITUDE_START).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -176,16 +223,21 @@ def sync(start: datetime | None, **kwargs: Any) -> None:
 @main.command()
 @settings_options
 @click.option("--start", type=HOUR_TYPE, required=True, help="First hour or date.")
-@click.option("--end", type=END_HOUR_TYPE, required=True,
-              help="Last hour, or a date (its whole day), included.")
+@click.option(
+    "--end",
+    type=END_HOUR_TYPE,
+    required=True,
+    help="Last hour, or a date (its whole day), included.",
+)
 @click.option("--reload", is_flag=True, help="Replace hours that are already loaded.")
 @handle_errors
 def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> None:
     """Load the hours from --start to --end, both included."""
     projects, settings = _configure(kwargs)
     with TerminalProgress() as progress:
-        reports = sync_projects(projects, settings, start=start, end=end, reload=reload,
-                                progress=progress)
+        reports = sync_projects(
+            projects, settings, start=start, end=end, reload=reload, progress=progress
+        )
     print_reports(reports)
 
 
@@ -203,13 +255,19 @@ def status(as_json: bool, **kwargs: Any) -> None:
     for s in statuses:
         click.echo(f"project {s.project}")
         click.echo(f"  wanted        {s.start or '(no start configured)'} .. {s.newest_ready}")
-        click.echo(f"  loaded        {', '.join(s.loaded_ranges[:5]) or 'nothing'}"
-                   + (f" (+{len(s.loaded_ranges) - 5} ranges)" if len(s.loaded_ranges) > 5 else ""))
-        click.echo(f"  gaps          {', '.join(s.gaps[:5]) or 'none'}"
-                   + (f" (+{len(s.gaps) - 5} ranges)" if len(s.gaps) > 5 else ""))
+        click.echo(
+            f"  loaded        {', '.join(s.loaded_ranges[:5]) or 'nothing'}"
+            + (f" (+{len(s.loaded_ranges) - 5} ranges)" if len(s.loaded_ranges) > 5 else "")
+        )
+        click.echo(
+            f"  gaps          {', '.join(s.gaps[:5]) or 'none'}"
+            + (f" (+{len(s.gaps) - 5} ranges)" if len(s.gaps) > 5 else "")
+        )
         click.echo(f"  hours         {s.hours_loaded:,} ({s.hours_empty:,} empty)")
-        click.echo(f"  events        {s.rows:,} rows, {s.rejects:,} rejected lines,"
-                   f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden")
+        click.echo(
+            f"  events        {s.rows:,} rows, {s.rejects:,} rejected lines,"
+            f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden"
+        )
         click.echo(f"  last load     {s.last_loaded_at or 'never'}")
         if s.last_run:
             outcome = "ok" if s.last_run.get("ok") else f"FAILED: {s.last_run.get('error')}"

@@ -32,7 +32,8 @@ DEMO_QUERIES = (
     (
         "A property from the JSON bag",
         "SELECT event_properties->>'screen' AS screen, count(*) AS events\n"
-        "FROM amplitude.events WHERE event_type = 'Page Viewed'\nGROUP BY ALL ORDER BY events DESC;",
+        "FROM amplitude.events WHERE event_type = 'Page Viewed'\n"
+        "GROUP BY ALL ORDER BY events DESC;",
     ),
 )
 
@@ -44,10 +45,21 @@ def _handle(command: Any) -> Any:
 
 
 @click.command()
-@click.option("--dir", "folder", default="warehouse", show_default=True, type=click.Path(),
-              help="Folder for the lake and the catalog.")
-@click.option("--days", default=3, show_default=True, type=click.IntRange(1, 60),
-              help="Days of synthetic history to load.")
+@click.option(
+    "--dir",
+    "folder",
+    default="warehouse",
+    show_default=True,
+    type=click.Path(),
+    help="Folder for the lake and the catalog.",
+)
+@click.option(
+    "--days",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 60),
+    help="Days of synthetic history to load.",
+)
 @click.option("--events-per-hour", default=300, show_default=True, type=click.IntRange(1))
 @_handle
 def demo(folder: str, days: int, events_per_hour: int) -> None:
@@ -56,25 +68,30 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
     now = DEMO_START + timedelta(days=days, hours=2, minutes=30)  # the last demo hour is ready
     base = Path(folder)
     settings = LoaderSettings(
-        lake_root=str(base / "lake"), catalog_path=str(base / "catalog.duckdb"),
+        lake_root=str(base / "lake"),
+        catalog_path=str(base / "catalog.duckdb"),
         start=DEMO_START,
     )
     with EmulatorServer([project], now=now, gzip_level=1) as server:
         config = ProjectConfig(
-            project.project_id, Secret(project.api_key), Secret(project.secret_key),
-            base_url=server.url, name="demo",
+            project.project_id,
+            Secret(project.api_key),
+            Secret(project.secret_key),
+            base_url=server.url,
+            name="demo",
         )
         click.echo(f"emulator serving synthetic project {project.project_id} on {server.url}")
         with TerminalProgress() as progress:
             reports = sync_projects([config], settings, now=now, progress=progress)
         requests = len(server.export_requests())
     last = newest_ready_hour(now, settings.lag_hours)
-    truth_uuids = set()
+    truth_uuids: set[str] = set()
     for hour in hours_between(DEMO_START, last):
         truth_uuids.update(e["uuid"] for e in project.events(hour))
     with duckdb.connect(settings.catalog_path, read_only=True) as con:
-        row = con.execute("SELECT count(*), min(event_time), max(event_time) FROM amplitude.events"
-                          ).fetchone()
+        row = con.execute(
+            "SELECT count(*), min(event_time), max(event_time) FROM amplitude.events"
+        ).fetchone()
         loaded = int(row[0]) if row else 0
     report = reports[0]
     click.echo(
@@ -90,7 +107,7 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
     click.echo(f"lake: {base / 'lake'}   catalog: {settings.catalog_path}\n")
     click.echo(
         f"Query it (read-only, loads keep running): uv run amplitude-loader query --catalog"
-        f" {settings.catalog_path} \"SQL\"   or the DuckDB CLI: duckdb -readonly"
+        f' {settings.catalog_path} "SQL"   or the DuckDB CLI: duckdb -readonly'
         f" {settings.catalog_path}"
     )
     for title, sql in DEMO_QUERIES:
@@ -106,19 +123,37 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
 @click.option("--secret-key", default="demo-secret-key", show_default=True)
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--events-per-hour", default=300, show_default=True, type=int)
-@click.option("--max-export-bytes", default=4 * 1024**3, show_default=True, type=int,
-              help="Exports larger than this get the size-limit 400 (stands in for 4 GB).")
+@click.option(
+    "--max-export-bytes",
+    default=4 * 1024**3,
+    show_default=True,
+    type=int,
+    help="Exports larger than this get the size-limit 400 (stands in for 4 GB).",
+)
 @click.option("--now", help="Pin the emulator's clock (ISO time); default: the real clock.")
 @_handle
 def emulator(
-    port: int, project_id: int, api_key: str, secret_key: str, seed: int, events_per_hour: int,
-    max_export_bytes: int, now: str | None,
+    port: int,
+    project_id: int,
+    api_key: str,
+    secret_key: str,
+    seed: int,
+    events_per_hour: int,
+    max_export_bytes: int,
+    now: str | None,
 ) -> None:
     """Serve the Amplitude emulator on 127.0.0.1 until interrupted."""
-    project = SyntheticProject(project_id=project_id, api_key=api_key, secret_key=secret_key,
-                               seed=seed, events_per_hour=events_per_hour)
+    project = SyntheticProject(
+        project_id=project_id,
+        api_key=api_key,
+        secret_key=secret_key,
+        seed=seed,
+        events_per_hour=events_per_hour,
+    )
     server = EmulatorServer(
-        [project], port=port, max_export_bytes=max_export_bytes,
+        [project],
+        port=port,
+        max_export_bytes=max_export_bytes,
         now=parse_hour(now) if now else None,
     )
     click.echo(

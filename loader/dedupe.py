@@ -66,14 +66,13 @@ class DuplicateIndex:
         has_index = lake.exists(self.path)
         key, order = self.key, self.order
         with self.connect() as con:
+            index = f"read_parquet('{url(self.path)}', hive_partitioning = false)"
             touched = []
             if files:
                 touched.append(f"SELECT {key} FROM read_parquet({_list(files)})")
             if has_index:
                 stamps = ", ".join(f"TIMESTAMP '{h:%Y-%m-%d %H:00:00}'" for h in hours)
-                touched.append(
-                    f"SELECT {key} FROM read_parquet('{url(self.path)}', hive_partitioning = false) WHERE {order} IN ({stamps})"
-                )
+                touched.append(f"SELECT {key} FROM {index} WHERE {order} IN ({stamps})")
             if touched:
                 con.execute(f"CREATE TEMP TABLE touched AS {' UNION '.join(touched)}")
             else:
@@ -82,7 +81,7 @@ class DuplicateIndex:
             parts = []
             if has_index:
                 parts.append(
-                    f"SELECT {key}, {order}, project_id FROM read_parquet('{url(self.path)}', hive_partitioning = false)"
+                    f"SELECT {key}, {order}, project_id FROM {index}"
                     f" WHERE {key} NOT IN (SELECT {key} FROM touched)"
                 )
             if published:

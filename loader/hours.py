@@ -47,7 +47,9 @@ def parse_hour(text: str) -> datetime:
     try:
         return floor_hour(datetime.fromisoformat(text))
     except ValueError:
-        raise ValueError(f"not an hour or a date: {text!r} (use YYYY-MM-DD or YYYYMMDDTHH)") from None
+        raise ValueError(
+            f"not an hour or a date: {text!r} (use YYYY-MM-DD or YYYYMMDDTHH)"
+        ) from None
 
 
 def format_hour(hour: datetime) -> str:
@@ -128,9 +130,7 @@ def describe_hours(hours: Iterable[datetime]) -> str:
         For example `2024-01-01T00..2024-01-01T23, 2024-01-03T05`.
     """
     ranges = contiguous_ranges(sorted(set(hours)))
-    parts = [
-        hour_key(a) if a == b else f"{hour_key(a)}..{hour_key(b)}" for a, b in ranges[:6]
-    ]
+    parts = [hour_key(a) if a == b else f"{hour_key(a)}..{hour_key(b)}" for a, b in ranges[:6]]
     if len(ranges) > 6:
         parts.append(f"and {len(ranges) - 6} more ranges")
     return ", ".join(parts)

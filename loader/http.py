@@ -74,7 +74,9 @@ class TransientError(Exception):
         status: The HTTP status, if there was a response.
     """
 
-    def __init__(self, reason: str, *, retry_after: float | None = None, status: int | None = None):
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         self.status = status
@@ -486,7 +488,9 @@ class HttpClient:
                 status = response.status_code
         except (requests.ConnectionError, requests.Timeout) as exc:
             # ChunkedEncodingError (a connection dropped mid-body) is a ConnectionError.
-            raise TransientError(f"{type(exc).__name__} after {written:,} bytes of {path}") from None
+            raise TransientError(
+                f"{type(exc).__name__} after {written:,} bytes of {path}"
+            ) from None
         if expected is not None and int(expected) != written:
             raise TransientError(f"body of {path} ended at {written:,} of {int(expected):,} bytes")
         if validate is not None:

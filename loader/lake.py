@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import os
 import shutil
 import tempfile
 import uuid
@@ -89,7 +88,7 @@ class Lake:
         """
         if self.local:
             try:
-                return os.listdir(folder)
+                return [entry.name for entry in Path(folder).iterdir()]
             except FileNotFoundError:
                 return []
         try:
@@ -141,11 +140,11 @@ class Lake:
         if self.local:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.replace(local_file, path)
+                local_file.replace(path)
             except OSError:  # another device: copy beside the target, then rename
                 side = f"{path}.{uuid.uuid4().hex}.tmp"
                 shutil.copyfile(local_file, side)
-                os.replace(side, path)
+                Path(side).replace(path)
                 local_file.unlink(missing_ok=True)
             return
         self.fs.put_file(str(local_file), path)

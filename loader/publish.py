@@ -76,9 +76,7 @@ class Publisher:
         with lake.lock(self._lock):
             if not lake.exists(self._journal):
                 return False
-            hours = [
-                datetime.fromisoformat(h) for h in json.loads(lake.read_bytes(self._journal))
-            ]
+            hours = [datetime.fromisoformat(h) for h in json.loads(lake.read_bytes(self._journal))]
             log.warning("finishing an interrupted publish of %d hour(s)", len(hours))
             self.duplicates.refresh(hours, self.scratch)
             lake.delete(self._journal)

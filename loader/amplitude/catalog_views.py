@@ -46,8 +46,10 @@ def amplitude_views(lake: Lake) -> list[View]:
     duplicates_glob = f"{base}/_state/events/duplicates.parquet"
     manifests_glob = f"{base}/_manifests/*/*.json"
     rejects_glob = f"{base}/_rejects/*/*.jsonl.gz"
-    has = {glob: bool(lake.glob(glob)) for glob in (events_glob, duplicates_glob, manifests_glob,
-                                                      rejects_glob)}
+    has = {
+        glob: bool(lake.glob(glob))
+        for glob in (events_glob, duplicates_glob, manifests_glob, rejects_glob)
+    }
     events_all = (
         _template("events_all", events_glob=lake.url(events_glob))
         if has[events_glob]
@@ -62,29 +64,56 @@ def amplitude_views(lake: Lake) -> list[View]:
         _template("load_log", manifests_glob=lake.url(manifests_glob))
         if has[manifests_glob]
         else _empty(
-            [("project_id", "BIGINT"), ("table_name", "VARCHAR"), ("upload_hour", "TIMESTAMP"),
-             ("rows", "BIGINT"), ("lines_read", "BIGINT"), ("rejects", "BIGINT"),
-             ("bytes_downloaded", "BIGINT"), ("bytes_json", "BIGINT"), ("bytes_parquet", "BIGINT"),
-             ("request_id", "VARCHAR"), ("request_first_hour", "TIMESTAMP"),
-             ("request_last_hour", "TIMESTAMP"), ("zip_sha256", "VARCHAR"),
-             ("content_sha256", "VARCHAR"), ("schema_version", "INTEGER"),
-             ("loader_version", "VARCHAR"), ("loaded_at", "TIMESTAMP"), ("seconds", "JSON"),
-             ("extra", "JSON")]
+            [
+                ("project_id", "BIGINT"),
+                ("table_name", "VARCHAR"),
+                ("upload_hour", "TIMESTAMP"),
+                ("rows", "BIGINT"),
+                ("lines_read", "BIGINT"),
+                ("rejects", "BIGINT"),
+                ("bytes_downloaded", "BIGINT"),
+                ("bytes_json", "BIGINT"),
+                ("bytes_parquet", "BIGINT"),
+                ("request_id", "VARCHAR"),
+                ("request_first_hour", "TIMESTAMP"),
+                ("request_last_hour", "TIMESTAMP"),
+                ("zip_sha256", "VARCHAR"),
+                ("content_sha256", "VARCHAR"),
+                ("schema_version", "INTEGER"),
+                ("loader_version", "VARCHAR"),
+                ("loaded_at", "TIMESTAMP"),
+                ("seconds", "JSON"),
+                ("extra", "JSON"),
+            ]
         )
     )
     rejects = (
         _template("rejects", rejects_glob=lake.url(rejects_glob))
         if has[rejects_glob]
         else _empty(
-            [("project_id", "BIGINT"), ("upload_hour", "TIMESTAMP"), ("member", "VARCHAR"),
-             ("line_no", "BIGINT"), ("reason", "VARCHAR"), ("line", "VARCHAR")]
+            [
+                ("project_id", "BIGINT"),
+                ("upload_hour", "TIMESTAMP"),
+                ("member", "VARCHAR"),
+                ("line_no", "BIGINT"),
+                ("reason", "VARCHAR"),
+                ("line", "VARCHAR"),
+            ]
         )
     )
     return [
-        View(SCHEMA, "events_all", events_all,
-             "Every exported row, later copies of re-exported uuids included."),
-        View(SCHEMA, "events", events,
-             "One row per uuid and project: the earliest upload hour's copy. Timestamps are UTC."),
+        View(
+            SCHEMA,
+            "events_all",
+            events_all,
+            "Every exported row, later copies of re-exported uuids included.",
+        ),
+        View(
+            SCHEMA,
+            "events",
+            events,
+            "One row per uuid and project: the earliest upload hour's copy. Timestamps are UTC.",
+        ),
         View(SCHEMA, "load_log", load_log, "One row per loaded hour: the loader's manifests."),
         View(SCHEMA, "rejects", rejects, "Lines that could not be loaded, with the reason."),
     ]

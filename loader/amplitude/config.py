@@ -127,7 +127,7 @@ class LoaderSettings:
             )
 
 
-def _env_secret(env: Mapping[str, str], name: str, project: object) -> Secret:
+def _env_secret(env: Mapping[str, str], name: str, project: str | int) -> Secret:
     value = env.get(name, "")
     if not value:
         raise ConfigError(

@@ -296,8 +296,8 @@ class EventsLoader:
                 ),
                 project=self.project.label,
                 hours=describe_hours(s.hour for s in failed),
-                remedy="these hours were not loaded; see their rejected lines with `amplitude-loader"
-                " status`, then raise --max-reject-ratio if they are acceptable",
+                remedy="these hours were not loaded; see the reasons in amplitude.rejects, then"
+                " raise --max-reject-ratio if they are acceptable",
             )
 
     def _check_rejects(self, staged: list[StagedHour]) -> tuple[list[StagedHour], list[StagedHour]]:
@@ -349,4 +349,3 @@ def loaded_manifests(layout: TableLayout) -> list[HourManifest]:
     """
     store = ManifestStore(layout)
     return [m for h in sorted(store.loaded_hours()) if (m := store.read(h))]
-

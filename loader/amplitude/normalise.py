@@ -81,9 +81,14 @@ def build_query(table: str) -> str:
         if misfit:
             misfits.append((field, misfit))
     any_misfit = " OR ".join(m for _, m in misfits)
-    misfit_object = "json_object(" + ", ".join(
-        f"{_sql_string(f.key)}, CASE WHEN {m} THEN line->{_json_path(f.key)} END" for f, m in misfits
-    ) + ")"
+    misfit_object = (
+        "json_object("
+        + ", ".join(
+            f"{_sql_string(f.key)}, CASE WHEN {m} THEN line->{_json_path(f.key)} END"
+            for f, m in misfits
+        )
+        + ")"
+    )
     unknown = f"NOT list_has_all({known}, k)"
     extra = (
         f"CASE WHEN reason IS NULL AND ({unknown} OR {any_misfit}) THEN json_merge_patch("
@@ -101,7 +106,8 @@ def build_query(table: str) -> str:
                reason AS reject_reason,
                line_no,
                part,
-               CASE WHEN reason IS NOT NULL THEN rtrim(line, chr(10) || chr(13)) END AS rejected_line
+               CASE WHEN reason IS NOT NULL THEN rtrim(line, chr(10) || chr(13)) END
+                   AS rejected_line
         FROM (
             SELECT *, {reason} AS reason
             FROM (
@@ -152,7 +158,9 @@ class Normaliser:
         """Release the DuckDB connection."""
         self._con.close()
 
-    def normalise(self, lines: pa.Array, line_numbers: pa.Array, parts: pa.Array) -> NormalisedBatch:
+    def normalise(
+        self, lines: pa.Array, line_numbers: pa.Array, parts: pa.Array
+    ) -> NormalisedBatch:
         """Normalise a batch of lines.
 
         Args:
@@ -172,7 +180,9 @@ class Normaliser:
                     {
                         "part": parts.filter(too_long),
                         "line_no": line_numbers.filter(too_long),
-                        "reason": pa.array([f"line longer than {self.max_line_bytes:,} bytes"] * count),
+                        "reason": pa.array(
+                            [f"line longer than {self.max_line_bytes:,} bytes"] * count
+                        ),
                         "line": pc.utf8_slice_codeunits(lines.filter(too_long), 0, 4096).cast(
                             pa.string()
                         ),
@@ -181,7 +191,11 @@ class Normaliser:
                 )
             )
             keep = pc.invert(too_long)
-            lines, line_numbers, parts = lines.filter(keep), line_numbers.filter(keep), parts.filter(keep)
+            lines, line_numbers, parts = (
+                lines.filter(keep),
+                line_numbers.filter(keep),
+                parts.filter(keep),
+            )
         # Chunks let DuckDB scan the batch on all its threads.
         source = pa.Table.from_batches(
             pa.table({"line_no": line_numbers, "part": parts, "line": lines}).to_batches(

@@ -1,5 +1,7 @@
-"""Running loads of several projects and reporting their state: the one code path behind the
-command line and the Dagster assets."""
+"""Running loads of several projects and reporting their state.
+
+This is the one code path behind the command line and the Dagster assets.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The canonical schema of an exported Amplitude event.
 
-Amplitude documents 40 keys, removed 9 from the docs in 2023 that real exports still carry, and
-emits 6 more that were never documented: 55 in all (see the design notes on the Export API). Each
-field is mapped to an SQL-friendly column name and a DuckDB type. Fields whose JSON type varies
-between projects (`paying`, `$schema`, `amplitude_attribution_ids`) are kept as text so that no value
-is ever lost; values that do not fit their typed column go to `extra_fields` instead.
+Amplitude documents 40 keys, removed 9 from the docs in 2023 that real exports still carry,
+and emits 6 more that were never documented: 55 in all. Each field is mapped to an SQL-friendly
+column name and a DuckDB type. Fields whose JSON type varies between projects (`paying`,
+`$schema`, `amplitude_attribution_ids`) are kept as text or JSON so that no value is ever lost;
+values that do not fit their typed column go to `extra_fields` instead.
 """
 
 from __future__ import annotations
@@ -63,7 +63,11 @@ FIELDS: tuple[Field, ...] = (
     _f("client_event_time", "timestamp", "When the device logged the event (UTC)."),
     _f("client_upload_time", "timestamp", "When the device uploaded the event (UTC)."),
     _f("server_received_time", "timestamp", "When Amplitude received the event (UTC)."),
-    _f("server_upload_time", "timestamp", "When Amplitude stored the event; the export filters on it."),
+    _f(
+        "server_upload_time",
+        "timestamp",
+        "When Amplitude stored the event; the export filters on it.",
+    ),
     _f("processed_time", "timestamp", "When Amplitude's pipeline processed the event (UTC)."),
     _f("user_creation_time", "timestamp", "When the user was first seen (UTC)."),
     _f("adid", "string", "Android advertising id."),

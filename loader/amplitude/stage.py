@@ -222,9 +222,7 @@ class Stager:
         )
         batch.lines, batch.numbers, batch.parts = [], [], []
         self.progress.normalised(result.events.num_rows)
-        hour_of_part = pa.array(
-            [int(hour.timestamp()) for hour, _ in sources], pa.int64()
-        )
+        hour_of_part = pa.array([int(hour.timestamp()) for hour, _ in sources], pa.int64())
         event_hours = pc.take(hour_of_part, result.events.column("part"))
         for hour in {sources[p][0] for p in pc.unique(result.events.column("part")).to_pylist()}:
             selected = result.events.filter(pc.equal(event_hours, int(hour.timestamp())))

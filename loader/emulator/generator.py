@@ -46,12 +46,17 @@ EVENT_TYPES = [
     "Invite Sent",
 ]
 FLAGS = ["new-checkout", "dark-mode", "pricing-test"]
-PLATFORMS = [("iOS", "ios", "Apple", "Apple iPhone"), ("Android", "android", "Samsung", "Galaxy"),
-             ("Web", "Chrome", None, None)]
-CITIES = [("San Francisco", "United States", "California", 37.7749, -122.4194),
-          ("München", "Germany", "Bavaria", 48.1351, 11.582),
-          ("東京", "Japan", "Tokyo", 35.6762, 139.6503),
-          (None, None, None, None, None)]
+PLATFORMS = [
+    ("iOS", "ios", "Apple", "Apple iPhone"),
+    ("Android", "android", "Samsung", "Galaxy"),
+    ("Web", "Chrome", None, None),
+]
+CITIES = [
+    ("San Francisco", "United States", "California", 37.7749, -122.4194),
+    ("München", "Germany", "Bavaria", 48.1351, 11.582),
+    ("東京", "Japan", "Tokyo", 35.6762, 139.6503),
+    (None, None, None, None, None),
+]
 _ZIPF = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(EVENT_TYPES))))
 _VALUES: dict[str, Callable[[random.Random], Any]] = {
     "screen": lambda r: r.choice(["checkout", "home", "пример", "🏠"]),
@@ -101,7 +106,7 @@ class SyntheticProject:
 
     project_id: int = 100001
     api_key: str = "demo-api-key"
-    secret_key: str = "demo-secret-key"
+    secret_key: str = "demo-secret-key"  # noqa: S105  (the emulator's public demo key)
     seed: int = 7
     events_per_hour: int = 300
     part_events: int = 250
@@ -185,7 +190,9 @@ class SyntheticProject:
         number = rng.choice([0, 1])
         result = []
         for offset in range(0, len(events), self.part_events):
-            name = f"{self.project_id}/{self.project_id}_{hour:%Y-%m-%d}_{hour.hour}#{number}.json.gz"
+            name = (
+                f"{self.project_id}/{self.project_id}_{hour:%Y-%m-%d}_{hour.hour}#{number}.json.gz"
+            )
             result.append((name, events[offset : offset + self.part_events]))
             number += rng.choice([1, 1, 1, 2])  # numbering need not be contiguous
         return result
@@ -221,8 +228,9 @@ class SyntheticProject:
         device = uuid.UUID(int=_seed(self.project_id, "device", user_number) << 64 | user_number)
         platform, os_name, brand, family = PLATFORMS[user_number % len(PLATFORMS)]
         city, country, region, lat, lng = CITIES[user_number % len(CITIES)]
-        session_start = event_time.replace(minute=(event_time.minute // 30) * 30, second=0,
-                                           microsecond=0)
+        session_start = event_time.replace(
+            minute=(event_time.minute // 30) * 30, second=0, microsecond=0
+        )
         session_id = -1 if rng.random() < 0.05 else int(session_start.timestamp() * 1000)
         event_type = rng.choices(EVENT_TYPES, cum_weights=_ZIPF)[0]
         insert_index = index - 1 if index and rng.random() < 0.01 else index
@@ -239,8 +247,12 @@ class SyntheticProject:
             "client_event_time": _ts(client_event, rng),
             "client_upload_time": _ts(client_upload, rng),
             "country": country,
-            "data": {"path": "/batch", "user_properties_updated": rng.random() < 0.3,
-                     "group_first_event": {}, "group_ids": {}},
+            "data": {
+                "path": "/batch",
+                "user_properties_updated": rng.random() < 0.3,
+                "group_first_event": {},
+                "group_ids": {},
+            },
             "data_type": "event",
             "device_brand": brand,
             "device_carrier": rng.choice([None, "Verizon", "T-Mobile", ""]),
@@ -255,7 +267,9 @@ class SyntheticProject:
             "event_time": _ts(event_time, rng),
             "event_type": event_type,
             "global_user_properties": None,
-            "group_properties": {} if rng.random() < 0.8 else {"org id": {"acme-123": {"plan": "pro"}}},
+            "group_properties": {}
+            if rng.random() < 0.8
+            else {"org id": {"acme-123": {"plan": "pro"}}},
             "groups": {} if rng.random() < 0.8 else {"org id": ["acme-123"]},
             "idfa": str(device).upper() if platform == "iOS" else None,
             "ip_address": f"203.0.113.{user_number % 250}",
@@ -268,7 +282,9 @@ class SyntheticProject:
             "os_version": rng.choice(["17.3.1", "14", "120.0.0"]),
             "partner_id": None,
             "paying": rng.choice([None, True, False, "true", "(none)"]),
-            "plan": {} if rng.random() < 0.5 else {"branch": "main", "source": os_name, "version": "12"},
+            "plan": {}
+            if rng.random() < 0.5
+            else {"branch": "main", "source": os_name, "version": "12"},
             "platform": platform,
             "processed_time": _ts(uploaded + timedelta(seconds=1), rng),
             "region": region,
@@ -281,8 +297,9 @@ class SyntheticProject:
             "user_creation_time": rng.choice([None, "", _ts(event_time - timedelta(days=30), rng)]),
             "user_id": user_id,
             "user_properties": self._user_properties(user_number, rng),
-            "uuid": str(uuid.UUID(int=_seed(self.project_id, self.seed, hour, index, "uuid") << 64
-                                  | index)),
+            "uuid": str(
+                uuid.UUID(int=_seed(self.project_id, self.seed, hour, index, "uuid") << 64 | index)
+            ),
             "version_name": rng.choice(["5.12.0", "5.13.0", None]),
         }
         if self.drift_from and hour >= self.drift_from and rng.random() < 0.05:
@@ -295,8 +312,10 @@ class SyntheticProject:
             return {"flag_key": flag, "variant": rng.choice(["control", "treatment"])}
         if event_type == "[Experiment] Assignment":
             flag = rng.choice(FLAGS)
-            return {f"{flag}.variant": rng.choice(["control", "treatment"]),
-                    f"{flag}.details": "v1 rule:All Other Users"}
+            return {
+                f"{flag}.variant": rng.choice(["control", "treatment"]),
+                f"{flag}.details": "v1 rule:All Other Users",
+            }
         props: dict[str, Any] = {}
         for _ in range(rng.randint(3, 30)):
             key = rng.choice(_PROPERTY_KEYS)

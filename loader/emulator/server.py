@@ -43,8 +43,14 @@ TOO_LARGE_BODY = (
 
 def _error_json(code: int, message: str, details: str = "") -> bytes:
     return json.dumps(
-        {"error": {"http_code": code, "type": "invalid", "message": message,
-                   "metadata": {"details": details}}}
+        {
+            "error": {
+                "http_code": code,
+                "type": "invalid",
+                "message": message,
+                "metadata": {"details": details},
+            }
+        }
     ).encode()
 
 
@@ -212,7 +218,11 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             handler(params)
 
         def _send(
-            self, status: int, body: bytes, kind: str = "text", headers: dict[str, str] | None = None
+            self,
+            status: int,
+            body: bytes,
+            kind: str = "text",
+            headers: dict[str, str] | None = None,
         ) -> None:
             content_type = {
                 "json": "application/json",
@@ -230,8 +240,12 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
 
         def _export(self, params: dict[str, str]) -> None:
             project = server.project_for(self.headers.get("Authorization"))
-            entry = {"endpoint": "export", "start": params.get("start"),
-                     "end": params.get("end"), "time": time.time()}
+            entry: dict[str, Any] = {
+                "endpoint": "export",
+                "start": params.get("start"),
+                "end": params.get("end"),
+                "time": time.time(),
+            }
             faults = server.faults.draw("export", params)
             header = self.headers.get("X-Emulator-Fault")
             if header:
@@ -263,8 +277,9 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 first = datetime.strptime(params["start"], "%Y%m%dT%H").replace(tzinfo=UTC)
                 last = datetime.strptime(params["end"], "%Y%m%dT%H").replace(tzinfo=UTC)
             except (KeyError, ValueError):
-                self._send(400, _error_json(400, "Invalid request", "start and end: YYYYMMDDTHH"),
-                           "json")
+                self._send(
+                    400, _error_json(400, "Invalid request", "start and end: YYYYMMDDTHH"), "json"
+                )
                 return 400
             if last < first or last - first > timedelta(days=365):
                 self._send(400, _error_json(400, "Invalid request", "range over 365 days"), "json")
@@ -278,7 +293,9 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self._send(400, TOO_LARGE_BODY.encode(), "text")
                 return 400
             if "non_zip_body" in kinds:
-                self._send(200, b"<html><body>Service temporarily unavailable</body></html>", "html")
+                self._send(
+                    200, b"<html><body>Service temporarily unavailable</body></html>", "html"
+                )
                 return 200
             if "truncated_zip" in kinds:
                 self._send(200, body[: len(body) // 2], "zip")
@@ -310,8 +327,11 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             lines = []
             for hour in hours_between(first, last):
                 for event in project.events(hour):
-                    lines.append(json.dumps({"upload_hour": f"{hour:%Y%m%dT%H}", "event": event},
-                                            ensure_ascii=False))
+                    lines.append(
+                        json.dumps(
+                            {"upload_hour": f"{hour:%Y%m%dT%H}", "event": event}, ensure_ascii=False
+                        )
+                    )
             self._send(200, ("\n".join(lines) + "\n").encode(), "ndjson")
 
         def _requests(self, params: dict[str, str]) -> None:
