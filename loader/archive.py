@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 from isal import igzip
 
-from loader.errors import ArchiveError
+from loader.errors import ArchiveError, CorruptArchiveError
 from loader.http import TransientError
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or the end of an empty zip
@@ -122,7 +122,8 @@ class MemberReader:
             Blocks of whole lines; the last line of a member needs no final newline.
 
         Raises:
-            ArchiveError: If the member is corrupt or the archive is over the uncompressed guard.
+            CorruptArchiveError: If the member does not decompress or fails its checksum.
+            ArchiveError: If the archive is over the uncompressed guard.
         """
         first_line = 1
         pending = b""
@@ -145,7 +146,7 @@ class MemberReader:
                     first_line += block.line_count
                     yield block
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-            raise ArchiveError(
+            raise CorruptArchiveError(
                 f"member {member.filename} is corrupt ({exc})",
                 remedy="the download was damaged or the export is broken; run again to"
                 " download it anew",

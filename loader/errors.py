@@ -73,6 +73,10 @@ class ArchiveError(LoaderError):
     """A downloaded archive is not what it should be (not a zip, truncated, over a guard)."""
 
 
+class CorruptArchiveError(ArchiveError):
+    """A member of a downloaded archive does not decompress or fails its checksum."""
+
+
 class RejectThresholdError(LoaderError):
     """Too many lines of one hour were malformed."""
 

@@ -31,6 +31,12 @@ from loader.secrets import Secret, redact
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A connection dropped mid-body raises ChunkedEncodingError, which is not a ConnectionError.
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 _CHUNK = 1 << 20
 
 
@@ -349,7 +355,7 @@ class HttpClient:
                     timeout=(self.timeouts.connect_seconds, self.timeouts.read_seconds),
                     allow_redirects=False,
                 )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise TransientError(f"{type(exc).__name__} on {path}") from None
         self._check_status(path, response, statuses)
         if response.status_code not in accept:
@@ -486,8 +492,7 @@ class HttpClient:
                             )
                 headers = dict(response.headers)
                 status = response.status_code
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # ChunkedEncodingError (a connection dropped mid-body) is a ConnectionError.
+        except _TRANSPORT_ERRORS as exc:
             raise TransientError(
                 f"{type(exc).__name__} after {written:,} bytes of {path}"
             ) from None

@@ -20,7 +20,12 @@ from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import AUTH_HINT, ExportApi
 from loader.amplitude.schema import SCHEMA_VERSION
 from loader.amplitude.stage import Stager, StageRequest
-from loader.errors import ExportTooLargeError, LoaderError, RejectThresholdError
+from loader.errors import (
+    CorruptArchiveError,
+    ExportTooLargeError,
+    LoaderError,
+    RejectThresholdError,
+)
 from loader.hours import describe_hours, hour_key, hours_between, newest_ready_hour, utc_now
 from loader.http import HttpClient
 from loader.lake import Lake, TableLayout
@@ -32,6 +37,8 @@ from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
 
+#: How often a window whose zip turns out corrupt is downloaded before giving up.
+DOWNLOADS = 3
 SOURCE = "amplitude"
 TABLE = "events"
 
@@ -182,6 +189,7 @@ class EventsLoader:
         """
         started = time.monotonic()
         report = SyncReport(self.project.label)
+        errors: list[LoaderError] = []
         scratch = self.lake.scratch(uuid.uuid4().hex)
         publisher = Publisher(self.layout, scratch)
         stager = Stager(
@@ -202,21 +210,19 @@ class EventsLoader:
                 len(windows),
             )
             for window in windows:
-                try:
-                    self._load_window(window, stager, publisher, report)
-                except (ExportTooLargeError, RejectThresholdError) as exc:
-                    report.failures.append(exc.describe())
+                self._load_window(window, stager, publisher, report, errors)
         finally:
             stager.close()
             shutil.rmtree(scratch, ignore_errors=True)
             report.seconds = time.monotonic() - started
         report.published.sort()
-        if report.failures:
+        report.failures = [e.describe() for e in errors]
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
             raise LoaderError(
-                f"{len(report.failures)} problem(s) while loading; every other hour was loaded: "
-                + " | ".join(report.failures),
-                project=self.project.label,
-                remedy="see each problem's own remedy above",
+                f"{len(errors)} problems; every other hour was loaded: "
+                + " | ".join(e.describe() for e in errors)
             )
         return report
 
@@ -234,9 +240,50 @@ class EventsLoader:
         return lambda hour: typical
 
     def _load_window(
-        self, window: Window, stager: Stager, publisher: Publisher, report: SyncReport
+        self,
+        window: Window,
+        stager: Stager,
+        publisher: Publisher,
+        report: SyncReport,
+        errors: list[LoaderError],
     ) -> None:
-        """Export, stage and publish one window, splitting it while Amplitude says it is too big."""
+        """Export, stage and publish one window, splitting it while Amplitude says it is too big.
+
+        A zip whose members turn out corrupt is downloaded again, up to `DOWNLOADS` times.
+        Failures that concern only some hours (one hour too large, too many malformed lines, a
+        broken export) are appended to `errors` so that every other hour still loads; anything
+        else (credentials, an API that keeps failing) stops the sync.
+        """
+        for attempt in range(1, DOWNLOADS + 1):
+            try:
+                self._export_and_stage(window, stager, publisher, report, errors)
+                return
+            except (ExportTooLargeError, RejectThresholdError) as exc:
+                errors.append(exc)
+                return
+            except CorruptArchiveError as exc:
+                if attempt == DOWNLOADS:
+                    errors.append(
+                        CorruptArchiveError(
+                            f"{exc.what} in all {DOWNLOADS} downloads",
+                            project=self.project.label,
+                            hours=str(window),
+                            remedy="Amplitude's export of these hours seems broken; nothing of them"
+                            " was recorded; run again later or report it to Amplitude",
+                        )
+                    )
+                    return
+                log.warning("%s; downloading %s again", exc.what, window)
+                self.progress.note(f"{exc.what}; downloading {window} again")
+
+    def _export_and_stage(
+        self,
+        window: Window,
+        stager: Stager,
+        publisher: Publisher,
+        report: SyncReport,
+        errors: list[LoaderError],
+    ) -> None:
         scratch = stager.scratch
         zip_path = scratch / f"export-{uuid.uuid4().hex}.zip"
         self.progress.window(f"project {self.project.label} {window}", None)
@@ -255,7 +302,7 @@ class EventsLoader:
             report.splits += 1
             self.progress.note(f"{window} is {reason}; splitting it in half")
             for half in window.halves():
-                self._load_window(half, stager, publisher, report)
+                self._load_window(half, stager, publisher, report, errors)
             return
         report.bytes_downloaded += result.fetched.bytes
         request_id = uuid.uuid4().hex[:12]

@@ -11,6 +11,7 @@ with the same `uuid`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -74,6 +75,11 @@ _VALUES: dict[str, Callable[[random.Random], Any]] = {
     "empty": lambda r: r.choice([[], {}, ""]),
 }
 _PROPERTY_KEYS = list(_VALUES)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_events(project: SyntheticProject, hour: datetime) -> list[dict[str, Any]]:
+    return project._generate(hour)
 
 
 def _seed(*parts: object) -> int:
@@ -160,9 +166,11 @@ class SyntheticProject:
             hour: The upload hour.
 
         Returns:
-            The events as the export's JSON objects.
+            The events as the export's JSON objects (shared: do not modify them).
         """
-        hour = floor_hour(hour)
+        return _cached_events(self, floor_hour(hour))
+
+    def _generate(self, hour: datetime) -> list[dict[str, Any]]:
         events = [self.event(hour, i) for i in range(self.count(hour))]
         for source, index in self.reexports(hour):
             again = dict(self.event(source, index))

@@ -1,0 +1,5 @@
+"""`python -m loader` runs the command line."""
+
+from loader.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""Shared fixtures: an emulator on loopback, settings in a temporary folder, fast retries."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.emulator import EmulatorServer, SyntheticProject
+from loader.http import RetryPolicy
+from loader.secrets import Secret
+
+START = datetime(2024, 3, 1, tzinfo=UTC)
+#: The tests' clock: with the default lag of 3 hours, the newest ready hour is 2024-03-03T23.
+NOW = datetime(2024, 3, 4, 2, 30, tzinfo=UTC)
+LAST = datetime(2024, 3, 3, 23, tzinfo=UTC)
+
+FAST_RETRY = RetryPolicy(attempts=4, base_seconds=0.01, cap_seconds=2.0, deadline_seconds=30)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that tries to reach an address other than loopback."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in {"127.0.0.1", "localhost", "::1"} and not (
+            host.startswith("127.") or host.startswith("/")
+        ):
+            raise AssertionError(f"a test tried to reach {host}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    yield
+
+
+@pytest.fixture
+def synthetic() -> SyntheticProject:
+    """A small synthetic project with several parts per busy hour."""
+    return SyntheticProject(events_per_hour=60, part_events=40)
+
+
+@pytest.fixture
+def emulator(synthetic: SyntheticProject) -> Iterator[EmulatorServer]:
+    """The emulator, on a free loopback port, with the tests' clock."""
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        yield server
+
+
+@pytest.fixture
+def project(emulator: EmulatorServer, synthetic: SyntheticProject) -> ProjectConfig:
+    """The synthetic project, configured to go to the emulator."""
+    return ProjectConfig(
+        synthetic.project_id,
+        Secret(synthetic.api_key),
+        Secret(synthetic.secret_key),
+        base_url=emulator.url,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> LoaderSettings:
+    """Settings with a lake and a catalog in a temporary folder, and fast retries."""
+    return LoaderSettings(
+        lake_root=str(tmp_path / "lake"),
+        catalog_path=str(tmp_path / "catalog.duckdb"),
+        start=START,
+        retry=FAST_RETRY,
+        threads=2,
+    )
+
+
+def catalog_rows(settings: LoaderSettings, view: str = "events") -> list[dict[str, Any]]:
+    """Read every row of a catalog view."""
+    with duckdb.connect(settings.catalog_path, read_only=True) as con:
+        result = con.execute(f"SELECT * FROM amplitude.{view}")
+        columns = [d[0] for d in result.description]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def count(settings: LoaderSettings, sql: str) -> int:
+    """Run a count on the catalog."""
+    with duckdb.connect(settings.catalog_path, read_only=True) as con:
+        row = con.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+
+def with_retry(settings: LoaderSettings, **changes: Any) -> LoaderSettings:
+    """Return settings with another retry policy."""
+    return replace(settings, retry=replace(settings.retry, **changes))
+

@@ -1,0 +1,262 @@
+"""Every fault switch of the emulator, and what the loader makes of it."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import EventsLoader
+from loader.amplitude.runner import sync_projects
+from loader.emulator import EmulatorServer, SyntheticProject
+from loader.emulator.faults import FaultRule
+from loader.errors import AuthError, HttpError, LoaderError
+from loader.secrets import Secret
+from tests.conftest import LAST, NOW, catalog_rows, with_retry
+from tests.truth import truth
+
+FIRST = LAST - timedelta(hours=23)  # one day keeps these tests quick
+
+
+def _sync(project: ProjectConfig, settings: LoaderSettings) -> None:
+    sync_projects([project], settings, start=FIRST, now=NOW)
+
+
+def _assert_exact(settings: LoaderSettings, synthetic: SyntheticProject) -> None:
+    expected = truth(synthetic, FIRST, LAST)
+    rows = catalog_rows(settings)
+    assert sorted(r["uuid"] for r in rows) == sorted(expected)
+
+
+def _assert_nothing_recorded(project: ProjectConfig, settings: LoaderSettings) -> None:
+    assert EventsLoader(project, settings, now=NOW).manifests.loaded_hours() == set()
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("429", {}),
+        ("429", {"retry_after": 0}),
+        ("500", {}),
+        ("502", {}),
+        ("503", {}),
+        ("drop_mid_body", {}),
+        ("truncated_zip", {}),
+        ("non_zip_body", {}),
+        ("slow_first_byte", {"seconds": 0.3}),
+    ],
+)
+def test_transient_faults_are_retried_and_the_result_is_exact(
+    kind: str,
+    params: dict[str, object],
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    emulator.faults.set([FaultRule(kind=kind, times=2, params=params)])
+    _sync(project, settings)
+
+    statuses = [r["status"] for r in emulator.export_requests()]
+    expected_attempts = 1 if kind == "slow_first_byte" else 3
+    assert len(statuses) == expected_attempts
+    _assert_exact(settings, synthetic)
+
+
+def test_retry_after_is_honoured(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    emulator.faults.set([FaultRule(kind="429", times=1, params={"retry_after": 1})])
+    started = time.monotonic()
+    _sync(project, settings)
+    times = [r["time"] for r in emulator.export_requests()]
+    assert times[1] - times[0] >= 0.95
+    assert time.monotonic() - started >= 0.95
+
+
+@pytest.mark.parametrize("kind", ["500", "non_zip_body", "truncated_zip", "drop_mid_body"])
+def test_persistent_faults_fail_clearly_and_record_nothing(
+    kind: str, emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    emulator.faults.set([FaultRule(kind=kind, times=None)])
+    with pytest.raises(HttpError) as error:
+        _sync(project, settings)
+    message = str(error.value)
+    assert "kept failing after 4 attempts" in message and "project 100001" in message
+    _assert_nothing_recorded(project, settings)
+
+
+def test_a_corrupt_member_is_downloaded_again(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    emulator.faults.set([FaultRule(kind="corrupt_member", times=1)])
+    _sync(project, settings)
+    assert len(emulator.export_requests()) == 2
+    _assert_exact(settings, synthetic)
+
+
+def test_a_persistently_corrupt_member_fails_clearly_and_records_nothing(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    emulator.faults.set([FaultRule(kind="corrupt_member", times=None)])
+    with pytest.raises(LoaderError) as error:
+        _sync(project, settings)
+    assert str(error.value).startswith("project 100001, hours 2024-03-03T00..2024-03-03T23:")
+    assert "corrupt" in str(error.value) and "in all 3 downloads" in str(error.value)
+    assert len(emulator.export_requests()) == 3
+    _assert_nothing_recorded(project, settings)
+
+
+def test_a_few_bad_lines_are_rejected_with_reasons_and_counted(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    from dataclasses import replace
+
+    emulator.faults.set([FaultRule(kind="bad_lines", times=1, params={"lines": 1})])
+    _sync(project, replace(settings, max_reject_ratio=0.5))
+
+    _assert_exact(settings, synthetic)
+    rejects = catalog_rows(settings, "rejects")
+    members = sum(len(synthetic.parts(FIRST + timedelta(hours=h))) for h in range(24))
+    assert len(rejects) == members
+    assert {r["reason"] for r in rejects} == {"invalid JSON"}
+    assert all(r["line"].startswith('{"uuid": "broken"') and r["member"] for r in rejects)
+    log = catalog_rows(settings, "load_log")
+    assert sum(r["rejects"] for r in log) == members
+    assert all(r["rows"] == r["lines_read"] - r["rejects"] for r in log)
+
+
+def test_too_many_bad_lines_fail_the_hour_and_record_it_not(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    emulator.faults.set([FaultRule(kind="bad_lines", times=None, params={"lines": 30})])
+    with pytest.raises(LoaderError, match="too many malformed lines") as error:
+        _sync(project, settings)
+    assert "max-reject-ratio" in str(error.value)
+    recorded = EventsLoader(project, settings, now=NOW).manifests.loaded_hours()
+    hours = [FIRST + timedelta(hours=h) for h in range(24)]
+    assert recorded == {h for h in hours if not synthetic.events(h)}  # only the empty hours
+
+
+def test_size_limit_splits_the_window_until_it_fits(
+    synthetic: SyntheticProject, settings: LoaderSettings
+) -> None:
+    hour_sizes = []
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as probe:
+        for h in range(24):
+            body = probe.build_export(synthetic, FIRST + timedelta(hours=h),
+                                      FIRST + timedelta(hours=h))
+            hour_sizes.append(len(body) if body else 0)
+    limit = max(hour_sizes) * 3  # a few hours fit, a day does not
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1, max_export_bytes=limit) as server:
+        project = ProjectConfig(synthetic.project_id, Secret(synthetic.api_key),
+                                Secret(synthetic.secret_key), base_url=server.url)
+        report = EventsLoader(project, settings, now=NOW).sync(start=FIRST)
+        statuses = [r["status"] for r in server.export_requests()]
+    assert report.splits >= 3 and statuses.count(400) == report.splits
+    from loader.amplitude.runner import refresh_catalog
+
+    refresh_catalog(settings)
+    _assert_exact(settings, synthetic)
+
+
+def test_one_hour_over_the_limit_names_the_hour_and_the_s3_export(
+    synthetic: SyntheticProject, settings: LoaderSettings
+) -> None:
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1, max_export_bytes=100) as server:
+        project = ProjectConfig(synthetic.project_id, Secret(synthetic.api_key),
+                                Secret(synthetic.secret_key), base_url=server.url)
+        loader = EventsLoader(project, settings, now=NOW)
+        with pytest.raises(LoaderError) as error:
+            loader.sync(start=LAST - timedelta(hours=1))
+    message = str(error.value)
+    assert "one hour alone is over the export size limit" in message
+    assert "S3" in message and "2024-03-03T22" in message and "2024-03-03T23" in message
+    assert loader.manifests.loaded_hours() == set()
+
+
+def test_504_splits_the_window_like_the_size_limit(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    emulator.faults.set([FaultRule(kind="504", times=1)])
+    _sync(project, settings)
+    windows = [(r["start"], r["end"], r["status"]) for r in emulator.export_requests()]
+    assert windows[0] == ("20240303T00", "20240303T23", 504)
+    assert windows[1:] == [("20240303T00", "20240303T11", 200), ("20240303T12", "20240303T23", 200)]
+    _assert_exact(settings, synthetic)
+
+
+def test_a_malformed_request_400_is_reported_not_split(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    # A 400 with Amplitude's structured error body: the emulator gives it for ranges > 365 days.
+    loader = EventsLoader(project, settings, now=NOW)
+    from loader.planner import Window
+
+    with pytest.raises(HttpError, match="Amplitude rejected the export request") as error:
+        loader.api.export(Window(FIRST - timedelta(days=400), LAST), settings_path(settings))
+    assert "range over 365 days" in str(error.value)
+    assert len(emulator.export_requests()) == 1
+
+
+def settings_path(settings: LoaderSettings):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    return Path(settings.lake_root).parent / "probe.zip"
+
+
+def test_bad_keys_get_a_clear_message_that_names_the_region(
+    emulator: EmulatorServer, settings: LoaderSettings
+) -> None:
+    wrong = ProjectConfig(100001, Secret("wrong-key-abc"), Secret("wrong-secret-xyz"),
+                          base_url=emulator.url)
+    with pytest.raises(AuthError) as error:
+        _sync(wrong, settings)
+    message = str(error.value)
+    assert "AMPLITUDE_REGION=eu" in message and "403" in message
+    assert "wrong-secret-xyz" not in message and "wrong-key-abc" not in message
+    assert len(emulator.export_requests()) == 1  # credentials errors are not retried
+
+
+def test_empty_range_is_a_404_and_is_recorded_as_loaded_with_zero_rows(
+    settings: LoaderSettings,
+) -> None:
+    quiet = SyntheticProject(events_per_hour=5, first_hour=LAST + timedelta(hours=1))
+    with EmulatorServer([quiet], now=NOW, gzip_level=1) as server:
+        project = ProjectConfig(quiet.project_id, Secret(quiet.api_key), Secret(quiet.secret_key),
+                                base_url=server.url)
+        loader = EventsLoader(project, settings, now=NOW)
+        report = loader.sync(start=FIRST)
+        assert [r["status"] for r in server.export_requests()] == [404]
+    assert report.hours_empty == 24 and report.rows == 0
+    assert len(loader.manifests.loaded_hours()) == 24
+
+
+def test_hours_inside_the_lag_are_not_ready_and_never_recorded(
+    settings: LoaderSettings, synthetic: SyntheticProject
+) -> None:
+    # The emulator exports an hour 2 hours after it ends; with the loader's lag set to 0 the
+    # newest hours answer 404 "not found" but lie inside the lag, and must not be recorded.
+    from dataclasses import replace
+
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        project = ProjectConfig(synthetic.project_id, Secret(synthetic.api_key),
+                                Secret(synthetic.secret_key), base_url=server.url)
+        loader = EventsLoader(project, replace(settings, lag_hours=3), now=NOW)
+        loader.sync(start=LAST)
+        assert loader.manifests.loaded_hours() == {LAST}
+        assert loader.newest_ready_hour == LAST

@@ -1,0 +1,202 @@
+"""A sync against the emulator lands exactly the ground truth, once, whatever the order."""
+
+from __future__ import annotations
+
+import collections
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import EventsLoader
+from loader.amplitude.runner import sync_projects
+from loader.emulator import EmulatorServer, SyntheticProject
+from tests.conftest import LAST, NOW, START, catalog_rows, count
+from tests.truth import comparable, raw_rows, truth
+
+
+def test_multi_day_sync_equals_ground_truth_field_by_field(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    reports = sync_projects([project], settings, now=NOW)
+
+    expected = truth(synthetic, START, LAST)
+    rows = {row["uuid"]: comparable(row) for row in catalog_rows(settings)}
+    assert len(rows) == len(expected) > 2000
+    assert rows.keys() == expected.keys()
+    for uuid, want in expected.items():
+        assert rows[uuid] == want, uuid
+    # the adversarial content really is there
+    assert any(r["session_id"] == -1 for r in rows.values())
+    assert any(r["user_id"] == "" for r in rows.values())
+    assert any("🎉" in str(r["event_properties"]) for r in rows.values())
+    assert any(r["extra_fields"] for r in rows.values())
+    assert reports[0].rows == raw_rows(synthetic, START, LAST)
+
+
+def test_events_all_keeps_every_raw_row_and_events_keeps_the_earliest_copy(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    sync_projects([project], settings, now=NOW)
+
+    raw = raw_rows(synthetic, START, LAST)
+    distinct = len(truth(synthetic, START, LAST))
+    assert raw > distinct, "the synthetic data must hold uuids exported in two upload hours"
+    assert count(settings, "SELECT count(*) FROM amplitude.events_all") == raw
+    assert count(settings, "SELECT count(*) FROM amplitude.events") == distinct
+    assert count(settings, "SELECT count(*) - count(DISTINCT uuid) FROM amplitude.events") == 0
+    # a repeated $insert_id with distinct uuids is two events Amplitude kept
+    assert count(
+        settings,
+        "SELECT count(*) FROM (SELECT insert_id FROM amplitude.events GROUP BY ALL"
+        " HAVING count(DISTINCT uuid) > 1)",
+    ) > 0
+
+
+def test_load_order_does_not_change_which_copy_wins(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    middle = START + timedelta(days=1, hours=12)
+    # the later half first, then the earlier half
+    sync_projects([project], settings, start=middle, now=NOW)
+    sync_projects([project], settings, end=middle - timedelta(hours=1), now=NOW)
+
+    expected = truth(synthetic, START, LAST)
+    rows = {row["uuid"]: row for row in catalog_rows(settings)}
+    assert rows.keys() == expected.keys()
+    for uuid, want in expected.items():
+        assert rows[uuid]["upload_hour"] == want["upload_hour"], uuid
+
+
+def test_second_sync_downloads_nothing_and_changes_nothing(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    sync_projects([project], settings, now=NOW)
+    requests = len(emulator.export_requests())
+    lake = Path(settings.lake_root)
+    before = {p: p.stat().st_mtime_ns for p in lake.rglob("*") if p.is_file()}
+    catalog_before = Path(settings.catalog_path).stat().st_mtime_ns
+
+    reports = sync_projects([project], settings, now=NOW)
+
+    assert len(emulator.export_requests()) == requests
+    assert reports[0].rows == 0 and reports[0].requests == 0
+    after = {p: p.stat().st_mtime_ns for p in lake.rglob("*") if p.is_file()
+             if "last_run.json" not in p.name and "lock" not in p.name}
+    assert after == {p: t for p, t in before.items() if p in after}
+    assert set(after) == {p for p in before if "last_run.json" not in p.name
+                          and "lock" not in p.name}
+    assert Path(settings.catalog_path).stat().st_mtime_ns == catalog_before
+
+
+def test_windows_follow_whole_days_and_the_lag(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    sync_projects([project], settings, now=NOW)
+
+    windows = [(r["start"], r["end"]) for r in emulator.export_requests()]
+    assert windows == [
+        ("20240301T00", "20240301T23"),
+        ("20240302T00", "20240302T23"),
+        ("20240303T00", "20240303T23"),
+    ]
+    # nothing newer than the newest ready hour was asked for
+    assert max(end for _, end in windows) == f"{LAST:%Y%m%dT%H}"
+
+
+def test_reload_replaces_hours_without_duplicating(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    sync_projects([project], settings, now=NOW)
+    first = START + timedelta(hours=5)
+    last = START + timedelta(hours=30)
+    sync_projects([project], settings, start=first, end=last, reload=True, now=NOW)
+
+    assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
+        truth(synthetic, START, LAST)
+    )
+    assert count(settings, "SELECT count(*) FROM amplitude.events_all") == raw_rows(
+        synthetic, START, LAST
+    )
+    assert emulator.export_requests()[-1]["start"] == f"{first:%Y%m%dT%H}"
+
+
+def test_empty_hours_are_recorded_with_zero_rows(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    sync_projects([project], settings, now=NOW)
+
+    empty_hours = [
+        START + timedelta(hours=i)
+        for i in range(72)
+        if not synthetic.events(START + timedelta(hours=i))
+    ]
+    assert empty_hours, "the synthetic project must have empty hours"
+    with duckdb.connect(settings.catalog_path, read_only=True) as con:
+        logged = dict(con.execute("SELECT upload_hour, rows FROM amplitude.load_log").fetchall())
+    assert len(logged) == 72
+    for hour in empty_hours:
+        assert logged[hour.replace(tzinfo=None)] == 0
+
+
+def test_rows_are_sorted_by_event_time_within_each_file(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    sync_projects([project], settings, now=NOW)
+
+    files = sorted(Path(settings.lake_root).rglob("data.parquet"))
+    assert len(files) > 60
+    for file in files[:10]:
+        times = [
+            r[0]
+            for r in duckdb.execute(
+                f"SELECT event_time FROM read_parquet('{file}', hive_partitioning = false)"
+            ).fetchall()
+        ]
+        assert times == sorted(times, key=lambda t: (t is None, t))
+
+
+def test_several_projects_land_side_by_side(tmp_path: Path, settings: LoaderSettings) -> None:
+    web = SyntheticProject(project_id=111, api_key="web-key-1", secret_key="web-secret-1",
+                           events_per_hour=20, seed=1)
+    app = SyntheticProject(project_id=222, api_key="app-key-2", secret_key="app-secret-2",
+                           events_per_hour=20, seed=2)
+    from loader.secrets import Secret
+
+    with EmulatorServer([web, app], now=NOW, gzip_level=1) as server:
+        projects = [
+            ProjectConfig(p.project_id, Secret(p.api_key), Secret(p.secret_key),
+                          base_url=server.url)
+            for p in (web, app)
+        ]
+        sync_projects(projects, settings, start=LAST - timedelta(hours=23), now=NOW)
+
+    by_project = collections.Counter(r["project_id"] for r in catalog_rows(settings))
+    first = LAST - timedelta(hours=23)
+    assert by_project == {111: len(truth(web, first, LAST)), 222: len(truth(app, first, LAST))}
+
+
+def test_not_ready_hours_are_never_requested_or_recorded(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    loader = EventsLoader(project, settings, now=NOW)
+    loader.sync()
+    loaded = loader.manifests.loaded_hours()
+    assert max(loaded) == LAST
+    assert all(h <= datetime(2024, 3, 3, 23, tzinfo=UTC) for h in loaded)
