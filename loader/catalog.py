@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 
+from loader.testing_hooks import crash_point
+
 log = logging.getLogger(__name__)
 
 
@@ -91,8 +93,9 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
                     return False
             except (OSError, ValueError):
                 pass
+        for stale in path.parent.glob(f".{path.name}.building-*"):  # left by a killed build
+            stale.unlink(missing_ok=True)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
-        building.unlink(missing_ok=True)
         try:
             with duckdb.connect(str(building)) as con:
                 for schema in sorted({v.schema for v in views}):
@@ -102,6 +105,7 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
                     comment = view.description.replace("'", "''")
                     con.execute(f"COMMENT ON VIEW {view.schema}.{view.name} IS '{comment}'")
                 con.execute("CHECKPOINT")
+            crash_point("catalog.before_swap")
             building.replace(path)
         finally:
             building.unlink(missing_ok=True)

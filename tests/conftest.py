@@ -32,8 +32,10 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     def guarded(self: socket.socket, address: Any) -> Any:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in {"127.0.0.1", "localhost", "::1"} and not (
-            host.startswith("127.") or host.startswith("/")
+        if (
+            isinstance(host, str)
+            and host not in {"127.0.0.1", "localhost", "::1"}
+            and not (host.startswith("127.") or host.startswith("/"))
         ):
             raise AssertionError(f"a test tried to reach {host}")
         return real_connect(self, address)
@@ -96,4 +98,3 @@ def count(settings: LoaderSettings, sql: str) -> int:
 def with_retry(settings: LoaderSettings, **changes: Any) -> LoaderSettings:
     """Return settings with another retry policy."""
     return replace(settings, retry=replace(settings.retry, **changes))
-

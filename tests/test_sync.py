@@ -53,11 +53,14 @@ def test_events_all_keeps_every_raw_row_and_events_keeps_the_earliest_copy(
     assert count(settings, "SELECT count(*) FROM amplitude.events") == distinct
     assert count(settings, "SELECT count(*) - count(DISTINCT uuid) FROM amplitude.events") == 0
     # a repeated $insert_id with distinct uuids is two events Amplitude kept
-    assert count(
-        settings,
-        "SELECT count(*) FROM (SELECT insert_id FROM amplitude.events GROUP BY ALL"
-        " HAVING count(DISTINCT uuid) > 1)",
-    ) > 0
+    assert (
+        count(
+            settings,
+            "SELECT count(*) FROM (SELECT insert_id FROM amplitude.events GROUP BY ALL"
+            " HAVING count(DISTINCT uuid) > 1)",
+        )
+        > 0
+    )
 
 
 def test_load_order_does_not_change_which_copy_wins(
@@ -91,11 +94,16 @@ def test_second_sync_downloads_nothing_and_changes_nothing(
 
     assert len(emulator.export_requests()) == requests
     assert reports[0].rows == 0 and reports[0].requests == 0
-    after = {p: p.stat().st_mtime_ns for p in lake.rglob("*") if p.is_file()
-             if "last_run.json" not in p.name and "lock" not in p.name}
+    after = {
+        p: p.stat().st_mtime_ns
+        for p in lake.rglob("*")
+        if p.is_file()
+        if "last_run.json" not in p.name and "lock" not in p.name
+    }
     assert after == {p: t for p, t in before.items() if p in after}
-    assert set(after) == {p for p in before if "last_run.json" not in p.name
-                          and "lock" not in p.name}
+    assert set(after) == {
+        p for p in before if "last_run.json" not in p.name and "lock" not in p.name
+    }
     assert Path(settings.catalog_path).stat().st_mtime_ns == catalog_before
 
 
@@ -173,16 +181,19 @@ def test_rows_are_sorted_by_event_time_within_each_file(
 
 
 def test_several_projects_land_side_by_side(tmp_path: Path, settings: LoaderSettings) -> None:
-    web = SyntheticProject(project_id=111, api_key="web-key-1", secret_key="web-secret-1",
-                           events_per_hour=20, seed=1)
-    app = SyntheticProject(project_id=222, api_key="app-key-2", secret_key="app-secret-2",
-                           events_per_hour=20, seed=2)
+    web = SyntheticProject(
+        project_id=111, api_key="web-key-1", secret_key="web-secret-1", events_per_hour=20, seed=1
+    )
+    app = SyntheticProject(
+        project_id=222, api_key="app-key-2", secret_key="app-secret-2", events_per_hour=20, seed=2
+    )
     from loader.secrets import Secret
 
     with EmulatorServer([web, app], now=NOW, gzip_level=1) as server:
         projects = [
-            ProjectConfig(p.project_id, Secret(p.api_key), Secret(p.secret_key),
-                          base_url=server.url)
+            ProjectConfig(
+                p.project_id, Secret(p.api_key), Secret(p.secret_key), base_url=server.url
+            )
             for p in (web, app)
         ]
         sync_projects(projects, settings, start=LAST - timedelta(hours=23), now=NOW)

@@ -49,7 +49,9 @@ def expected_row(event: dict[str, Any], upload_hour: datetime, project_id: int) 
         if field.kind == "timestamp":
             row[field.column] = _timestamp(value)
         elif field.kind == "bigint":
-            row[field.column] = value if isinstance(value, int) and not isinstance(value, bool) else None
+            row[field.column] = (
+                value if isinstance(value, int) and not isinstance(value, bool) else None
+            )
         elif field.kind == "double":
             row[field.column] = float(value) if isinstance(value, (int, float)) else None
         elif field.kind == "boolean":

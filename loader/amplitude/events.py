@@ -336,7 +336,7 @@ class EventsLoader:
                 report.hours_empty += 1
         if failed:
             raise RejectThresholdError(
-                f"too many malformed lines (over {self.settings.max_reject_ratio:.2%}): "
+                f"too many malformed lines (over {self.settings.max_reject_ratio:.2%} of lines): "
                 + ", ".join(
                     f"{hour_key(s.hour)} {s.manifest.rejects} of {s.manifest.lines_read}"
                     for s in failed
@@ -351,7 +351,10 @@ class EventsLoader:
         good, failed = [], []
         for item in staged:
             lines = item.manifest.lines_read
-            if lines and item.manifest.rejects / lines > self.settings.max_reject_ratio:
+            # A uuid repeated within the hour is a reject (its first copy is kept), not a
+            # malformed line: it does not count towards the ratio.
+            malformed = item.manifest.rejects - item.manifest.extra.get("duplicates_in_hour", 0)
+            if lines and malformed / lines > self.settings.max_reject_ratio:
                 failed.append(item)
             else:
                 good.append(item)

@@ -301,6 +301,7 @@ class Stager:
             loader_version=__version__,
             seconds={"write": round(time.monotonic() - started, 3)},
             extra={
+                "duplicates_in_hour": 0 if duplicates is None else duplicates.num_rows,
                 "members": rows.members,
                 "unknown_keys": sorted(rows.unknown_keys),
                 "rows_outside_hour": rows.rows_outside_hour,
@@ -335,8 +336,10 @@ class Stager:
     def _merge_spilled(self, chunks: list[Path]) -> tuple[Path, int, pa.Table | None]:
         path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
         files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+        # DuckDB sorts out of core past its memory limit; below ~256 MB it cannot even start.
+        limit_mb = max(self.hour_memory_bytes >> 20, 256)
         with duckdb.connect(
-            config={"threads": self.threads, "memory_limit": f"{self.hour_memory_bytes >> 20}MB"}
+            config={"threads": self.threads, "memory_limit": f"{limit_mb}MB"}
         ) as con:
             con.execute(f"SET temp_directory = '{self.scratch}'")
             con.execute(

@@ -1,0 +1,128 @@
+"""Reading export zips: safe names, natural order, line handling, guards."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from loader.amplitude.members import parse_member_name
+from loader.archive import Guards, LineBlock, MemberReader, safe_members, verify_zip
+from loader.errors import ArchiveError
+from loader.http import TransientError
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_member_names_parse_with_unpadded_hours_and_any_part_number() -> None:
+    name = parse_member_name("187520/187520_2024-03-02_7#13.json.gz")
+    assert (name.project, name.hour, name.part) == (187520, datetime(2024, 3, 2, 7, tzinfo=UTC), 13)
+    names = [
+        "1/1_2024-03-02_10#0.json.gz",
+        "1/1_2024-03-02_2#1.json.gz",
+        "1/1_2024-03-02_2#0.json.gz",
+        "1/1_2024-03-01_23#5.json.gz",
+    ]
+    ordered = [n.name for n in sorted(parse_member_name(n) for n in names)]
+    assert ordered == [names[3], names[2], names[1], names[0]]  # natural, not lexicographic
+
+
+@pytest.mark.parametrize("bad", ["1/1_2024-03-02.json.gz", "1/1_2024-03-02_24#0.json.gz"])
+def test_member_names_that_name_no_hour_are_refused(bad: str) -> None:
+    with pytest.raises(ArchiveError):
+        parse_member_name(bad)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/etc/1_2024-01-01_0#0.json.gz",
+        "../1_2024-01-01_0#0.json.gz",
+        "a/../../1_2024-01-01_0#0.json.gz",
+        "C:/x.json.gz",
+    ],
+)
+def test_unsafe_member_names_are_refused(tmp_path: Path, name: str) -> None:
+    path = _zip(tmp_path / "x.zip", {name: gzip.compress(b"{}")})
+    with zipfile.ZipFile(path) as archive, pytest.raises(ArchiveError, match="unsafe"):
+        safe_members(archive, ".json.gz")
+
+
+def test_only_json_gz_members_are_read(tmp_path: Path) -> None:
+    path = _zip(
+        tmp_path / "x.zip",
+        {
+            "1/": b"",
+            "1/readme.txt": b"x",
+            "1/_complete": b"",
+            "1/1_2024-01-01_0#0.json.gz": gzip.compress(b"{}"),
+        },
+    )
+    with zipfile.ZipFile(path) as archive:
+        assert [m.filename for m in safe_members(archive, ".json.gz")] == [
+            "1/1_2024-01-01_0#0.json.gz"
+        ]
+
+
+def test_lines_tolerate_blank_lines_no_final_newline_and_crlf() -> None:
+    block = LineBlock.from_bytes(b'{"a":1}\r\n\n   \n{"b":2}\n\t\n{"c":3}', first_line=1)
+    assert [line.strip() for line in block.lines.to_pylist()] == ['{"a":1}', '{"b":2}', '{"c":3}']
+    assert block.line_numbers.to_pylist() == [1, 4, 6]
+
+
+def test_members_stream_in_blocks_with_correct_line_numbers(tmp_path: Path) -> None:
+    lines = [json.dumps({"uuid": str(i), "pad": "x" * (i % 50)}) for i in range(5000)]
+    data = "\n".join(lines).encode()  # no final newline
+    path = _zip(
+        tmp_path / "x.zip",
+        {
+            "1/1_2024-01-01_0#0.json.gz": gzip.compress(data),
+            "1/1_2024-01-01_0#1.json.gz": gzip.compress(b""),
+        },
+    )
+    with zipfile.ZipFile(path) as archive:
+        reader = MemberReader(archive, Guards(), block_bytes=10_000)
+        members = safe_members(archive, ".json.gz")
+        blocks = list(reader.blocks(members[0]))
+        assert list(reader.blocks(members[1])) == []  # an empty member is fine
+    assert len(blocks) > 10
+    got = [line.rstrip("\n") for b in blocks for line in b.lines.to_pylist()]
+    numbers = [n for b in blocks for n in b.line_numbers.to_pylist()]
+    assert got == lines
+    assert numbers == list(range(1, 5001))
+
+
+def test_the_uncompressed_guard_stops_a_zip_bomb(tmp_path: Path) -> None:
+    path = _zip(
+        tmp_path / "x.zip", {"1/1_2024-01-01_0#0.json.gz": gzip.compress(b"{}\n" * 100_000)}
+    )
+    with zipfile.ZipFile(path) as archive:
+        reader = MemberReader(archive, Guards(max_uncompressed_bytes=50_000), block_bytes=10_000)
+        with pytest.raises(ArchiveError, match="decompresses to more than 50,000 bytes"):
+            list(reader.blocks(safe_members(archive, ".json.gz")[0]))
+
+
+def test_verify_zip_accepts_zips_and_refuses_the_rest(tmp_path: Path) -> None:
+    good = _zip(tmp_path / "good.zip", {"a.json.gz": gzip.compress(b"{}")})
+    verify_zip(good)
+    (tmp_path / "html").write_bytes(b"<html>rate limited</html>")
+    with pytest.raises(TransientError, match="not a zip"):
+        verify_zip(tmp_path / "html")
+    data = good.read_bytes()
+    (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TransientError, match="damaged"):
+        verify_zip(tmp_path / "cut.zip")
+    buffer = io.BytesIO()
+    zipfile.ZipFile(buffer, "w").close()
+    (tmp_path / "empty.zip").write_bytes(buffer.getvalue())
+    verify_zip(tmp_path / "empty.zip")

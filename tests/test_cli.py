@@ -1,0 +1,84 @@
+"""The command line: the demo, sync and status, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from loader.emulator import EmulatorServer
+from tests.conftest import LAST
+
+
+def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "loader", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_demo_loads_the_synthetic_project_and_checks_itself(tmp_path: Path) -> None:
+    result = _run("demo", "--days", "1", "--events-per-hour", "40", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "matches" in result.stdout and "DOES NOT MATCH" not in result.stdout
+    assert "SELECT" in result.stdout
+    assert (tmp_path / "warehouse" / "catalog.duckdb").exists()
+
+    query = _run("query", "SELECT count(*) > 0 FROM amplitude.events", cwd=tmp_path)
+    assert query.returncode == 0 and query.stdout.splitlines()[-1] == "True"
+
+
+def test_sync_status_and_a_second_sync(tmp_path: Path, emulator: EmulatorServer) -> None:
+    env = {
+        "AMPLITUDE_PROJECT_ID": "100001",
+        "AMPLITUDE_API_KEY": "demo-api-key",
+        "AMPLITUDE_SECRET_KEY": "demo-secret-key",
+        "AMPLITUDE_BASE_URL": emulator.url,
+    }
+    args = ("--start", f"{LAST:%Y-%m-%d}", "--end", f"{LAST:%Y-%m-%d}")
+    first = _run("backfill", *args, cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    assert "24 hour(s)" in first.stdout.replace("loaded, ", "").replace(" empty", "") or (
+        "hour(s) loaded" in first.stdout
+    )
+    second = _run("backfill", *args, cwd=tmp_path, **env)
+    assert "0 export request(s)" in second.stdout
+
+    status = _run("status", "--json", "--default-start", f"{LAST:%Y-%m-%d}", cwd=tmp_path, **env)
+    assert status.returncode == 0, status.stderr
+    [state] = json.loads(status.stdout)
+    assert state["loaded_ranges"] == [f"{LAST:%Y-%m-%d}T00..{LAST:%Y-%m-%dT%H}"]
+    assert state["last_run"]["ok"] is True and state["hours_loaded"] == 24
+
+
+def test_missing_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = _run("sync", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "AMPLITUDE_PROJECT_ID" in result.stderr
+
+
+def test_wrong_keys_exit_1_with_one_line_naming_the_region(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    result = _run(
+        "backfill",
+        "--start",
+        "2024-03-03",
+        "--end",
+        "2024-03-03",
+        cwd=tmp_path,
+        AMPLITUDE_PROJECT_ID="100001",
+        AMPLITUDE_API_KEY="nope-1234",
+        AMPLITUDE_SECRET_KEY="wrong-secret-9876",
+        AMPLITUDE_BASE_URL=emulator.url,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "AMPLITUDE_REGION=eu" in result.stderr and "wrong-secret-9876" not in result.stderr
