@@ -78,6 +78,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             _fail(exc.describe(), 2)
         except LoaderError as exc:
             _fail(exc.describe(), 1)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except KeyboardInterrupt:
             _fail("interrupted; what was published stays, a rerun resumes", 130)
         except Exception as exc:
@@ -268,6 +271,8 @@ def status(as_json: bool, **kwargs: Any) -> None:
             f"  events        {s.rows:,} rows, {s.rejects:,} rejected lines,"
             f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden"
         )
+        for example in s.duplicate_examples:
+            click.echo(f"  re-exported   {example}")
         click.echo(f"  last load     {s.last_loaded_at or 'never'}")
         if s.last_run:
             outcome = "ok" if s.last_run.get("ok") else f"FAILED: {s.last_run.get('error')}"

@@ -211,3 +211,22 @@ def test_not_ready_hours_are_never_requested_or_recorded(
     loaded = loader.manifests.loaded_hours()
     assert max(loaded) == LAST
     assert all(h <= datetime(2024, 3, 3, 23, tzinfo=UTC) for h in loaded)
+
+
+def test_a_file_url_lake_works_like_a_folder(
+    emulator: EmulatorServer, synthetic: SyntheticProject, project: ProjectConfig, tmp_path: Path
+) -> None:
+    from tests.conftest import FAST_RETRY
+
+    settings = LoaderSettings(
+        lake_root=(tmp_path / "lake").as_uri(),
+        catalog_path=str(tmp_path / "catalog.duckdb"),
+        start=LAST - timedelta(hours=5),
+        retry=FAST_RETRY,
+    )
+    sync_projects([project], settings, now=NOW)
+    assert (tmp_path / "lake" / "amplitude" / "project=100001" / "_manifests").is_dir()
+    assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
+        truth(synthetic, LAST - timedelta(hours=5), LAST)
+    )
+    assert settings.lake_root.startswith("file://")

@@ -310,6 +310,7 @@ class EventsLoader:
             staged = [self._empty_hour(h, window, request_id) for h in window.hour_list()]
         else:
             crash_point("load.after_download")
+            staging_started = time.monotonic()
             staged = stager.stage(
                 StageRequest(
                     project_id=self.project.project_id,
@@ -322,6 +323,13 @@ class EventsLoader:
                 )
             )
             zip_path.unlink(missing_ok=True)
+            timings = {
+                "download_seconds": round(result.fetched.seconds, 3),
+                "stage_seconds": round(time.monotonic() - staging_started, 3),
+                "download_attempts": result.fetched.attempts,
+            }
+            for item in staged:
+                item.manifest.request.update(timings)
         good, failed = self._check_rejects(staged)
         report.duplicates = publisher.publish(good)
         for item in good:

@@ -122,6 +122,7 @@ class ProjectStatus:
         rows: Rows in the lake (later copies of re-exported uuids included).
         rejects: Rejected lines.
         duplicate_uuids: Later copies of uuids exported in two upload hours (hidden by `events`).
+        duplicate_examples: A few of those uuids with the hour of their later copy.
         last_loaded_at: When an hour was last published.
         last_run: The last sync's outcome.
     """
@@ -136,6 +137,7 @@ class ProjectStatus:
     rows: int = 0
     rejects: int = 0
     duplicate_uuids: int = 0
+    duplicate_examples: list[str] = field(default_factory=list)
     last_loaded_at: str | None = None
     last_run: dict[str, object] | None = None
 
@@ -187,11 +189,14 @@ def project_status(
                 status.last_loaded_at = row[3]
             index = layout.state_file("duplicates.parquet")
             if lake.exists(index):
-                count = con.execute(
-                    f"SELECT count(*) FROM read_parquet('{lake.url(index)}',"
-                    " hive_partitioning = false)"
-                ).fetchone()
-                status.duplicate_uuids = int(count[0]) if count else 0
+                later = con.execute(
+                    f"SELECT uuid, upload_hour FROM read_parquet('{lake.url(index)}',"
+                    " hive_partitioning = false) ORDER BY upload_hour DESC"
+                ).fetchall()
+                status.duplicate_uuids = len(later)
+                status.duplicate_examples = [
+                    f"{u} (again at {h:%Y-%m-%dT%H})" for u, h in later[:5]
+                ]
     last_run = layout.state_file(LAST_RUN)
     if lake.exists(last_run):
         status.last_run = json.loads(lake.read_bytes(last_run))
