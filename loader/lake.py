@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import psutil
 from fsspec.implementations.local import LocalFileSystem
 
 from loader.hours import hour_key
@@ -172,7 +174,8 @@ class Lake:
             An empty, existing folder.
         """
         base = Path(self.root) / "_scratch" if self.local else Path(tempfile.gettempdir())
-        folder = base / f"amplitude-loader-{name}"
+        _sweep_scratch(base)
+        folder = base / f"amplitude-loader-{os.getpid()}-{name}"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -206,6 +209,16 @@ class Lake:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sweep_scratch(base: Path) -> None:
+    """Remove scratch folders of processes that no longer run (a killed load leaves its zip)."""
+    if not base.is_dir():
+        return
+    for folder in base.glob("amplitude-loader-*"):
+        pid = folder.name.split("-")[2]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _protocol(fs: Any) -> str:

@@ -124,6 +124,7 @@ def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
         assert rerun.returncode == 0, rerun.stderr
     _assert_exact(tmp_path, synthetic)
     assert not list(tmp_path.glob(".catalog.duckdb.building-*"))
+    assert not list((tmp_path / "lake" / "_scratch").glob("*")), "the killed run's scratch stays"
 
 
 @pytest.mark.parametrize("delay", [0.4, 1.1, 1.9])
