@@ -25,7 +25,7 @@ from loader.amplitude.config import (
 from loader.amplitude.events import SyncReport
 from loader.amplitude.runner import project_status, refresh_catalog, sync_projects
 from loader.errors import ConfigError, LoaderError
-from loader.hours import parse_hour
+from loader.hours import newest_ready_hour, parse_hour, utc_now
 from loader.secrets import install_log_redaction, redact
 from loader.terminal import TerminalProgress
 
@@ -242,6 +242,34 @@ def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> Non
             projects, settings, start=start, end=end, reload=reload, progress=progress
         )
     print_reports(reports)
+
+
+@main.command()
+@settings_options
+@click.option(
+    "--hours",
+    default=24,
+    show_default=True,
+    type=click.IntRange(1),
+    help="How many of the newest ready hours to check.",
+)
+@handle_errors
+def recheck(hours: int, **kwargs: Any) -> None:
+    """Export the newest hours again and replace those whose content changed (late data)."""
+    projects, settings = _configure(kwargs)
+    last = newest_ready_hour(utc_now(), settings.lag_hours)
+    with TerminalProgress() as progress:
+        reports = sync_projects(
+            projects,
+            settings,
+            start=last - timedelta(hours=hours - 1),
+            end=last,
+            recheck=True,
+            progress=progress,
+        )
+    print_reports(reports)
+    for r in reports:
+        click.echo(f"project {r.project}: {r.unchanged} hour(s) unchanged")
 
 
 @main.command()

@@ -230,3 +230,28 @@ def test_a_file_url_lake_works_like_a_folder(
         truth(synthetic, LAST - timedelta(hours=5), LAST)
     )
     assert settings.lake_root.startswith("file://")
+
+
+def test_a_recheck_replaces_only_the_hours_whose_content_changed(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    settings: LoaderSettings,
+    project: ProjectConfig,
+) -> None:
+    from dataclasses import replace
+
+    first = LAST - timedelta(hours=23)
+    sync_projects([project], settings, start=first, now=NOW)
+    late = (LAST - timedelta(hours=3), LAST - timedelta(hours=10))
+    grown = replace(synthetic, late_arrivals=late)
+    emulator.projects[grown.api_key] = grown
+
+    reports = sync_projects([project], settings, start=first, recheck=True, now=NOW)
+
+    assert reports[0].unchanged == 22
+    assert sorted(reports[0].published) == sorted(late)
+    assert (
+        count(settings, "SELECT count(*) FROM amplitude.events")
+        == len(truth(grown, first, LAST))
+        == len(truth(synthetic, first, LAST)) + 10
+    )

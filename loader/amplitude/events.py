@@ -59,6 +59,7 @@ class SyncReport:
         splits: Windows split in half after a size-limit 400 or a 504.
         seconds: Wall time.
         duplicates: Later copies of uuids hidden by the catalog, after the sync.
+        unchanged: Hours a re-check exported again and found unchanged (not replaced).
         failures: Explanations of hours that failed.
         published: The hours published.
     """
@@ -74,6 +75,7 @@ class SyncReport:
     splits: int = 0
     seconds: float = 0.0
     duplicates: int = 0
+    unchanged: int = 0
     failures: list[str] = field(default_factory=list)
     published: list[datetime] = field(default_factory=list)
 
@@ -171,7 +173,12 @@ class EventsLoader:
         return [h for h in wanted if h not in loaded]
 
     def sync(
-        self, start: datetime | None = None, end: datetime | None = None, *, reload: bool = False
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        reload: bool = False,
+        recheck: bool = False,
     ) -> SyncReport:
         """Load every missing hour from `start` to `end` (or the newest ready hour).
 
@@ -179,6 +186,9 @@ class EventsLoader:
             start: First hour.
             end: Last hour, included.
             reload: Replace hours that are already loaded.
+            recheck: Export loaded hours again too, but replace only those whose content changed
+                (late-arriving data); hours are compared by their members' checksums, before any
+                parsing.
 
         Returns:
             What was done.
@@ -197,7 +207,7 @@ class EventsLoader:
         )
         try:
             publisher.recover()
-            missing = self.missing_hours(start, end, reload=reload)
+            missing = self.missing_hours(start, end, reload=reload or recheck)
             windows = plan_windows(
                 missing,
                 self._estimator(missing),
@@ -210,7 +220,7 @@ class EventsLoader:
                 len(windows),
             )
             for window in windows:
-                self._load_window(window, stager, publisher, report, errors)
+                self._load_window(window, stager, publisher, report, errors, recheck)
         finally:
             stager.close()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -246,6 +256,7 @@ class EventsLoader:
         publisher: Publisher,
         report: SyncReport,
         errors: list[LoaderError],
+        recheck: bool = False,
     ) -> None:
         """Export, stage and publish one window, splitting it while Amplitude says it is too big.
 
@@ -256,7 +267,7 @@ class EventsLoader:
         """
         for attempt in range(1, DOWNLOADS + 1):
             try:
-                self._export_and_stage(window, stager, publisher, report, errors)
+                self._export_and_stage(window, stager, publisher, report, errors, recheck)
                 return
             except (ExportTooLargeError, RejectThresholdError) as exc:
                 errors.append(exc)
@@ -283,6 +294,7 @@ class EventsLoader:
         publisher: Publisher,
         report: SyncReport,
         errors: list[LoaderError],
+        recheck: bool,
     ) -> None:
         scratch = stager.scratch
         zip_path = scratch / f"export-{uuid.uuid4().hex}.zip"
@@ -302,26 +314,34 @@ class EventsLoader:
             report.splits += 1
             self.progress.note(f"{window} is {reason}; splitting it in half")
             for half in window.halves():
-                self._load_window(half, stager, publisher, report, errors)
+                self._load_window(half, stager, publisher, report, errors, recheck)
             return
         report.bytes_downloaded += result.fetched.bytes
         request_id = uuid.uuid4().hex[:12]
         if result.outcome == "empty":
-            staged = [self._empty_hour(h, window, request_id) for h in window.hour_list()]
+            hours = window.hour_list()
+            if recheck:
+                hours = [h for h in hours if self._changed(h, "")]
+                report.unchanged += window.hours - len(hours)
+            staged = [self._empty_hour(h, window, request_id) for h in hours]
         else:
             crash_point("load.after_download")
             staging_started = time.monotonic()
-            staged = stager.stage(
-                StageRequest(
-                    project_id=self.project.project_id,
-                    window=window,
-                    zip_path=zip_path,
-                    zip_sha256=result.fetched.sha256,
-                    zip_bytes=result.fetched.bytes,
-                    request_id=request_id,
-                    loaded_at=utc_now(),
-                )
+            request = StageRequest(
+                project_id=self.project.project_id,
+                window=window,
+                zip_path=zip_path,
+                zip_sha256=result.fetched.sha256,
+                zip_bytes=result.fetched.bytes,
+                request_id=request_id,
+                loaded_at=utc_now(),
             )
+            only = None
+            if recheck:
+                prints = stager.fingerprints(request)
+                only = {h for h, fingerprint in prints.items() if self._changed(h, fingerprint)}
+                report.unchanged += window.hours - len(only)
+            staged = stager.stage(request, only)
             zip_path.unlink(missing_ok=True)
             timings = {
                 "download_seconds": round(result.fetched.seconds, 3),
@@ -354,6 +374,10 @@ class EventsLoader:
                 remedy="these hours were not loaded; see the reasons in amplitude.rejects, then"
                 " raise --max-reject-ratio if they are acceptable",
             )
+
+    def _changed(self, hour: datetime, fingerprint: str) -> bool:
+        manifest = self.manifests.read(hour)
+        return manifest is None or manifest.content_sha256 != fingerprint
 
     def _check_rejects(self, staged: list[StagedHour]) -> tuple[list[StagedHour], list[StagedHour]]:
         good, failed = [], []

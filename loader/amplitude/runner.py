@@ -62,6 +62,7 @@ def sync_projects(
     start: datetime | None = None,
     end: datetime | None = None,
     reload: bool = False,
+    recheck: bool = False,
     now: datetime | None = None,
     progress: Progress | None = None,
     catalog: bool = True,
@@ -77,6 +78,7 @@ def sync_projects(
         start: First hour (default: each project's configured start).
         end: Last hour, included (default: the newest ready hour).
         reload: Replace hours already loaded.
+        recheck: Export loaded hours again and replace those whose content changed.
         now: The current moment (tests pin it).
         progress: Progress sink.
         catalog: Refresh the catalog afterwards.
@@ -91,7 +93,7 @@ def sync_projects(
     for project in projects:
         loader = EventsLoader(project, settings, now=now, progress=progress)
         try:
-            report = loader.sync(start, end, reload=reload)
+            report = loader.sync(start, end, reload=reload, recheck=recheck)
         except LoaderError as exc:
             _record_run(loader.layout, None, exc.describe())
             errors.append(exc)

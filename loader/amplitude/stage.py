@@ -124,7 +124,31 @@ class Stager:
         """Release the parser."""
         self.normaliser.close()
 
-    def stage(self, request: StageRequest) -> list[StagedHour]:
+    def fingerprints(self, request: StageRequest) -> dict[datetime, str]:
+        """Return each hour's content fingerprint from the zip's directory, reading no member.
+
+        The fingerprint is a digest of the names, CRC-32s and sizes of an hour's members, as in
+        its manifest's `content_sha256`; an hour without members has an empty fingerprint.
+
+        Args:
+            request: The downloaded window.
+
+        Returns:
+            Fingerprint of every hour of the window.
+        """
+        with zipfile.ZipFile(request.zip_path) as archive:
+            by_hour = self._members_by_hour(archive, request)
+        return {
+            hour: _fingerprint(
+                [
+                    (n.name, i.CRC, i.file_size)
+                    for n, i in sorted(by_hour.get(hour, []), key=lambda m: m[0])
+                ]
+            )
+            for hour in request.window.hour_list()
+        }
+
+    def stage(self, request: StageRequest, only: set[datetime] | None = None) -> list[StagedHour]:
         """Stage every hour of a window from its zip.
 
         Hours of the window with no member are staged as empty. Members of hours outside the
@@ -132,15 +156,16 @@ class Stager:
 
         Args:
             request: The downloaded window.
+            only: Stage only these hours of the window (default: all).
 
         Returns:
-            One staged hour per hour of the window, in order.
+            One staged hour per hour staged, in order.
 
         Raises:
             ArchiveError: If the archive is unsafe, corrupt, or from another project.
         """
         started = time.monotonic()
-        hours = request.window.hour_list()
+        hours = [h for h in request.window.hour_list() if only is None or h in only]
         with zipfile.ZipFile(request.zip_path) as archive:
             by_hour = self._members_by_hour(archive, request)
             total_member_bytes = sum(i.file_size for ms in by_hour.values() for _, i in ms)
@@ -276,9 +301,7 @@ class Stager:
         )
         member_bytes = sum(int(str(m["bytes"])) for m in rows.members)
         share = member_bytes / total_member_bytes if total_member_bytes else 0.0
-        fingerprint = hashlib.sha256(
-            json.dumps([(m["name"], m["crc32"], m["bytes"]) for m in rows.members]).encode()
-        ).hexdigest()
+        fingerprint = _fingerprint([(m["name"], m["crc32"], m["bytes"]) for m in rows.members])
         manifest = HourManifest(
             project=str(request.project_id),
             table="events",
@@ -296,7 +319,7 @@ class Stager:
                 "zip_sha256": request.zip_sha256,
                 "zip_bytes": request.zip_bytes,
             },
-            content_sha256=fingerprint if rows.members else "",
+            content_sha256=fingerprint,
             schema_version=SCHEMA_VERSION,
             loader_version=__version__,
             seconds={"write": round(time.monotonic() - started, 3)},
@@ -381,6 +404,13 @@ class Stager:
                 record["project_id"] = project_id
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return path, len(records)
+
+
+def _fingerprint(members: list[tuple[object, object, object]]) -> str:
+    """Digest of an hour's members (name, CRC-32, size); empty for an hour without members."""
+    if not members:
+        return ""
+    return hashlib.sha256(json.dumps(members).encode()).hexdigest()
 
 
 def _first_copies(table: pa.Table) -> tuple[pa.Table, pa.Table]:

@@ -108,6 +108,8 @@ class SyntheticProject:
         empty_hour_ratio: Share of hours with no events at all.
         first_hour: No events are uploaded before this hour.
         drift_from: Hours from this one on carry an unknown top-level field on some events.
+        late_arrivals: Upload hours whose export later gained a few events (as when Amplitude
+            finishes ingesting an hour late); a re-check should pick them up.
     """
 
     project_id: int = 100001
@@ -119,6 +121,7 @@ class SyntheticProject:
     empty_hour_ratio: float = 0.04
     first_hour: datetime = datetime(2020, 1, 1, tzinfo=UTC)
     drift_from: datetime | None = datetime(2024, 3, 2, tzinfo=UTC)
+    late_arrivals: tuple[datetime, ...] = ()
 
     def count(self, hour: datetime) -> int:
         """Return how many original events are uploaded in an hour.
@@ -136,7 +139,8 @@ class SyntheticProject:
         if rng.random() < self.empty_hour_ratio:
             return 0
         daily = 0.55 + 0.45 * math.sin((hour.hour - 9) / 24 * 2 * math.pi)
-        return max(1, round(self.events_per_hour * daily * rng.uniform(0.7, 1.3)))
+        late = 5 if hour in self.late_arrivals else 0
+        return max(1, round(self.events_per_hour * daily * rng.uniform(0.7, 1.3))) + late
 
     def reexports(self, hour: datetime) -> list[tuple[datetime, int]]:
         """Return the (original hour, index) of events exported again in this hour.
