@@ -1,3 +1,1 @@
-"""The Dagster code location; built in the Dagster issue on top of `loader`."""
-
-__all__: list[str] = []
+"""The Dagster code location: a thin layer that runs `loader` per partition."""

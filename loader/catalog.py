@@ -71,6 +71,23 @@ def _catalog_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def connect_views(views: list[View]) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB holding the views, to query the lake without the catalog file.
+
+    Args:
+        views: The views.
+
+    Returns:
+        A connection; close it when done.
+    """
+    con = duckdb.connect()
+    for schema in sorted({v.schema for v in views}):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for view in views:
+        con.execute(f"CREATE VIEW {view.schema}.{view.name} AS {view.sql}")
+    return con
+
+
 def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bool:
     """Make the catalog at `path` hold exactly `views`, rebuilding it only if they changed.
 

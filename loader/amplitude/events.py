@@ -60,11 +60,14 @@ class SyncReport:
         seconds: Wall time.
         duplicates: Later copies of uuids hidden by the catalog, after the sync.
         unchanged: Hours a re-check exported again and found unchanged (not replaced).
+        project_id: The project's id.
         failures: Explanations of hours that failed.
         published: The hours published.
+        rows_by_hour: Rows of each published hour.
     """
 
     project: str
+    project_id: str = ""
     hours_loaded: int = 0
     hours_empty: int = 0
     rows: int = 0
@@ -78,6 +81,7 @@ class SyncReport:
     unchanged: int = 0
     failures: list[str] = field(default_factory=list)
     published: list[datetime] = field(default_factory=list)
+    rows_by_hour: dict[datetime, int] = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
@@ -198,7 +202,7 @@ class EventsLoader:
                 published first, and the error lists the hours that failed and why.
         """
         started = time.monotonic()
-        report = SyncReport(self.project.label)
+        report = SyncReport(self.project.label, str(self.project.project_id))
         errors: list[LoaderError] = []
         scratch = self.lake.scratch(uuid.uuid4().hex)
         publisher = Publisher(self.layout, scratch)
@@ -355,6 +359,7 @@ class EventsLoader:
         for item in good:
             manifest = item.manifest
             report.published.append(item.hour)
+            report.rows_by_hour[item.hour] = manifest.rows
             report.rows += manifest.rows
             report.rejects += manifest.rejects
             report.bytes_json += manifest.bytes_json

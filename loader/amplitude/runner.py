@@ -50,7 +50,7 @@ def _record_run(layout: TableLayout, report: SyncReport | None, error: str | Non
         "error": error,
         "report": None
         if report is None
-        else {k: v for k, v in asdict(report).items() if k != "published"},
+        else {k: v for k, v in asdict(report).items() if k not in ("published", "rows_by_hour")},
     }
     layout.lake.write_bytes(layout.state_file(LAST_RUN), json.dumps(record, indent=1).encode())
 

@@ -1,0 +1,106 @@
+"""The events asset and the catalog asset: each calls the library once per run."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from dagster_defs.facts import drift, publish_observations, run_metadata
+from dagster_defs.partitions import EVENTS_PARTITIONS, hours_in_run, projects_in_run
+from dagster_defs.resources import AmplitudeResource, LakeResource
+from dagster_defs.settings import SETTINGS
+from loader.amplitude.runner import refresh_catalog, sync_projects
+from loader.errors import LoaderError
+from loader.hours import hour_key
+
+EVENTS = dg.AssetKey(["amplitude", "events"])
+CATALOG = dg.AssetKey(["amplitude", "catalog"])
+API_POOL = "amplitude_api"
+CATALOG_POOL = "amplitude_catalog"
+
+
+class EventsConfig(dg.Config):
+    """How a run treats hours that are already loaded."""
+
+    reload: bool = False
+    """Replace loaded hours (default: keep them and load only missing ones)."""
+    recheck: bool = False
+    """Export loaded hours again and replace those whose content changed."""
+
+
+@dg.asset(
+    key=EVENTS,
+    partitions_def=EVENTS_PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=SETTINGS.partitions_per_run),
+    pool=API_POOL,
+    group_name="amplitude",
+    kinds={"parquet", "python"},
+    # Hourly loads: stale when no hour has landed for the lag plus a few missed schedules.
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=SETTINGS.lag_hours + 6),
+        warn_window=timedelta(hours=SETTINGS.lag_hours + 2),
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "schema_drift",
+            asset=EVENTS,
+            description="No top-level field appeared in these hours that earlier hours lacked.",
+        )
+    ],
+)
+def events(
+    context: dg.AssetExecutionContext,
+    config: EventsConfig,
+    amplitude: AmplitudeResource,
+    lake: LakeResource,
+) -> dg.MaterializeResult:
+    """Every raw event Amplitude exported for these upload hours, as Parquet in the lake."""
+    first, last = hours_in_run(context)
+    wanted = projects_in_run(context)
+    projects = [p for p in amplitude.projects() if wanted is None or str(p.project_id) in wanted]
+    settings = lake.settings(amplitude.timeouts())
+    try:
+        reports = sync_projects(
+            projects,
+            settings,
+            start=first,
+            end=last,
+            reload=config.reload,
+            recheck=config.recheck,
+            catalog=False,
+        )
+    except LoaderError as exc:
+        raise dg.Failure(description=exc.describe()) from None
+    new_fields, seen = drift(settings, reports)
+    publish_observations(context, EVENTS, reports)
+    return dg.MaterializeResult(
+        metadata=run_metadata(reports, first, last, single=len(context.partition_keys) == 1),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="schema_drift",
+                passed=not new_fields,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "new_fields": ", ".join(new_fields) or "none",
+                    "unknown_fields_seen": ", ".join(seen) or "none",
+                    "hours": f"{hour_key(first)}..{hour_key(last)}",
+                },
+            )
+        ],
+    )
+
+
+@dg.asset(
+    key=CATALOG,
+    deps=[EVENTS],
+    pool=CATALOG_POOL,
+    group_name="amplitude",
+    kinds={"duckdb"},
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """The DuckDB catalog of views over the lake, swapped in whole when its views change."""
+    changed = refresh_catalog(lake.settings())
+    context.log.info("catalog %s", "rebuilt" if changed else "already up to date")
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(lake.catalog_path), "rebuilt": changed}
+    )

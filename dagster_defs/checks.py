@@ -1,0 +1,142 @@
+"""Checks on the events: each reads the lake through the catalog's own view definitions."""
+
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from dagster_defs.assets import EVENTS
+from dagster_defs.resources import LakeResource
+from loader.amplitude.catalog_views import amplitude_views
+from loader.amplitude.events import SOURCE, TABLE
+from loader.catalog import connect_views
+from loader.hours import describe_hours, hours_between
+from loader.lake import Lake, TableLayout
+from loader.manifest import ManifestStore
+
+
+def _views(lake: LakeResource) -> duckdb.DuckDBPyConnection:
+    return connect_views(amplitude_views(Lake(lake.lake_root)))
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return con.execute(sql).fetchall()
+
+
+@dg.asset_check(
+    asset=EVENTS,
+    blocking=True,
+    description="uuid is unique within each hour, and across all loaded hours in amplitude.events.",
+)
+def uuid_unique(lake: LakeResource) -> dg.AssetCheckResult:
+    """Uuid appears once per hour in the lake, and once per project in `amplitude.events`."""
+    with _views(lake) as con:
+        across = _rows(
+            con,
+            "SELECT project_id, uuid, count(*) FROM amplitude.events GROUP BY ALL"
+            " HAVING count(*) > 1 ORDER BY 3 DESC LIMIT 1000",
+        )
+        within = _rows(
+            con,
+            "SELECT project_id, upload_hour, uuid FROM amplitude.events_all GROUP BY ALL"
+            " HAVING count(*) > 1 LIMIT 1000",
+        )
+    return dg.AssetCheckResult(
+        passed=not across and not within,
+        metadata={
+            "duplicated_uuids_in_events": len(across),
+            "uuids_repeated_within_an_hour": len(within),
+            "examples": ", ".join(str(r[1]) for r in (across + within)[:5]) or "none",
+        },
+    )
+
+
+@dg.asset_check(
+    asset=EVENTS,
+    description="Every manifest's rows equal its lines read minus rejects, and its file's rows.",
+)
+def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
+    """Rows in each hour's file = rows in its manifest = lines read - rejects."""
+    with _views(lake) as con:
+        wrong = _rows(
+            con,
+            """
+            SELECT l.project_id, l.upload_hour, l.rows, l.lines_read, l.rejects,
+                   coalesce(f.rows, 0) AS file_rows
+            FROM amplitude.load_log AS l
+            LEFT JOIN (SELECT project_id, upload_hour, count(*) AS rows
+                       FROM amplitude.events_all GROUP BY ALL) AS f
+                   USING (project_id, upload_hour)
+            WHERE l.table_name = 'events'
+              AND (l.rows <> l.lines_read - l.rejects OR l.rows <> coalesce(f.rows, 0))
+            ORDER BY l.upload_hour
+            """,
+        )
+    return dg.AssetCheckResult(
+        passed=not wrong,
+        metadata={
+            "hours_that_disagree": len(wrong),
+            "examples": "; ".join(
+                f"{p} {h:%Y-%m-%dT%H}: manifest {r}, lines {n} - rejects {j}, file {f}"
+                for p, h, r, n, j, f in wrong[:5]
+            )
+            or "none",
+        },
+    )
+
+
+@dg.asset_check(
+    asset=EVENTS, description="No hour is missing between the first and last loaded hour."
+)
+def no_gaps(lake: LakeResource) -> dg.AssetCheckResult:
+    """Every hour between a project's first and last loaded hour has a manifest."""
+    root = Lake(lake.lake_root)
+    gaps: dict[str, str] = {}
+    for project in sorted(root.names(root.join(SOURCE))):
+        if not project.startswith("project="):
+            continue
+        store = ManifestStore(TableLayout(root, SOURCE, project.split("=", 1)[1], TABLE))
+        loaded = store.loaded_hours()
+        if loaded:
+            missing = [h for h in hours_between(min(loaded), max(loaded)) if h not in loaded]
+            if missing:
+                gaps[project] = describe_hours(missing)
+    return dg.AssetCheckResult(
+        passed=not gaps,
+        metadata={"gaps": "; ".join(f"{p}: {g}" for p, g in gaps.items()) or "none"},
+    )
+
+
+@dg.asset_check(
+    asset=EVENTS, description="The share of malformed lines of every hour is under the threshold."
+)
+def reject_ratio(lake: LakeResource) -> dg.AssetCheckResult:
+    """Malformed lines (uuids repeated within an hour aside) stay under `max_reject_ratio`."""
+    with _views(lake) as con:
+        over = _rows(
+            con,
+            f"""
+            SELECT project_id, upload_hour, rejects, lines_read FROM (
+                SELECT *, rejects - coalesce((extra->>'duplicates_in_hour')::BIGINT, 0)
+                       AS malformed
+                FROM amplitude.load_log WHERE table_name = 'events' AND lines_read > 0
+            ) WHERE malformed / lines_read > {float(lake.max_reject_ratio)}
+            ORDER BY upload_hour
+            """,
+        )
+        total = _rows(con, "SELECT sum(rejects), sum(lines_read) FROM amplitude.load_log")
+    rejects, lines = (int(v or 0) for v in total[0])
+    return dg.AssetCheckResult(
+        passed=not over,
+        metadata={
+            "threshold": lake.max_reject_ratio,
+            "hours_over": len(over),
+            "rejects": rejects,
+            "lines_read": lines,
+            "examples": "; ".join(f"{p} {h:%Y-%m-%dT%H}: {r} of {n}" for p, h, r, n in over[:5])
+            or "none",
+        },
+    )
+
+
+EVENT_CHECKS = [uuid_unique, rows_match_manifests, no_gaps, reject_ratio]

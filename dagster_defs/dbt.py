@@ -1,0 +1,51 @@
+"""The dbt project under `sql/dbt`, downstream of the loader's assets."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_defs.assets import CATALOG
+from dagster_defs.resources import LakeResource
+
+DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
+DBT_POOL = "amplitude_dbt"
+
+dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+if not dbt_project.manifest_path.exists():
+    # `dagster dev` would parse on its own, but `dg check defs`, tests and runs need the manifest
+    # too; parsing reads no database and takes a few seconds, once.
+    dbt_project.preparer.prepare(dbt_project)
+
+
+class LoaderTranslator(DagsterDbtTranslator):
+    """dbt models read the catalog's views, so they also depend on the catalog asset."""
+
+    def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:
+        """Add the catalog to the dependencies of every model."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("model."):
+            spec = spec.merge_attributes(deps=[CATALOG])
+        return spec
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=LoaderTranslator(),
+    pool=DBT_POOL,
+)
+def amplitude_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource
+) -> Any:
+    """Build the dbt models on the catalog (attached read-only) into their own DuckDB file."""
+    catalog = Path(lake.catalog_path).resolve()
+    # The profile reads these; absolute paths because dbt runs inside the project folder.
+    os.environ["AMPLITUDE_CATALOG"] = str(catalog)
+    os.environ["AMPLITUDE_DBT_DATABASE"] = str(catalog.with_name("dbt.duckdb"))
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+dbt_resource = DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_DIR))

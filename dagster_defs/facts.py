@@ -1,0 +1,111 @@
+"""What a run reports to Dagster: metadata, per-partition observations and schema drift."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dagster as dg
+
+from loader.amplitude.config import LoaderSettings
+from loader.amplitude.events import SOURCE, TABLE, SyncReport
+from loader.hours import hour_key
+from loader.lake import Lake, TableLayout
+from loader.manifest import ManifestStore
+
+
+def run_metadata(
+    reports: list[SyncReport], first: datetime, last: datetime, *, single: bool
+) -> dict[str, dg.RawMetadataValue]:
+    """Summarise a run's loads.
+
+    Dagster copies one result's metadata to every partition of a range run, so window totals are
+    under their own keys and `dagster/row_count` is set only for single-partition runs.
+
+    Args:
+        reports: One report per project.
+        first: First hour of the run.
+        last: Last hour of the run.
+        single: Whether the run covers one partition.
+
+    Returns:
+        Metadata.
+    """
+    rows = sum(r.rows for r in reports)
+    seconds = max(sum(r.seconds for r in reports), 1e-9)
+    json_bytes = sum(r.bytes_json for r in reports)
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "hours": f"{hour_key(first)}..{hour_key(last)}",
+        "hours_loaded": sum(r.hours_loaded for r in reports),
+        "hours_empty": sum(r.hours_empty for r in reports),
+        "hours_unchanged": sum(r.unchanged for r in reports),
+        "window_rows": rows,
+        "rejects": sum(r.rejects for r in reports),
+        "bytes_downloaded": sum(r.bytes_downloaded for r in reports),
+        "export_requests": sum(r.requests for r in reports),
+        "splits": sum(r.splits for r in reports),
+        "json_mb_per_second": round(json_bytes / 1e6 / seconds, 2),
+        "events_per_second": round(rows / seconds),
+        "projects": ", ".join(r.project for r in reports),
+    }
+    if single:
+        metadata["dagster/row_count"] = rows
+    return metadata
+
+
+def publish_observations(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, reports: list[SyncReport]
+) -> None:
+    """Record each partition's row count as an observation of that partition.
+
+    Args:
+        context: The asset's context.
+        key: The asset.
+        reports: The run's reports.
+    """
+    if len(context.partition_keys) <= 1:
+        return
+    rows_by_hour: dict[str, int] = {}
+    for report in reports:
+        for hour, rows in report.rows_by_hour.items():
+            partition_key = f"{hour:%Y-%m-%d-%H:%M}"  # the hourly partition key format
+            rows_by_hour[partition_key] = rows_by_hour.get(partition_key, 0) + rows
+    for partition in context.partition_keys:
+        hour_rows = rows_by_hour.get(partition.split("|")[0])
+        if hour_rows is not None:
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=key, partition=partition, metadata={"rows": hour_rows}
+                )
+            )
+
+
+def drift(settings: LoaderSettings, reports: list[SyncReport]) -> tuple[list[str], list[str]]:
+    """Find top-level fields that the hours of this run carry and earlier hours did not.
+
+    Args:
+        settings: Where the lake is.
+        reports: The run's reports (their published hours).
+
+    Returns:
+        (new fields, all unknown fields seen in this run's hours), sorted.
+    """
+    lake = Lake(settings.lake_root)
+    new: set[str] = set()
+    seen: set[str] = set()
+    for report in reports:
+        if not report.published:
+            continue
+        store = ManifestStore(TableLayout(lake, SOURCE, report.project_id, TABLE))
+        first = min(report.published)
+        before: set[str] = set()
+        for hour in sorted(h for h in store.loaded_hours() if h < first)[-24 * 7 :]:
+            manifest = store.read(hour)
+            if manifest:
+                before.update(manifest.extra.get("unknown_keys", []))
+        for hour in report.published:
+            manifest = store.read(hour)
+            if manifest:
+                seen.update(manifest.extra.get("unknown_keys", []))
+        if before or store.loaded_hours() - set(report.published):
+            new |= seen - before
+    return sorted(new), sorted(seen)

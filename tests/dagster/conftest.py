@@ -1,0 +1,39 @@
+"""Resources for Dagster tests: the emulator's project and a temporary lake."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dagster_defs.resources import AmplitudeResource, LakeResource
+from loader.emulator import EmulatorServer
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+@pytest.fixture
+def resources(emulator: EmulatorServer, tmp_path: Path) -> dict[str, object]:
+    return {
+        "amplitude": AmplitudeResource(
+            project_id="100001",
+            api_key="demo-api-key",
+            secret_key="demo-secret-key",
+            base_url=emulator.url,
+        ),
+        "lake": LakeResource(
+            lake_root=str(tmp_path / "lake"),
+            catalog_path=str(tmp_path / "catalog.duckdb"),
+            start="2024-03-01",
+        ),
+    }
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

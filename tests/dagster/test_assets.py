@@ -1,0 +1,133 @@
+"""Materialising the events through Dagster lands exactly the emulator's ground truth."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from dagster_defs.assets import catalog, events
+from dagster_defs.checks import EVENT_CHECKS
+from dagster_defs.definitions import defs
+from dagster_defs.settings import DEFAULT_PARTITIONS_PER_RUN
+from loader.emulator import SyntheticProject
+from tests.conftest import LAST, START
+from tests.truth import truth
+
+
+def _events_in_catalog(resources: dict[str, object]) -> set[str]:
+    path = resources["lake"].catalog_path  # type: ignore[attr-defined]
+    with duckdb.connect(path, read_only=True) as con:
+        return {r[0] for r in con.execute("SELECT uuid FROM amplitude.events").fetchall()}
+
+
+def test_definitions_load_and_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"amplitude/events", "amplitude/catalog", "stg_amplitude__events"} <= keys
+    dbt_parents = graph.get(dg.AssetKey("stg_amplitude__events")).parent_keys
+    assert dg.AssetKey(["amplitude", "events"]) in dbt_parents
+
+
+def test_one_partition_equals_the_ground_truth(
+    resources: dict[str, object], instance: dg.DagsterInstance, synthetic: SyntheticProject
+) -> None:
+    hour = START + timedelta(hours=13)
+    result = dg.materialize(
+        [events, catalog, *EVENT_CHECKS],
+        partition_key=f"{hour:%Y-%m-%d-%H:%M}",
+        resources=resources,
+        instance=instance,
+    )
+    assert result.success
+    assert _events_in_catalog(resources) == set(truth(synthetic, hour, hour))
+    [materialization] = result.asset_materializations_for_node("amplitude__events")
+    metadata = materialization.metadata
+    assert metadata["dagster/row_count"].value == len(synthetic.events(hour))
+    assert metadata["export_requests"].value == 1
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+
+
+def test_a_three_day_range_run_equals_the_ground_truth(
+    resources: dict[str, object], instance: dg.DagsterInstance, synthetic: SyntheticProject
+) -> None:
+    result = dg.materialize(
+        [events, catalog, *EVENT_CHECKS],
+        resources=resources,
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": f"{START:%Y-%m-%d-%H:%M}",
+            "dagster/asset_partition_range_end": f"{LAST:%Y-%m-%d-%H:%M}",
+        },
+    )
+    assert result.success
+    assert _events_in_catalog(resources) == set(truth(synthetic, START, LAST))
+    materializations = result.asset_materializations_for_node("amplitude__events")
+    assert len(materializations) == 72
+    assert materializations[0].metadata["export_requests"].value == 3
+    assert "dagster/row_count" not in materializations[0].metadata
+    observed = instance.fetch_observations(dg.AssetKey(["amplitude", "events"]), limit=100)
+    rows = {r.partition_key: r.asset_observation.metadata["rows"].value for r in observed.records}
+    assert len(rows) == 72, rows
+    assert rows[f"{START:%Y-%m-%d-%H:%M}"] == len(synthetic.events(START))
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "uuid_unique": True,
+        "rows_match_manifests": True,
+        "no_gaps": True,
+        "reject_ratio": True,
+        "schema_drift": True,
+    }
+
+
+def test_the_backfill_policy_groups_a_week_per_run() -> None:
+    policy = events.backfill_policy
+    assert policy is not None and policy.max_partitions_per_run == DEFAULT_PARTITIONS_PER_RUN
+    # What Dagster's backfill daemon does with the policy: a year is about 52 runs.
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+
+    partitions = events.partitions_def
+    assert partitions is not None
+    keys = partitions.get_partition_keys_in_range(
+        dg.PartitionKeyRange("2024-03-01-00:00", "2025-02-28-23:00")
+    )
+    requests = build_run_requests_with_backfill_policies(
+        [AssetKeyPartitionKey(events.key, k) for k in keys],
+        defs.resolve_asset_graph(),
+        None,  # type: ignore[arg-type]
+    )
+    assert len(keys) == 365 * 24 and len(requests) == 53
+    assert requests[0].tags["dagster/asset_partition_range_end"] == "2024-03-07-23:00"
+
+
+def test_a_failure_raises_the_librarys_explanation(
+    resources: dict[str, object], instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    from dagster_defs.resources import AmplitudeResource
+
+    wrong = {
+        **resources,
+        "amplitude": AmplitudeResource(
+            project_id="100001",
+            api_key="demo-api-key",
+            secret_key="not-the-secret-1234",
+            base_url=resources["amplitude"].base_url,
+        ),
+    }  # type: ignore[attr-defined]
+    result = dg.materialize(
+        [events],
+        partition_key=f"{LAST:%Y-%m-%d-%H:%M}",
+        resources=wrong,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert "AMPLITUDE_REGION=eu" in description and "project 100001" in description
+    assert "not-the-secret-1234" not in str(result.all_events)
