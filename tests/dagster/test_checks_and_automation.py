@@ -24,9 +24,13 @@ FIRST = LAST - timedelta(hours=11)
 
 def _load(resources: dict[str, object], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [events, catalog], resources=resources, instance=instance,
-        tags={"dagster/asset_partition_range_start": f"{FIRST:%Y-%m-%d-%H:%M}",
-              "dagster/asset_partition_range_end": f"{LAST:%Y-%m-%d-%H:%M}"},
+        [events, catalog],
+        resources=resources,
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": f"{FIRST:%Y-%m-%d-%H:%M}",
+            "dagster/asset_partition_range_end": f"{LAST:%Y-%m-%d-%H:%M}",
+        },
     )
 
 
@@ -35,8 +39,10 @@ def _checks(lake: LakeResource) -> dict[str, bool]:
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [events, *EVENT_CHECKS], resources={"lake": lake, "amplitude": AmplitudeResource()},
-            instance=instance, raise_on_error=False,  # a failing blocking check fails the run
+            [events, *EVENT_CHECKS],
+            resources={"lake": lake, "amplitude": AmplitudeResource()},
+            instance=instance,
+            raise_on_error=False,  # a failing blocking check fails the run
             selection=dg.AssetSelection.checks_for_assets(events)
             - dg.AssetSelection.checks(dg.AssetCheckKey(events.key, "schema_drift")),
         )
@@ -44,8 +50,12 @@ def _checks(lake: LakeResource) -> dict[str, bool]:
 
 
 def _hour_dir(lake: LakeResource, hour: datetime) -> Path:
-    return (Path(lake.lake_root) / "amplitude/project=100001/events"
-            / f"upload_date={hour:%Y-%m-%d}" / f"hour={hour:%H}")
+    return (
+        Path(lake.lake_root)
+        / "amplitude/project=100001/events"
+        / f"upload_date={hour:%Y-%m-%d}"
+        / f"hour={hour:%H}"
+    )
 
 
 def test_all_checks_pass_on_a_clean_load(
@@ -53,7 +63,10 @@ def test_all_checks_pass_on_a_clean_load(
 ) -> None:
     assert _load(resources, instance).success
     assert _checks(resources["lake"]) == {  # type: ignore[arg-type]
-        "uuid_unique": True, "rows_match_manifests": True, "no_gaps": True, "reject_ratio": True
+        "uuid_unique": True,
+        "rows_match_manifests": True,
+        "no_gaps": True,
+        "reject_ratio": True,
     }
 
 
@@ -62,11 +75,14 @@ def test_injected_duplicates_fail_the_uniqueness_check(
 ) -> None:
     _load(resources, instance)
     lake: LakeResource = resources["lake"]  # type: ignore[assignment]
-    hour = next(h for h in (FIRST + timedelta(hours=i) for i in range(12))
-                if _hour_dir(lake, h).exists())
+    hour = next(
+        h for h in (FIRST + timedelta(hours=i) for i in range(12)) if _hour_dir(lake, h).exists()
+    )
     data = _hour_dir(lake, hour) / "data.parquet"
-    duckdb.execute(f"COPY (SELECT * FROM read_parquet('{data}') LIMIT 3) TO"
-                   f" '{data.with_name('copy.parquet')}' (FORMAT parquet)")
+    duckdb.execute(
+        f"COPY (SELECT * FROM read_parquet('{data}') LIMIT 3) TO"
+        f" '{data.with_name('copy.parquet')}' (FORMAT parquet)"
+    )
     results = _checks(lake)
     assert results["uuid_unique"] is False
     assert results["rows_match_manifests"] is False  # the hour's file rows disagree too
@@ -92,9 +108,15 @@ def test_a_reject_storm_fails_the_reject_check(
 ) -> None:
     emulator.faults.set([FaultRule(kind="bad_lines", times=None, params={"lines": 2})])
     strict: LakeResource = resources["lake"]  # type: ignore[assignment]
-    lenient = {**resources, "lake": LakeResource(
-        lake_root=strict.lake_root, catalog_path=strict.catalog_path, start=strict.start,
-        max_reject_ratio=0.5)}
+    lenient = {
+        **resources,
+        "lake": LakeResource(
+            lake_root=strict.lake_root,
+            catalog_path=strict.catalog_path,
+            start=strict.start,
+            max_reject_ratio=0.5,
+        ),
+    }
     assert _load(lenient, instance).success
     results = _checks(strict)
     assert results["reject_ratio"] is False
@@ -135,10 +157,14 @@ def test_the_recheck_run_replaces_only_changed_hours(
     late = LAST - timedelta(hours=2)
     emulator.projects[project.api_key] = replace(project, late_arrivals=(late,))
     result = dg.materialize(
-        [events], resources=resources, instance=instance,
+        [events],
+        resources=resources,
+        instance=instance,
         run_config={"ops": {"amplitude__events": {"config": {"recheck": True}}}},
-        tags={"dagster/asset_partition_range_start": f"{FIRST:%Y-%m-%d-%H:%M}",
-              "dagster/asset_partition_range_end": f"{LAST:%Y-%m-%d-%H:%M}"},
+        tags={
+            "dagster/asset_partition_range_start": f"{FIRST:%Y-%m-%d-%H:%M}",
+            "dagster/asset_partition_range_end": f"{LAST:%Y-%m-%d-%H:%M}",
+        },
     )
     metadata = result.asset_materializations_for_node("amplitude__events")[0].metadata
     assert metadata["hours_unchanged"].value == 11
@@ -150,17 +176,30 @@ def test_the_failure_alert_carries_the_librarys_explanation(
 ) -> None:
     from dagster_defs.resources import AmplitudeResource
 
-    wrong = {**resources, "amplitude": AmplitudeResource(
-        project_id="100001", api_key="demo-api-key", secret_key="wrong-secret-4321",
-        base_url=emulator.url)}
+    wrong = {
+        **resources,
+        "amplitude": AmplitudeResource(
+            project_id="100001",
+            api_key="demo-api-key",
+            secret_key="wrong-secret-4321",
+            base_url=emulator.url,
+        ),
+    }
     with dg.instance_for_test() as instance:
-        result = dg.materialize([events], partition_key=f"{LAST:%Y-%m-%d-%H:%M}",
-                                resources=wrong, instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [events],
+            partition_key=f"{LAST:%Y-%m-%d-%H:%M}",
+            resources=wrong,
+            instance=instance,
+            raise_on_error=False,
+        )
         run = instance.get_run_by_id(result.run_id)
         failure_events = [e for e in result.all_events if e.is_run_failure]
         context = dg.build_run_status_sensor_context(
-            sensor_name="amplitude_failure_alert", dagster_instance=instance,
-            dagster_run=run, dagster_event=failure_events[0],
+            sensor_name="amplitude_failure_alert",
+            dagster_instance=instance,
+            dagster_run=run,
+            dagster_event=failure_events[0],
         ).for_run_failure()
         message = failure_message(context)
     assert "amplitude__events" in message and "project 100001" in message
