@@ -328,15 +328,36 @@ class HttpClient:
             HttpError: On any other failure after the retries.
         """
         statuses = self.retry.statuses if retry_statuses is None else retry_statuses
+        return self._with_retries(path, lambda: self._get_once(path, params, accept, statuses))
+
+    def _with_retries(
+        self, path: str, once: Callable[[], Fetched], cleanup: Callable[[], None] | None = None
+    ) -> Fetched:
+        """Call `once` until it succeeds or the retry policy gives up."""
         attempts = 0
         try:
             for attempt in self._retrying():
                 with attempt:
                     attempts += 1
-                    return self._get_once(path, params, accept, statuses)
+                    fetched = once()
+                    fetched.attempts = attempts
+                    return fetched
         except TransientError as exc:
+            if cleanup is not None:
+                cleanup()
             raise self._give_up(path, exc, attempts) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_unexpected(self, path: str, response: requests.Response) -> None:
+        """Raise for a refused key, or any status that is neither 2xx nor accepted."""
+        self._raise_for_auth(path, response)
+        if response.status_code >= 300:
+            raise HttpError(
+                f"{self.name} answered HTTP {response.status_code} on {path}",
+                status=response.status_code,
+                body=response.text,
+                remedy="see the response body in the error details",
+            )
 
     def _get_once(
         self,
@@ -359,14 +380,7 @@ class HttpClient:
             raise TransientError(f"{type(exc).__name__} on {path}") from None
         self._check_status(path, response, statuses)
         if response.status_code not in accept:
-            self._raise_for_auth(path, response)
-            if response.status_code >= 300:
-                raise HttpError(
-                    f"{self.name} answered HTTP {response.status_code} on {path}",
-                    status=response.status_code,
-                    body=response.text,
-                    remedy="see the response body in the error details",
-                )
+            self._raise_unexpected(path, response)
         fetched = Fetched(
             status=response.status_code,
             headers=dict(response.headers),
@@ -417,20 +431,13 @@ class HttpClient:
             HttpError: On any other failure after the retries, or a body over `max_bytes`.
         """
         statuses = self.retry.statuses if retry_statuses is None else retry_statuses
-        attempts = 0
-        try:
-            for attempt in self._retrying():
-                with attempt:
-                    attempts += 1
-                    fetched = self._download_once(
-                        path, params, dest, accept, statuses, validate, max_bytes, progress
-                    )
-                    fetched.attempts = attempts
-                    return fetched
-        except TransientError as exc:
-            dest.unlink(missing_ok=True)
-            raise self._give_up(path, exc, attempts) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._with_retries(
+            path,
+            lambda: self._download_once(
+                path, params, dest, accept, statuses, validate, max_bytes, progress
+            ),
+            cleanup=lambda: dest.unlink(missing_ok=True),
+        )
 
     def _download_once(
         self,
@@ -461,14 +468,7 @@ class HttpClient:
                 self._check_status(path, response, statuses)
                 if response.status_code in accept:
                     return Fetched(response.status_code, dict(response.headers), response.text)
-                self._raise_for_auth(path, response)
-                if response.status_code >= 300:
-                    raise HttpError(
-                        f"{self.name} answered HTTP {response.status_code} on {path}",
-                        status=response.status_code,
-                        body=response.text,
-                        remedy="see the response body in the error details",
-                    )
+                self._raise_unexpected(path, response)
                 expected = response.headers.get("Content-Length")
                 if max_bytes is not None and expected and int(expected) > max_bytes:
                     raise HttpError(

@@ -94,6 +94,17 @@ class SyncReport:
         return self.bytes_json / 1e6 / self.seconds if self.seconds else 0.0
 
 
+@dataclass
+class _Run:
+    """The state one sync threads through its windows."""
+
+    stager: Stager
+    publisher: Publisher
+    report: SyncReport
+    errors: list[LoaderError]
+    recheck: bool
+
+
 class EventsLoader:
     """Loads the events of one project into the lake.
 
@@ -223,8 +234,9 @@ class EventsLoader:
                 len(missing),
                 len(windows),
             )
+            run = _Run(stager, publisher, report, errors, recheck)
             for window in windows:
-                self._load_window(window, stager, publisher, report, errors, recheck)
+                self._load_window(window, run)
         finally:
             stager.close()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -253,15 +265,7 @@ class EventsLoader:
         typical = float(statistics.median(sizes))
         return lambda hour: typical
 
-    def _load_window(
-        self,
-        window: Window,
-        stager: Stager,
-        publisher: Publisher,
-        report: SyncReport,
-        errors: list[LoaderError],
-        recheck: bool = False,
-    ) -> None:
+    def _load_window(self, window: Window, run: _Run) -> None:
         """Export, stage and publish one window, splitting it while Amplitude says it is too big.
 
         A zip whose members turn out corrupt is downloaded again, up to `DOWNLOADS` times.
@@ -271,14 +275,14 @@ class EventsLoader:
         """
         for attempt in range(1, DOWNLOADS + 1):
             try:
-                self._export_and_stage(window, stager, publisher, report, errors, recheck)
+                self._export_and_stage(window, run)
                 return
             except (ExportTooLargeError, RejectThresholdError) as exc:
-                errors.append(exc)
+                run.errors.append(exc)
                 return
             except CorruptArchiveError as exc:
                 if attempt == DOWNLOADS:
-                    errors.append(
+                    run.errors.append(
                         CorruptArchiveError(
                             f"{exc.what} in all {DOWNLOADS} downloads",
                             project=self.project.label,
@@ -291,15 +295,8 @@ class EventsLoader:
                 log.warning("%s; downloading %s again", exc.what, window)
                 self.progress.note(f"{exc.what}; downloading {window} again")
 
-    def _export_and_stage(
-        self,
-        window: Window,
-        stager: Stager,
-        publisher: Publisher,
-        report: SyncReport,
-        errors: list[LoaderError],
-        recheck: bool,
-    ) -> None:
+    def _export_and_stage(self, window: Window, run: _Run) -> None:
+        stager, report = run.stager, run.report
         scratch = stager.scratch
         zip_path = scratch / f"export-{uuid.uuid4().hex}.zip"
         self.progress.window(f"project {self.project.label} {window}", None)
@@ -318,13 +315,13 @@ class EventsLoader:
             report.splits += 1
             self.progress.note(f"{window} is {reason}; splitting it in half")
             for half in window.halves():
-                self._load_window(half, stager, publisher, report, errors, recheck)
+                self._load_window(half, run)
             return
         report.bytes_downloaded += result.fetched.bytes
         request_id = uuid.uuid4().hex[:12]
         if result.outcome == "empty":
             hours = window.hour_list()
-            if recheck:
+            if run.recheck:
                 hours = [h for h in hours if self._changed(h, "")]
                 report.unchanged += window.hours - len(hours)
             staged = [self._empty_hour(h, window, request_id) for h in hours]
@@ -341,7 +338,7 @@ class EventsLoader:
                 loaded_at=utc_now(),
             )
             only = None
-            if recheck:
+            if run.recheck:
                 prints = stager.fingerprints(request)
                 only = {h for h, fingerprint in prints.items() if self._changed(h, fingerprint)}
                 report.unchanged += window.hours - len(only)
@@ -355,7 +352,7 @@ class EventsLoader:
             for item in staged:
                 item.manifest.request.update(timings)
         good, failed = self._check_rejects(staged)
-        report.duplicates = publisher.publish(good)
+        report.duplicates = run.publisher.publish(good)
         for item in good:
             manifest = item.manifest
             report.published.append(item.hour)
