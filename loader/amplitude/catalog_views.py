@@ -7,7 +7,11 @@ first file arrives, which is what makes the catalog rebuild.
 
 from __future__ import annotations
 
+import pyarrow as pa
+
+from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
+from loader.amplitude.taxonomy import TABLES
 from loader.catalog import View
 from loader.lake import Lake
 from loader.sqlfiles import read_sql
@@ -30,6 +34,110 @@ def _template(name: str, **paths: str) -> str:
     for key, value in paths.items():
         text = text.replace("{" + key + "}", value.replace("'", "''"))
     return text
+
+
+def _sql_type(kind: pa.DataType) -> str:
+    if isinstance(kind, pa.ExtensionType) and kind.extension_name == "arrow.json":
+        return "JSON"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMP"
+    return {
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.bool_(): "BOOLEAN",
+        pa.string(): "VARCHAR",
+    }[kind]
+
+
+def _snapshot_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    return [("snapshot_at", "TIMESTAMP"), ("project_id", "BIGINT")] + [
+        (f.name, _sql_type(f.type)) for f in schema
+    ]
+
+
+SNAPSHOT_TABLES: dict[str, tuple[pa.Schema, str, str]] = {
+    "cohorts": (COHORTS_SCHEMA, "*", "Cohort definitions, one row per cohort per snapshot."),
+    "cohort_members": (
+        MEMBERS_SCHEMA,
+        "*/*",
+        "Cohort membership, per cohort per download (only changed cohorts are downloaded again).",
+    ),
+    **{
+        name: (schema, "*", f"Snapshots of {name.replace('_', ' ')}.")
+        for name, schema in TABLES.items()
+    },
+}
+
+
+def snapshot_views(lake: Lake) -> list[View]:
+    """Views of the snapshot tables: every snapshot, and the current state.
+
+    `<table>` holds every snapshot (history); `<table>_current` the latest snapshot of each
+    project. `cohort_members_current` holds, for every cohort of the current cohort list, the
+    membership of its latest download.
+
+    Args:
+        lake: The lake.
+
+    Returns:
+        The views.
+    """
+    base = lake.join("amplitude", "project=*")
+    views = []
+    for table, (schema, depth, description) in SNAPSHOT_TABLES.items():
+        glob = f"{base}/{table}/{depth}/data.parquet"
+        history = (
+            f"SELECT * FROM read_parquet('{lake.url(glob)}', hive_partitioning = false,"
+            " union_by_name = true)"
+            if lake.glob(glob)
+            else _empty(_snapshot_columns(schema))
+        )
+        views.append(View(SCHEMA, table, history, description))
+    for table in SNAPSHOT_TABLES:
+        if table == "cohort_members":
+            current = (
+                "SELECT m.* FROM amplitude.cohort_members AS m"
+                " JOIN amplitude.cohorts_current AS c"
+                " ON c.project_id = m.project_id AND c.cohort_id = m.cohort_id"
+                " QUALIFY m.snapshot_at = max(m.snapshot_at)"
+                " OVER (PARTITION BY m.project_id, m.cohort_id)"
+            )
+            described = "Members of every current cohort, from its latest download."
+        else:
+            current = (
+                f"SELECT * FROM amplitude.{table}"
+                " QUALIFY snapshot_at = max(snapshot_at) OVER (PARTITION BY project_id)"
+            )
+            described = f"The latest snapshot of {table.replace('_', ' ')}."
+        views.append(View(SCHEMA, f"{table}_current", current, described))
+    log_glob = f"{base}/_snapshots/*/*.json"
+    snapshot_log = (
+        "SELECT project_id, kind, replace(snapshot_at, '+00:00', '')::TIMESTAMP AS snapshot_at,"
+        " report, rows, api_version"
+        f" FROM read_json('{lake.url(log_glob)}', format = 'auto',"
+        " columns = {project_id: 'BIGINT', kind: 'VARCHAR', snapshot_at: 'VARCHAR',"
+        " report: 'JSON', rows: 'BIGINT', api_version: 'INTEGER'})"
+        if lake.glob(log_glob)
+        else _empty(
+            [
+                ("project_id", "BIGINT"),
+                ("kind", "VARCHAR"),
+                ("snapshot_at", "TIMESTAMP"),
+                ("report", "JSON"),
+                ("rows", "BIGINT"),
+                ("api_version", "INTEGER"),
+            ]
+        )
+    )
+    views.append(
+        View(
+            SCHEMA,
+            "snapshot_log",
+            snapshot_log,
+            "What each snapshot fetched, skipped or could not fetch, and why.",
+        )
+    )
+    return views
 
 
 def amplitude_views(lake: Lake) -> list[View]:
@@ -102,6 +210,7 @@ def amplitude_views(lake: Lake) -> list[View]:
         )
     )
     return [
+        *snapshot_views(lake),
         View(
             SCHEMA,
             "events_all",

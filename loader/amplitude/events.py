@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from loader import __version__
+from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.export_api import AUTH_HINT, ExportApi
+from loader.amplitude.export_api import ExportApi
 from loader.amplitude.schema import SCHEMA_VERSION
 from loader.amplitude.stage import Stager, StageRequest
 from loader.errors import (
@@ -27,7 +28,6 @@ from loader.errors import (
     RejectThresholdError,
 )
 from loader.hours import describe_hours, hour_key, hours_between, newest_ready_hour, utc_now
-from loader.http import HttpClient
 from loader.lake import Lake, TableLayout
 from loader.manifest import HourManifest, ManifestStore
 from loader.planner import Window, plan_windows
@@ -130,14 +130,7 @@ class EventsLoader:
         self.lake = Lake(settings.lake_root)
         self.layout = TableLayout(self.lake, SOURCE, str(project.project_id), TABLE)
         self.manifests = ManifestStore(self.layout)
-        client = HttpClient(
-            project.api_url,
-            auth=(project.api_key.reveal(), project.secret_key),
-            timeouts=settings.timeouts,
-            retry=settings.retry,
-            auth_hint=AUTH_HINT,
-            name=f"Amplitude Export API (project {project.label})",
-        )
+        client = project_client(project, settings, "Export API")
         self.api = ExportApi(client, project.label, settings.guards)
 
     @property

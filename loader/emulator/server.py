@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from loader.emulator.faults import FaultPlan, FaultRule
 from loader.emulator.generator import SyntheticProject
+from loader.emulator.metadata_routes import MetadataState, handle
 from loader.hours import HOUR, floor_hour, hours_between
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class EmulatorServer:
         self.now = now
         self.faults = faults or FaultPlan()
         self.gzip_level = gzip_level
+        self.metadata = MetadataState()
         self.requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -212,10 +214,16 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 ("POST", "/_emulator/clock"): self._set_clock,
             }
             handler = routes.get((method, parts.path))
-            if handler is None:
+            if handler is not None:
+                handler(params)
+                return
+            answer = handle(server, parts.path, params, dict(self.headers.items()))
+            if answer is None:
                 self._send(404, b"Not found", "text")
                 return
-            handler(params)
+            status, body, kind, headers = answer
+            server.record({"endpoint": parts.path, "status": status, "time": time.time()})
+            self._send(status, body, kind, headers)
 
         def _send(
             self,
@@ -229,6 +237,7 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 "zip": "application/zip",
                 "html": "text/html",
                 "ndjson": "application/x-ndjson",
+                "csv": "text/csv",
             }.get(kind, "text/plain; charset=utf-8")
             self.send_response(status)
             self.send_header("Content-Type", content_type)

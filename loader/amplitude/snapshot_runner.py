@@ -1,0 +1,132 @@
+"""Snapshots of cohorts, taxonomy, the events list and annotations, for several projects."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from loader.amplitude.clients import project_client
+from loader.amplitude.cohorts import CohortOptions, CohortReport, CohortSnapshot
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import SOURCE
+from loader.amplitude.taxonomy import (
+    TaxonomyReport,
+    TaxonomySnapshot,
+    snapshot_annotations,
+    snapshot_events_list,
+)
+from loader.errors import LoaderError
+from loader.hours import utc_now
+from loader.lake import Lake
+from loader.snapshots import SnapshotWriter
+
+log = logging.getLogger(__name__)
+
+KINDS = ("events-list", "taxonomy", "cohorts", "annotations")
+
+
+@dataclass
+class SnapshotReport:
+    """What one project's snapshot did.
+
+    Attributes:
+        project: The project's label.
+        snapshot_at: The snapshot's time.
+        event_types: Rows of the events list.
+        taxonomy: The taxonomy report, if taken.
+        cohorts: The cohort report, if taken.
+        annotations: Rows of annotations.
+        seconds: Wall time.
+    """
+
+    project: str
+    snapshot_at: datetime
+    event_types: int | None = None
+    taxonomy: TaxonomyReport | None = None
+    cohorts: CohortReport | None = None
+    annotations: int | None = None
+    seconds: float = 0.0
+
+
+def snapshot_project(
+    project: ProjectConfig,
+    settings: LoaderSettings,
+    kinds: tuple[str, ...] = KINDS,
+    *,
+    cohort_options: CohortOptions | None = None,
+    strict_taxonomy: bool = False,
+    now: datetime | None = None,
+) -> SnapshotReport:
+    """Take the snapshots of one project.
+
+    The events list goes first: it proves the keys, so that a later 403 from the Taxonomy API
+    means the plan lacks it, not that the keys are wrong.
+
+    Args:
+        project: The project.
+        settings: Loader settings.
+        kinds: What to snapshot, among `KINDS`.
+        cohort_options: Cohort selection and budget.
+        strict_taxonomy: Fail if the plan lacks the Taxonomy API.
+        now: The snapshot's time.
+
+    Returns:
+        What was done.
+    """
+    started = time.monotonic()
+    snapshot_at = (now or utc_now()).replace(microsecond=0)
+    lake = Lake(settings.lake_root)
+    scratch = lake.scratch(uuid.uuid4().hex)
+    writer = SnapshotWriter(lake, SOURCE, str(project.project_id), snapshot_at, scratch)
+    client = project_client(project, settings, "REST API", read_seconds=300)
+    report = SnapshotReport(project.label, snapshot_at)
+    try:
+        if "events-list" in kinds:
+            report.event_types = snapshot_events_list(client, writer)
+        if "taxonomy" in kinds:
+            report.taxonomy = TaxonomySnapshot(client, writer, strict_taxonomy).run()
+        if "cohorts" in kinds:
+            report.cohorts = CohortSnapshot(client, writer, cohort_options or CohortOptions()).run()
+        if "annotations" in kinds:
+            report.annotations = snapshot_annotations(client, writer)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def snapshot_projects(
+    projects: list[ProjectConfig],
+    settings: LoaderSettings,
+    kinds: tuple[str, ...] = KINDS,
+    **options: object,
+) -> list[SnapshotReport]:
+    """Take the snapshots of several projects; one failing does not stop the others.
+
+    Args:
+        projects: The projects.
+        settings: Loader settings.
+        kinds: What to snapshot.
+        **options: Passed to `snapshot_project`.
+
+    Returns:
+        One report per project that succeeded.
+
+    Raises:
+        LoaderError: If any project failed, after the others were done.
+    """
+    reports, errors = [], []
+    for project in projects:
+        try:
+            reports.append(snapshot_project(project, settings, kinds, **options))  # type: ignore[arg-type]
+        except LoaderError as exc:
+            errors.append(exc)
+    if errors:
+        raise (
+            errors[0] if len(errors) == 1 else LoaderError(" | ".join(e.describe() for e in errors))
+        )
+    return reports

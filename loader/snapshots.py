@@ -1,0 +1,130 @@
+"""Snapshots of slowly changing state (cohorts, a tracking plan): history kept, one file a table.
+
+Each snapshot of a table is one Parquet file, written aside and renamed into place, under
+`<source>/project=<id>/<table>/[<part>=<value>/]snapshot_at=<stamp>/data.parquet`; every row
+carries `snapshot_at` and `project_id`, so the catalog can show the history and the latest state.
+A snapshot log records what each run fetched, skipped or could not fetch, and why.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loader.lake import Lake
+
+
+def stamp(moment: datetime) -> str:
+    """Format a snapshot time for paths (`20240301T101500Z`).
+
+    Args:
+        moment: An aware UTC datetime.
+
+    Returns:
+        The stamp.
+    """
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+class SnapshotWriter:
+    """Writes snapshot tables and the snapshot log of one project.
+
+    Args:
+        lake: The lake.
+        source: The source's name.
+        project: The project id.
+        snapshot_at: The snapshot's time (UTC), the same for every table of one run.
+        scratch: A local folder for files in progress.
+    """
+
+    def __init__(
+        self, lake: Lake, source: str, project: str, snapshot_at: datetime, scratch: Path
+    ) -> None:
+        self.lake = lake
+        self.source = source
+        self.project = project
+        self.snapshot_at = snapshot_at
+        self.scratch = scratch
+
+    def table_path(self, table: str, part: tuple[str, str] | None = None) -> str:
+        """Return where this snapshot of a table goes.
+
+        Args:
+            table: The table's name.
+            part: An optional (key, value) folder level, for example one cohort.
+
+        Returns:
+            The path of the data file.
+        """
+        folder = [self.source, f"project={self.project}", table]
+        if part:
+            folder.append(f"{part[0]}={part[1]}")
+        folder += [f"snapshot_at={stamp(self.snapshot_at)}", "data.parquet"]
+        return self.lake.join(*folder)
+
+    def write(
+        self,
+        table: str,
+        batches: Iterable[pa.RecordBatch] | pa.Table,
+        schema: pa.Schema,
+        part: tuple[str, str] | None = None,
+    ) -> int:
+        """Write one snapshot of a table, streaming its batches, and publish it atomically.
+
+        `snapshot_at` and `project_id` are added to every row.
+
+        Args:
+            table: The table's name.
+            batches: The rows.
+            schema: Their schema (without `snapshot_at` and `project_id`).
+            part: An optional (key, value) folder level.
+
+        Returns:
+            Rows written.
+        """
+        full = pa.schema([("snapshot_at", pa.timestamp("us")), ("project_id", pa.int64()), *schema])
+        local = self.scratch / f"{table}-{uuid.uuid4().hex}.parquet"
+        rows = 0
+        naive = self.snapshot_at.replace(tzinfo=None)
+        source = batches.to_batches() if isinstance(batches, pa.Table) else batches
+        with pq.ParquetWriter(local, full, compression="zstd") as writer:
+            for batch in source:
+                n = batch.num_rows
+                columns = [
+                    pa.array([naive] * n, pa.timestamp("us")),
+                    pa.array([int(self.project)] * n, pa.int64()),
+                    *batch.columns,
+                ]
+                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=full))
+                rows += n
+        self.lake.put(local, self.table_path(table, part))
+        return rows
+
+    def log(self, kind: str, record: dict[str, Any]) -> None:
+        """Record what a snapshot of one kind did, in the lake's snapshot log.
+
+        Args:
+            kind: What was snapshotted (`cohorts`, `taxonomy`, ...).
+            record: What happened: counts, what was skipped and why, availability.
+        """
+        entry = {
+            "project_id": int(self.project),
+            "kind": kind,
+            "snapshot_at": self.snapshot_at.isoformat(),
+            **record,
+        }
+        path = self.lake.join(
+            self.source,
+            f"project={self.project}",
+            "_snapshots",
+            kind,
+            f"{stamp(self.snapshot_at)}.json",
+        )
+        self.lake.write_bytes(path, json.dumps(entry, indent=1, default=str).encode())
