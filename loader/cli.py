@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from loader import __version__
+from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.config import (
     DEFAULT_CATALOG,
     DEFAULT_LAKE,
@@ -24,6 +25,8 @@ from loader.amplitude.config import (
 )
 from loader.amplitude.events import SyncReport
 from loader.amplitude.runner import project_status, refresh_catalog, sync_projects
+from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
+from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
 from loader.errors import ConfigError, LoaderError
 from loader.hours import newest_ready_hour, parse_hour, utc_now
 from loader.secrets import install_log_redaction, redact
@@ -270,6 +273,48 @@ def recheck(hours: int, **kwargs: Any) -> None:
     print_reports(reports)
     for r in reports:
         click.echo(f"project {r.project}: {r.unchanged} hour(s) unchanged")
+
+
+@main.command()
+@settings_options
+@click.argument("what", type=click.Choice(["all", *SNAPSHOT_KINDS]), default="all")
+@click.option("--include", multiple=True, help="Cohort name or id pattern to download (repeat).")
+@click.option("--exclude", multiple=True, help="Cohort name or id pattern to skip (repeat).")
+@click.option("--props", is_flag=True, help="Download cohort members' user properties too.")
+@click.option(
+    "--monthly-budget",
+    default=450,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Cohort downloads allowed per month (Amplitude allows 500).",
+)
+@click.option(
+    "--strict-taxonomy",
+    is_flag=True,
+    help="Fail when the plan lacks the Taxonomy API instead of recording it.",
+)
+@handle_errors
+def snapshot(
+    what: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    props: bool,
+    monthly_budget: int,
+    strict_taxonomy: bool,
+    **kwargs: Any,
+) -> None:
+    """Snapshot cohorts (with membership), taxonomy, the events list and annotations."""
+    projects, settings = _configure(kwargs)
+    kinds = SNAPSHOT_KINDS if what == "all" else (what,)
+    options = CohortOptions(
+        include=include or ("*",), exclude=exclude, props=props, monthly_budget=monthly_budget
+    )
+    reports = snapshot_projects(
+        projects, settings, kinds, cohort_options=options, strict_taxonomy=strict_taxonomy
+    )
+    refresh_catalog(settings)
+    for r in reports:
+        click.echo(describe_snapshot(r))
 
 
 @main.command()

@@ -9,8 +9,10 @@ from typing import Any
 import click
 import duckdb
 
+from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.runner import sync_projects
+from loader.amplitude.runner import refresh_catalog, sync_projects
+from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between, newest_ready_hour, parse_hour
 from loader.secrets import Secret
@@ -84,6 +86,11 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
         with TerminalProgress() as progress:
             reports = sync_projects([config], settings, now=now, progress=progress)
         requests = len(server.export_requests())
+        server.metadata.polls_before_done = 1
+        snapshot = snapshot_project(
+            config, settings, cohort_options=CohortOptions(poll_seconds=0.2), now=now
+        )
+        refresh_catalog(settings)
     last = newest_ready_hour(now, settings.lag_hours)
     truth_uuids: set[str] = set()
     for hour in hours_between(DEMO_START, last):
@@ -104,6 +111,7 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
         f"amplitude.events holds {loaded:,} distinct events; the emulator's ground truth has"
         f" {len(truth_uuids):,}: {verdict}"
     )
+    click.echo(describe_snapshot(snapshot))
     click.echo(f"lake: {base / 'lake'}   catalog: {settings.catalog_path}\n")
     click.echo(
         f"Query it (read-only, loads keep running): uv run amplitude-loader query --catalog"

@@ -37,7 +37,7 @@ def _template(name: str, **paths: str) -> str:
 
 
 def _sql_type(kind: pa.DataType) -> str:
-    if isinstance(kind, pa.ExtensionType) and kind.extension_name == "arrow.json":
+    if getattr(kind, "extension_name", None) == "arrow.json":
         return "JSON"
     if pa.types.is_timestamp(kind):
         return "TIMESTAMP"

@@ -99,6 +99,41 @@ def snapshot_project(
     return report
 
 
+def describe_snapshot(report: SnapshotReport) -> str:
+    """Summarise a snapshot in a few lines for people.
+
+    Args:
+        report: The snapshot's report.
+
+    Returns:
+        The summary.
+    """
+    lines = [
+        f"project {report.project}: snapshot {report.snapshot_at:%Y-%m-%d %H:%M} UTC"
+        f" in {report.seconds:.1f} s"
+    ]
+    if report.event_types is not None:
+        lines.append(f"  events list   {report.event_types} event types")
+    if report.taxonomy is not None:
+        t = report.taxonomy
+        lines.append(
+            f"  taxonomy      {sum(t.rows.values())} rows in {len(t.rows)} tables (cost {t.cost})"
+            if t.available
+            else f"  taxonomy      unavailable: {t.reason}"
+        )
+    if report.cohorts is not None:
+        c = report.cohorts
+        lines.append(
+            f"  cohorts       {c.cohorts} cohorts; downloaded {len(c.downloaded)}"
+            f" ({c.members:,} members), {len(c.unchanged)} unchanged (not downloaded again),"
+            f" {len(c.skipped)} skipped; quota {c.quota_used}/{c.quota_budget} this month"
+        )
+        lines += [f"    skipped {cohort}: {reason}" for cohort, reason in c.skipped.items()]
+    if report.annotations is not None:
+        lines.append(f"  annotations   {report.annotations}")
+    return "\n".join(lines)
+
+
 def snapshot_projects(
     projects: list[ProjectConfig],
     settings: LoaderSettings,
