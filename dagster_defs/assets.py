@@ -5,17 +5,13 @@ from datetime import timedelta
 import dagster as dg
 
 from dagster_defs.facts import drift, publish_observations, run_metadata
+from dagster_defs.keys import API_POOL, CATALOG, CATALOG_POOL, EVENTS, SNAPSHOT_KEYS
 from dagster_defs.partitions import EVENTS_PARTITIONS, hours_in_run, projects_in_run
 from dagster_defs.resources import AmplitudeResource, LakeResource
 from dagster_defs.settings import SETTINGS
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.errors import LoaderError
 from loader.hours import hour_key
-
-EVENTS = dg.AssetKey(["amplitude", "events"])
-CATALOG = dg.AssetKey(["amplitude", "catalog"])
-API_POOL = "amplitude_api"
-CATALOG_POOL = "amplitude_catalog"
 
 
 class EventsConfig(dg.Config):
@@ -91,7 +87,7 @@ def events(
 
 @dg.asset(
     key=CATALOG,
-    deps=[EVENTS],
+    deps=[EVENTS, *SNAPSHOT_KEYS.values()],
     pool=CATALOG_POOL,
     group_name="amplitude",
     kinds={"duckdb"},

@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 import requests
 
-from dagster_defs.assets import CATALOG, EVENTS
+from dagster_defs.keys import CATALOG, EVENTS
 from dagster_defs.partitions import EVENTS_PARTITIONS, PROJECT
 from dagster_defs.settings import SETTINGS
 from loader.hours import floor_hour, newest_ready_hour

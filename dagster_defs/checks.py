@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from dagster_defs.assets import EVENTS
+from dagster_defs.keys import EVENTS
 from dagster_defs.resources import LakeResource
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.events import SOURCE, TABLE

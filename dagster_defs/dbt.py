@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from dagster_defs.assets import CATALOG
+from dagster_defs.keys import CATALOG
 from dagster_defs.resources import LakeResource
 
 DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"

@@ -82,3 +82,26 @@ def test_wrong_keys_exit_1_with_one_line_naming_the_region(
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "AMPLITUDE_REGION=eu" in result.stderr and "wrong-secret-9876" not in result.stderr
+
+
+def test_snapshot_command_and_a_second_run_that_downloads_nothing(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    emulator.metadata.polls_before_done = 0
+    env = {
+        "AMPLITUDE_PROJECT_ID": "100001",
+        "AMPLITUDE_API_KEY": "demo-api-key",
+        "AMPLITUDE_SECRET_KEY": "demo-secret-key",
+        "AMPLITUDE_BASE_URL": emulator.url,
+    }
+    first = _run("snapshot", cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    assert "downloaded 5" in first.stdout and "skipped c5huge" in first.stdout
+    second = _run("snapshot", "cohorts", cwd=tmp_path, **env)
+    assert second.returncode == 0, second.stderr
+    assert "downloaded 0" in second.stdout and "5 unchanged (not downloaded again)" in second.stdout
+    budget = _run("snapshot", "cohorts", "--monthly-budget", "5", cwd=tmp_path, **env)
+    assert budget.returncode == 0  # nothing changed, so nothing to download: the budget holds
+    emulator.metadata.cohort_revision["c0power"] = 1
+    refused = _run("snapshot", "cohorts", "--monthly-budget", "5", cwd=tmp_path, **env)
+    assert refused.returncode == 1 and "budget of 5 is used up" in refused.stderr

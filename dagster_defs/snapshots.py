@@ -1,0 +1,124 @@
+"""One asset per snapshot table: cohorts and their members, the taxonomy, events list, annotations.
+
+A single multi-asset takes them, so that one run makes one pass per project with one snapshot
+time; selecting a subset of the assets takes only the snapshots they need.
+"""
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from dagster_defs.keys import API_POOL, KIND_OF_TABLE, SNAPSHOT_KEYS
+from dagster_defs.resources import AmplitudeResource, LakeResource
+from loader.amplitude.cohorts import CohortOptions
+from loader.amplitude.snapshot_runner import SnapshotReport, snapshot_projects
+from loader.errors import LoaderError
+
+DESCRIPTIONS = {
+    "cohorts": "Cohort definitions, one row per cohort per snapshot.",
+    "cohort_members": "Cohort membership; only cohorts whose lastComputed changed are downloaded.",
+    "event_types": "The events list, with the event types' ids.",
+    "annotations": "Chart annotations.",
+}
+
+
+class SnapshotConfig(dg.Config):
+    """Cohort selection and limits."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    """Cohort name or id patterns to download."""
+    exclude: list[str] = Field(default_factory=list)
+    """Cohort name or id patterns never to download."""
+    props: bool = False
+    """Download members' user properties too."""
+    monthly_budget: int = 450
+    """Cohort downloads allowed per month (Amplitude allows 500)."""
+    strict_taxonomy: bool = False
+    """Fail when the plan lacks the Taxonomy API instead of recording it."""
+
+
+def _metadata(table: str, reports: list[SnapshotReport]) -> dict[str, Any]:
+    if table == "cohorts":
+        cohorts = [r.cohorts for r in reports if r.cohorts]
+        return {
+            "cohorts": sum(c.cohorts for c in cohorts),
+            "downloaded": sum(len(c.downloaded) for c in cohorts),
+            "unchanged": sum(len(c.unchanged) for c in cohorts),
+            "skipped": "; ".join(f"{k}: {v}" for c in cohorts for k, v in c.skipped.items())
+            or "none",
+            "quota_used": ", ".join(f"{c.quota_used}/{c.quota_budget}" for c in cohorts),
+        }
+    if table == "cohort_members":
+        return {"rows": sum(r.cohorts.members for r in reports if r.cohorts)}
+    if table == "event_types":
+        return {"rows": sum(r.event_types or 0 for r in reports)}
+    if table == "annotations":
+        return {"rows": sum(r.annotations or 0 for r in reports)}
+    taxonomies = [r.taxonomy for r in reports if r.taxonomy]
+    return {
+        "rows": sum(t.rows.get(table, 0) for t in taxonomies),
+        "available": all(t.available for t in taxonomies),
+        "unavailable_because": "; ".join(t.reason for t in taxonomies if t.reason) or "n/a",
+    }
+
+
+@dg.multi_asset(
+    name="amplitude_snapshots",
+    specs=[
+        dg.AssetSpec(
+            key,
+            group_name="amplitude",
+            kinds={"parquet"},
+            description=DESCRIPTIONS.get(
+                table, f"The tracking plan: {table[9:].replace('_', ' ')}."
+            ),
+        )
+        for table, key in SNAPSHOT_KEYS.items()
+    ],
+    can_subset=True,
+    pool=API_POOL,
+)
+def snapshots(
+    context: dg.AssetExecutionContext,
+    config: SnapshotConfig,
+    amplitude: AmplitudeResource,
+    lake: LakeResource,
+) -> Any:
+    """Snapshot cohorts, taxonomy, the events list and annotations of every project."""
+    selected = {t for t, k in SNAPSHOT_KEYS.items() if k in context.selected_asset_keys}
+    kinds = tuple(sorted({KIND_OF_TABLE[t] for t in selected}))
+    options = CohortOptions(
+        include=tuple(config.include),
+        exclude=tuple(config.exclude),
+        props=config.props,
+        monthly_budget=config.monthly_budget,
+    )
+    try:
+        reports = snapshot_projects(
+            amplitude.projects(),
+            lake.settings(amplitude.timeouts()),
+            kinds,
+            cohort_options=options,
+            strict_taxonomy=config.strict_taxonomy,
+        )
+    except LoaderError as exc:
+        raise dg.Failure(description=exc.describe()) from None
+    for table in sorted(selected):
+        yield dg.MaterializeResult(
+            asset_key=SNAPSHOT_KEYS[table], metadata=_metadata(table, reports)
+        )
+
+
+snapshots_job = dg.define_asset_job(
+    "amplitude_snapshots_job",
+    selection=dg.AssetSelection.assets(*SNAPSHOT_KEYS.values()),
+    description="Snapshot cohorts, taxonomy, the events list and annotations.",
+)
+daily_snapshots = dg.ScheduleDefinition(
+    name="amplitude_snapshots_daily",
+    job=snapshots_job,
+    cron_schedule="30 5 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
