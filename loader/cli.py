@@ -382,6 +382,46 @@ def query(sql: str, catalog: str, max_rows: int) -> None:
             click.echo("\t".join("NULL" if v is None else str(v) for v in row))
 
 
+@main.command()
+@click.option(
+    "--events",
+    default=3_000_000,
+    show_default=True,
+    type=click.IntRange(1000),
+    help="Events in the synthetic day.",
+)
+@click.option(
+    "--scale", is_flag=True, help="Also run a window 10 times larger (memory must stay flat)."
+)
+@click.option(
+    "--dir",
+    "folder",
+    default=".bench",
+    show_default=True,
+    type=click.Path(),
+    help="Where the generated exports (kept for reuse) and work files go.",
+)
+@click.option("--json", "json_path", type=click.Path(), help="Also write the figures here.")
+@handle_errors
+def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
+    """Measure the loader against the physical floor on this machine."""
+    from pathlib import Path
+
+    from loader.benchmark import report_text, run_benchmark, write_json
+
+    results = []
+    for size in [events, events * 10] if scale else [events]:
+        click.echo(f"generating or reusing a synthetic day of {size:,} events in {folder} ...")
+        result = run_benchmark(size, Path(folder))
+        results.append(result)
+        click.echo(report_text(result))
+    if scale:
+        growth = results[1].peak_memory_mb / results[0].peak_memory_mb - 1
+        click.echo(f"memory at 10x the window: {growth:+.0%}")
+    if json_path:
+        write_json(results, Path(json_path))
+
+
 from loader.cli_demo import demo, emulator  # noqa: E402  (registers the commands)
 
 main.add_command(demo)

@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -66,6 +67,7 @@ class EmulatorServer:
         now: A fixed clock; None follows the real one.
         faults: The fault plan.
         gzip_level: Compression of the members (6 as Amplitude's; 1 for speed).
+        static_exports: Zips on disk to serve for exact (start, end) requests (the benchmark's).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class EmulatorServer:
         now: datetime | None = None,
         faults: FaultPlan | None = None,
         gzip_level: int = 6,
+        static_exports: dict[tuple[str, str], Path] | None = None,
     ) -> None:
         self.projects = {p.api_key: p for p in (projects or [SyntheticProject()])}
         self.max_export_bytes = max_export_bytes
@@ -86,6 +89,7 @@ class EmulatorServer:
         self.faults = faults or FaultPlan()
         self.gzip_level = gzip_level
         self.metadata = MetadataState()
+        self.static_exports = dict(static_exports or {})
         self.requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -293,6 +297,10 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if last < first or last - first > timedelta(days=365):
                 self._send(400, _error_json(400, "Invalid request", "range over 365 days"), "json")
                 return 400
+            static = server.static_exports.get((params["start"], params["end"]))
+            if static is not None:
+                self._send_file(static)
+                return 200
             bad = int(kinds["bad_lines"].params.get("lines", 3)) if "bad_lines" in kinds else 0
             body = server.build_export(project, first, last, bad_lines=bad)
             if body is None:
@@ -322,6 +330,15 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 return 200
             self._send(200, body, "zip")
             return 200
+
+        def _send_file(self, path: Path) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(path.stat().st_size))
+            self.end_headers()
+            with path.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    self.wfile.write(chunk)
 
         def _truth(self, params: dict[str, str]) -> None:
             project = next(

@@ -1,0 +1,315 @@
+"""The benchmark: the loader end to end against the physical floor, on this machine.
+
+It generates a synthetic one-day export once (reused), then measures in the same run:
+
+* the floor: unzip and gunzip of that zip to nowhere, ISA-L, one process per core;
+* the loader end to end, in a child process: download from the emulator over loopback,
+  normalise, publish the Parquet files and manifests, refresh the catalog; with the peak memory
+  of the child's whole process tree;
+* three analyst queries on the catalog's views over Parquet and on a native DuckDB table of the
+  same rows;
+* a sync with nothing to do over a year of loaded hours (8,760 manifests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import psutil
+from isal import igzip
+
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import SOURCE, TABLE, EventsLoader
+from loader.emulator import EmulatorServer, SyntheticProject
+from loader.emulator.bulk import BulkSpec, write_export
+from loader.lake import Lake, TableLayout
+from loader.manifest import HourManifest, ManifestStore
+from loader.secrets import Secret
+
+DAY = datetime(2024, 3, 1, tzinfo=UTC)
+QUERIES = {
+    "events per type per day, one week": (
+        "SELECT event_time::DATE AS day, event_type, count(*) FROM {t}"
+        " WHERE event_time >= TIMESTAMP '2024-02-24' AND event_time < TIMESTAMP '2024-03-02'"
+        " GROUP BY ALL"
+    ),
+    "daily active users": (
+        "SELECT event_time::DATE AS day, count(DISTINCT amplitude_id) FROM {t} GROUP BY ALL"
+    ),
+    "sessions of one user": (
+        "SELECT session_id, min(event_time), max(event_time), count(*) FROM {t}"
+        " WHERE user_id = 'user_7' GROUP BY ALL"
+    ),
+}
+
+
+@dataclass
+class BenchResult:
+    """The figures of one benchmark run.
+
+    Attributes:
+        events: Events in the export.
+        json_bytes: Decompressed bytes of the export.
+        zip_bytes: Size of the zip.
+        floor_seconds: Unzip and gunzip to nowhere, one process per core.
+        loader_seconds: The loader end to end.
+        peak_memory_mb: Peak resident memory of the loader's process tree.
+        queries: Per query: seconds on the views, on a native table, and their ratio.
+        noop_sync_seconds: A sync with nothing to do over 8,760 loaded hours.
+    """
+
+    events: int
+    json_bytes: int = 0
+    zip_bytes: int = 0
+    floor_seconds: float = 0.0
+    loader_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    queries: dict[str, dict[str, float]] = field(default_factory=dict)
+    noop_sync_seconds: float = 0.0
+
+    @property
+    def ratio_to_floor(self) -> float:
+        """The loader's time over the floor's."""
+        return self.loader_seconds / self.floor_seconds if self.floor_seconds else 0.0
+
+    def summary(self) -> dict[str, object]:
+        """All figures, derived ones included, for printing or JSON."""
+        seconds = self.loader_seconds or 1e-9
+        return {
+            **asdict(self),
+            "events_per_second": round(self.events / seconds),
+            "json_mb_per_second": round(self.json_bytes / 1e6 / seconds, 1),
+            "floor_events_per_second": round(self.events / (self.floor_seconds or 1e-9)),
+            "ratio_to_floor": round(self.ratio_to_floor, 2),
+        }
+
+
+def _gunzip_members(args: tuple[str, list[str]]) -> int:
+    path, names = args
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        for name in names:
+            with archive.open(name) as raw, igzip.open(raw, "rb") as stream:
+                while chunk := stream.read(4 << 20):
+                    total += len(chunk)
+    return total
+
+
+def measure_floor(zip_path: Path, processes: int | None = None) -> tuple[float, int]:
+    """Unzip and gunzip every member to nowhere, one process per core.
+
+    Args:
+        zip_path: The export.
+        processes: Processes (default: one per core).
+
+    Returns:
+        (seconds, decompressed bytes).
+    """
+    processes = processes or os.cpu_count() or 2
+    with zipfile.ZipFile(zip_path) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".json.gz")]
+    shares = [(str(zip_path), names[i::processes]) for i in range(processes)]
+    started = time.monotonic()
+    with ProcessPoolExecutor(processes) as pool:
+        total = sum(pool.map(_gunzip_members, shares))
+    return time.monotonic() - started, total
+
+
+def _peak_tree_rss(process: psutil.Process, stop: threading.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+
+
+def measure_loader(zip_path: Path, work: Path, project: SyntheticProject) -> tuple[float, float]:
+    """Load the export through the command line in a child process, against the emulator.
+
+    Args:
+        zip_path: The export, served by the emulator for the day's request.
+        work: A folder for the lake and the catalog (emptied first).
+        project: The synthetic project (its keys).
+
+    Returns:
+        (seconds, peak resident memory of the child's process tree in MB).
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    static = {(f"{DAY:%Y%m%d}T00", f"{DAY:%Y%m%d}T23"): zip_path}
+    with EmulatorServer([project], static_exports=static) as server:
+        env = {
+            **os.environ,
+            "AMPLITUDE_API_KEY": project.api_key,
+            "AMPLITUDE_SECRET_KEY": project.secret_key,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "loader",
+            "backfill",
+            "--start",
+            f"{DAY:%Y-%m-%d}",
+            "--end",
+            f"{DAY:%Y-%m-%d}",
+            "--project-id",
+            str(project.project_id),
+            "--base-url",
+            server.url,
+            "--lake",
+            str(work / "lake"),
+            "--catalog",
+            str(work / "catalog.duckdb"),
+        ]
+        started = time.monotonic()
+        child = subprocess.Popen(  # noqa: S603  (our own command line, no user text)
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        stop, peak = threading.Event(), [0.0]
+        watcher = threading.Thread(
+            target=_peak_tree_rss, args=(psutil.Process(child.pid), stop, peak), daemon=True
+        )
+        watcher.start()
+        _, errors = child.communicate()
+        seconds = time.monotonic() - started
+        stop.set()
+        watcher.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"the loader failed: {errors.decode()[-2000:]}")
+    return seconds, peak[0] / 1e6
+
+
+def measure_queries(catalog: Path, repeat: int = 3) -> dict[str, dict[str, float]]:
+    """Time the analyst queries on the views and on a native table of the same rows.
+
+    Args:
+        catalog: The catalog file.
+        repeat: Runs per query (the median counts).
+
+    Returns:
+        Per query: `views`, `native` seconds and `ratio`.
+    """
+    results = {}
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{catalog}' AS catalog (READ_ONLY)")
+        con.execute("CREATE TABLE native_events AS SELECT * FROM catalog.amplitude.events")
+        for name, sql in QUERIES.items():
+            timings = {}
+            for label, table in (
+                ("views", "catalog.amplitude.events"),
+                ("native", "native_events"),
+            ):
+                runs = []
+                for _ in range(repeat):
+                    started = time.monotonic()
+                    con.execute(sql.format(t=table)).fetchall()
+                    runs.append(time.monotonic() - started)
+                timings[label] = statistics.median(runs)
+            timings["ratio"] = timings["views"] / timings["native"] if timings["native"] else 0
+            results[name] = {k: round(v, 4) for k, v in timings.items()}
+    return results
+
+
+def measure_noop_sync(work: Path, hours: int = 8760) -> float:
+    """Time a sync with nothing to do over a year of loaded hours.
+
+    Args:
+        work: A folder for the lake (emptied first).
+        hours: Loaded hours.
+
+    Returns:
+        Seconds.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    lake = Lake(work / "lake")
+    store = ManifestStore(TableLayout(lake, SOURCE, "100001", TABLE))
+    folder = Path(store.layout.manifest_dir)
+    folder.mkdir(parents=True)
+    start = DAY - timedelta(hours=hours)
+    for i in range(hours):
+        hour = start + timedelta(hours=i)
+        manifest = HourManifest(
+            "100001", TABLE, f"{hour:%Y-%m-%dT%H}", 0, 0, 0, 0, 0, 0, {}, "", 1, "bench"
+        )
+        (folder / f"{hour:%Y-%m-%dT%H}.json").write_bytes(manifest.to_json())
+    # An unreachable port: if the sync made any request it would fail.
+    project = ProjectConfig(
+        100001, Secret("bench-key-0"), Secret("bench-secret-0"), base_url="http://127.0.0.1:9"
+    )
+    settings = LoaderSettings(
+        lake_root=str(work / "lake"), catalog_path=str(work / "c.duckdb"), start=start
+    )
+    started = time.monotonic()
+    report = EventsLoader(project, settings, now=DAY + timedelta(hours=2)).sync()
+    seconds = time.monotonic() - started
+    assert report.requests == 0
+    return seconds
+
+
+def run_benchmark(events: int, folder: Path, *, skip_queries: bool = False) -> BenchResult:
+    """Run every measurement on an export of `events` events.
+
+    Args:
+        events: Events in the synthetic day.
+        folder: Where the export (kept) and the work folders go.
+        skip_queries: Leave out the query comparison.
+
+    Returns:
+        The figures.
+    """
+    project = SyntheticProject()
+    zip_path = write_export(BulkSpec(events, DAY, project), folder / f"export-{events}.zip")
+    result = BenchResult(events=events, zip_bytes=zip_path.stat().st_size)
+    result.floor_seconds, result.json_bytes = measure_floor(zip_path)
+    result.loader_seconds, result.peak_memory_mb = measure_loader(zip_path, folder / "run", project)
+    if not skip_queries:
+        result.queries = measure_queries(folder / "run" / "catalog.duckdb")
+    result.noop_sync_seconds = measure_noop_sync(folder / "noop")
+    return result
+
+
+def report_text(result: BenchResult) -> str:
+    """Format the figures for people.
+
+    Args:
+        result: The figures.
+
+    Returns:
+        A few lines.
+    """
+    s = result.summary()
+    lines = [
+        f"export            {result.events:,} events, {result.json_bytes / 1e9:.2f} GB of JSON,"
+        f" {result.zip_bytes / 1e9:.2f} GB zip",
+        f"floor             {result.floor_seconds:.1f} s ({s['floor_events_per_second']:,}"
+        " events/s): unzip + gunzip (ISA-L), one process per core",
+        f"loader            {result.loader_seconds:.1f} s ({s['events_per_second']:,} events/s,"
+        f" {s['json_mb_per_second']} MB/s of JSON), {s['ratio_to_floor']}x the floor",
+        f"peak memory       {result.peak_memory_mb:,.0f} MB (the loader's whole process tree)",
+        f"no-op sync        {result.noop_sync_seconds:.2f} s over 8,760 loaded hours",
+    ]
+    for name, timing in result.queries.items():
+        lines.append(
+            f"query             {name}: views {timing['views']:.3f} s, native"
+            f" {timing['native']:.3f} s ({timing['ratio']:.2f}x)"
+        )
+    return "\n".join(lines)
+
+
+def write_json(results: list[BenchResult], path: Path) -> None:
+    """Write the figures as JSON, for tracking."""
+    path.write_text(json.dumps([r.summary() for r in results], indent=1))

@@ -1,0 +1,111 @@
+"""Large synthetic exports for the benchmark, written to disk once and reused.
+
+Generating millions of events one by one in Python is far slower than loading them, so a few
+thousand realistic events from `SyntheticProject` serve as templates: each output line is a
+template with a fresh uuid and upload time written into it. Members are compressed with ISA-L
+in one process per core. The result has the shape of a real day: one zip, stored entries,
+`<project>/<project>_<date>_<H>#<N>.json.gz` members of gzipped JSON lines.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from isal import igzip
+
+from loader.emulator.generator import SyntheticProject
+
+_UUID = "00000000-0000-4000-8000-{:012x}"
+TEMPLATES = 4000
+PART_EVENTS = 40_000
+
+
+@dataclass(frozen=True)
+class BulkSpec:
+    """What to generate.
+
+    Attributes:
+        events: Events in the whole export.
+        day: The upload day (UTC midnight).
+        project: The synthetic project.
+    """
+
+    events: int
+    day: datetime
+    project: SyntheticProject
+
+
+@functools.lru_cache(maxsize=4)
+def _templates(project: SyntheticProject, day: datetime) -> list[tuple[str, str, str]]:
+    """Split template events around their uuid and upload time, for fast substitution."""
+    templates: list[tuple[str, str, str]] = []
+    hour = day
+    while len(templates) < TEMPLATES:
+        for event in project.events(hour):
+            event = dict(event, uuid="@UUID@", server_upload_time="@UPLOAD@")
+            line = json.dumps(event, ensure_ascii=False)
+            head, _, rest = line.partition('"@UPLOAD@"')
+            middle, _, tail = rest.partition('"@UUID@"')
+            templates.append((head, middle, tail))
+        hour += timedelta(hours=1)
+    return templates[:TEMPLATES]
+
+
+def _member(args: tuple[BulkSpec, int, int, int, Path]) -> Path:
+    spec, hour, first, count, folder = args
+    templates = _templates(spec.project, spec.day)
+    start = spec.day + timedelta(hours=hour)
+    out = folder / f"h{hour:02d}-{first}.gz"
+    lines = []
+    for i in range(first, first + count):
+        head, middle, tail = templates[i % TEMPLATES]
+        upload = start + timedelta(microseconds=(i * 7919) % 3_600_000_000)
+        lines.append(f'{head}"{upload:%Y-%m-%d %H:%M:%S.%f}"{middle}"{_UUID.format(i)}"{tail}\n')
+    out.write_bytes(igzip.compress("".join(lines).encode(), compresslevel=2))
+    return out
+
+
+def write_export(spec: BulkSpec, path: Path, workers: int | None = None) -> Path:
+    """Write a one-day export zip of `spec.events` events to `path` (reused if present).
+
+    Args:
+        spec: What to generate.
+        path: The zip's path.
+        workers: Processes (default: one per core).
+
+    Returns:
+        The path.
+    """
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent / f".{path.name}.parts"
+    folder.mkdir(exist_ok=True)
+    per_hour = spec.events // 24
+    jobs = []
+    for hour in range(24):
+        count = per_hour + (spec.events % 24 if hour == 23 else 0)
+        base = hour * per_hour
+        for offset in range(0, count, PART_EVENTS):
+            jobs.append((spec, hour, base + offset, min(PART_EVENTS, count - offset), folder))
+    with ProcessPoolExecutor(workers or os.cpu_count() or 2) as pool:
+        parts = list(pool.map(_member, jobs))
+    pid = spec.project.project_id
+    building = path.with_name(path.name + ".building")
+    with zipfile.ZipFile(building, "w", compression=zipfile.ZIP_STORED) as archive:
+        numbers: dict[int, int] = {}
+        for (_, hour, _, _, _), part in zip(jobs, parts, strict=True):
+            number = numbers.get(hour, 0)
+            numbers[hour] = number + 1
+            archive.write(part, f"{pid}/{pid}_{spec.day:%Y-%m-%d}_{hour}#{number}.json.gz")
+            part.unlink()
+    folder.rmdir()
+    building.replace(path)
+    return path

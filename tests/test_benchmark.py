@@ -1,0 +1,50 @@
+"""The benchmark runs end to end on a tiny export (its figures are checked for sense, not speed)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loader.benchmark import BenchResult, run_benchmark, write_json
+from loader.emulator import SyntheticProject
+from loader.emulator.bulk import BulkSpec, write_export
+
+
+def test_the_bulk_export_has_the_real_layout_and_unique_uuids(tmp_path: Path) -> None:
+    path = write_export(
+        BulkSpec(5000, datetime(2024, 3, 1, tzinfo=UTC), SyntheticProject()),
+        tmp_path / "x.zip",
+        workers=2,
+    )
+    import gzip
+
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        lines = [line for n in names for line in gzip.decompress(archive.read(n)).splitlines()]
+    assert len(names) == 24 and names[0] == "100001/100001_2024-03-01_0#0.json.gz"
+    uuids = {json.loads(line)["uuid"] for line in lines}
+    assert len(lines) == len(uuids) == 5000
+    again = write_export(
+        BulkSpec(5000, datetime(2024, 3, 1, tzinfo=UTC), SyntheticProject()), tmp_path / "x.zip"
+    )
+    assert again.stat().st_mtime_ns == path.stat().st_mtime_ns  # reused, not rebuilt
+
+
+def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
+    result = run_benchmark(3000, tmp_path)
+    summary = result.summary()
+    assert result.json_bytes > result.zip_bytes > 0
+    assert result.floor_seconds > 0 and result.loader_seconds > 0
+    assert result.peak_memory_mb > 10
+    assert result.noop_sync_seconds > 0
+    assert set(result.queries) == {
+        "events per type per day, one week",
+        "daily active users",
+        "sessions of one user",
+    }
+    assert summary["events_per_second"] == round(3000 / result.loader_seconds)
+    write_json([result], tmp_path / "bench.json")
+    assert json.loads((tmp_path / "bench.json").read_text())[0]["events"] == 3000
+    assert isinstance(result, BenchResult)
