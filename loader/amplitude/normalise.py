@@ -42,27 +42,26 @@ def _json_path(key: str) -> str:
     return _sql_string("$." + json.dumps(key))
 
 
-def _typed(field: Field) -> tuple[str, str | None]:
-    """Return the SQL that types one field, and the SQL that is true when its value did not fit."""
+def _cast(field: Field) -> str | None:
+    """SQL that casts a field's raw text to its type (None for text and JSON fields)."""
     raw = f"s.{_ident(field.key)}"
-    if field.kind == "string" or field.kind == "json":
-        return raw, None
     if field.kind == "bigint":
-        cast = f"TRY_CAST({raw} AS BIGINT)"
-        value = f"CASE WHEN {cast}::VARCHAR = {raw} THEN {cast} END"
-        return value, f"({raw} IS NOT NULL AND ({value}) IS NULL)"
+        return f"TRY_CAST({raw} AS BIGINT)"
     if field.kind == "double":
-        value = f"TRY_CAST({raw} AS DOUBLE)"
-        return value, f"({raw} IS NOT NULL AND {value} IS NULL)"
+        return f"TRY_CAST({raw} AS DOUBLE)"
     if field.kind == "boolean":
-        value = f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
-        return value, f"({raw} IS NOT NULL AND {raw} NOT IN ('true', 'false'))"
-    value = f"try_strptime(NULLIF({raw}, ''), {TIMESTAMP_FORMATS})"
-    return value, f"({raw} IS NOT NULL AND {raw} <> '' AND {value} IS NULL)"
+        return f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
+    if field.kind == "timestamp":
+        return f"try_strptime(NULLIF({raw}, ''), {TIMESTAMP_FORMATS})"
+    return None
 
 
 def build_query(table: str) -> str:
     """Build the normalising query over a table with columns `line_no`, `part` and `line`.
+
+    The query is layered so that every line is parsed once, and every cast computed once:
+    parse (typed text and the key list), cast, check (a cast that failed, or an integer that does
+    not survive a round trip, is a misfit), assemble (`extra_fields`, the reject reason).
 
     Args:
         table: The name under which the batch of lines is registered.
@@ -73,35 +72,45 @@ def build_query(table: str) -> str:
     """
     transform = {f.key: ("JSON" if f.kind == "json" else "VARCHAR") for f in FIELDS}
     known = "[" + ", ".join(_sql_string(f.key) for f in FIELDS) + "]"
+    # Exports list the keys in sorted order; comparing the whole list is far cheaper than a set
+    # test, which only the rare line with another order or other keys needs.
+    sorted_known = "[" + ", ".join(_sql_string(k) for k in sorted(f.key for f in FIELDS)) + "]"
     drop_known = json.dumps({f.key: None for f in FIELDS})
-    selects, misfits = [], []
-    for field in FIELDS:
-        value, misfit = _typed(field)
-        selects.append(f"CASE WHEN reason IS NULL THEN {value} END AS {_ident(field.column)}")
-        if misfit:
-            misfits.append((field, misfit))
-    any_misfit = " OR ".join(m for _, m in misfits)
+    typed = [f for f in FIELDS if _cast(f) is not None]
+    casts = ", ".join(f"{_cast(f)} AS {_ident('c_' + f.column)}" for f in typed)
+    values = []
+    for f in typed:
+        cast = _ident("c_" + f.column)
+        raw = f"s.{_ident(f.key)}"
+        value = f"CASE WHEN {cast}::VARCHAR = {raw} THEN {cast} END" if f.kind == "bigint" else cast
+        values.append(f"{value} AS {_ident('v_' + f.column)}")
+    misfit = {}
+    for f in typed:
+        raw = f"s.{_ident(f.key)}"
+        empty_ok = f" AND {raw} <> ''" if f.kind == "timestamp" else ""
+        misfit[f.key] = f"({raw} IS NOT NULL{empty_ok} AND {_ident('v_' + f.column)} IS NULL)"
+    any_misfit = " OR ".join(misfit.values())
     misfit_object = (
         "json_object("
         + ", ".join(
-            f"{_sql_string(f.key)}, CASE WHEN {m} THEN line->{_json_path(f.key)} END"
-            for f, m in misfits
+            f"{_sql_string(key)}, CASE WHEN {m} THEN line->{_json_path(key)} END"
+            for key, m in misfit.items()
         )
         + ")"
     )
-    unknown = f"NOT list_has_all({known}, k)"
+    columns = [
+        f"{_ident('v_' + f.column)} AS {_ident(f.column)}"
+        if _cast(f) is not None
+        else f"s.{_ident(f.key)} AS {_ident(f.column)}"
+        for f in FIELDS
+    ]
     extra = (
-        f"CASE WHEN reason IS NULL AND ({unknown} OR {any_misfit}) THEN json_merge_patch("
-        f"CASE WHEN {unknown} THEN json_merge_patch(line, {_sql_string(drop_known)})"
+        f"CASE WHEN reason IS NULL AND (unknown OR {any_misfit}) THEN json_merge_patch("
+        f"CASE WHEN unknown THEN json_merge_patch(line, {_sql_string(drop_known)})"
         f" ELSE '{{}}' END, {misfit_object}) END"
     )
-    reason = (
-        "CASE WHEN k IS NULL THEN 'invalid JSON'"
-        " WHEN len(k) = 0 AND json_type(line) <> 'OBJECT' THEN 'not a JSON object'"
-        " WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END"
-    )
     return f"""
-        SELECT {", ".join(selects)},
+        SELECT {", ".join(columns)},
                {extra}::JSON AS extra_fields,
                reason AS reject_reason,
                line_no,
@@ -109,12 +118,20 @@ def build_query(table: str) -> str:
                CASE WHEN reason IS NOT NULL THEN rtrim(line, chr(10) || chr(13)) END
                    AS rejected_line
         FROM (
-            SELECT *, {reason} AS reason
-            FROM (
-                SELECT line_no, part, line,
-                       TRY(json_transform(line, {_sql_string(json.dumps(transform))})) AS s,
-                       TRY(json_keys(line)) AS k
-                FROM {table}
+            SELECT *, {", ".join(values)} FROM (
+                SELECT *, {casts},
+                       CASE WHEN k IS NULL THEN 'invalid JSON'
+                            WHEN len(k) = 0 AND json_type(line) <> 'OBJECT'
+                                THEN 'not a JSON object'
+                            WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END AS reason,
+                       CASE WHEN k = {sorted_known} THEN false
+                            ELSE NOT list_has_all({known}, k) END AS unknown
+                FROM (
+                    SELECT line_no, part, line,
+                           TRY(json_transform(line, {_sql_string(json.dumps(transform))})) AS s,
+                           TRY(json_keys(line)) AS k
+                    FROM {table}
+                )
             )
         )
     """
