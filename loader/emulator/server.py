@@ -193,6 +193,17 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        # An export request is recorded when its status line goes out, not after the body: a client
+        # that has read a short error body may ask for the request log before this thread resumes.
+        pending: dict[str, Any] | None = None
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            if self.pending is not None:
+                self.pending["status"] = code
+                server.record(self.pending)
+                self.pending = None
+            super().send_response(code, message)
+
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("emulator: " + format, *args)
 
@@ -264,8 +275,8 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if header:
                 faults += [FaultRule(kind=k.strip(), times=None) for k in header.split(",")]
             entry["faults"] = [f.kind for f in faults]
-            entry["status"] = self._export_answer(project, params, faults)
-            server.record(entry)
+            self.pending = entry
+            self._export_answer(project, params, faults)
 
         def _export_answer(
             self, project: SyntheticProject | None, params: dict[str, str], faults: list[FaultRule]
