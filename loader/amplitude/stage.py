@@ -15,6 +15,8 @@ import time
 import uuid
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,10 +30,11 @@ from loader import __version__
 from loader.amplitude.members import SUFFIX, MemberName, parse_member_name
 from loader.amplitude.normalise import Normaliser, add_bookkeeping
 from loader.amplitude.schema import KEYS, SCHEMA_VERSION
-from loader.archive import Guards, MemberReader, safe_members
+from loader.archive import Guards, LineBlock, MemberReader, safe_members
 from loader.errors import ArchiveError
 from loader.hours import describe_hours, hour_key
 from loader.manifest import HourManifest
+from loader.pipeline import background
 from loader.planner import Window
 from loader.progress import NoProgress, Progress
 from loader.publish import StagedHour
@@ -166,37 +169,50 @@ class Stager:
         """
         started = time.monotonic()
         hours = [h for h in request.window.hour_list() if only is None or h in only]
-        with zipfile.ZipFile(request.zip_path) as archive:
+        with zipfile.ZipFile(request.zip_path) as archive, ThreadPoolExecutor(1) as writer:
             by_hour = self._members_by_hour(archive, request)
             total_member_bytes = sum(i.file_size for ms in by_hour.values() for _, i in ms)
             reader = MemberReader(archive, self.guards)
             rows = {hour: _HourRows() for hour in hours}
-            staged: dict[datetime, StagedHour] = {}
+            finishing = _Finishing(writer, self, request, total_member_bytes)
             sources: list[tuple[datetime, str]] = []  # part tag -> (hour, member name)
             batch = _Batch()
-            for hour in hours:
-                for name, info in sorted(by_hour.get(hour, []), key=lambda m: m[0]):
+
+            def read() -> Iterator[tuple[datetime, MemberName, zipfile.ZipInfo, LineBlock | None]]:
+                # Runs in a background thread: decompression overlaps parsing.
+                for hour in hours:
+                    for name, info in sorted(by_hour.get(hour, []), key=lambda m: m[0]):
+                        yield hour, name, info, None
+                        for block in reader.blocks(info):
+                            yield hour, name, info, block
+
+            current: datetime | None = None
+            for hour, name, info, block in background(read()):
+                if hour != current:
+                    self._hour_read(current, rows, batch, finishing)
+                    current = hour
+                if block is None:  # a new member
                     rows[hour].members.append(
                         {"name": name.name, "crc32": info.CRC, "bytes": info.file_size}
                     )
                     sources.append((hour, name.name))
-                    tag = len(sources) - 1
-                    for block in reader.blocks(info):
-                        rows[hour].lines += len(block.lines)
-                        rows[hour].bytes_json += block.nbytes
-                        batch.lines.append(block.lines)
-                        batch.numbers.append(block.line_numbers)
-                        batch.parts.append(pa.array([tag] * len(block.lines), pa.int32()))
-                        batch.nbytes += block.nbytes
-                        if batch.nbytes >= self.batch_bytes:
-                            self._flush(batch, sources, rows, request)
-                            batch = _Batch()
-                            self._finish_ready(rows, staged, request, total_member_bytes)
+                    continue
+                rows[hour].lines += len(block.lines)
+                rows[hour].bytes_json += block.nbytes
+                batch.lines.append(block.lines)
+                batch.numbers.append(block.line_numbers)
+                batch.parts.append(pa.array([len(sources) - 1] * len(block.lines), pa.int32()))
+                batch.nbytes += block.nbytes
+                if batch.nbytes >= self.batch_bytes:
+                    self._flush(batch, sources, rows, request)
+                    batch = _Batch()
+                    finishing.ready(rows)
+            self._hour_read(current, rows, batch, finishing)
+            for hour in hours:  # hours without members
                 rows[hour].read = True
-                if not batch.lines:  # nothing of this hour waits in a batch: finish it now
-                    self._finish_ready(rows, staged, request, total_member_bytes)
             self._flush(batch, sources, rows, request)
-            self._finish_ready(rows, staged, request, total_member_bytes)
+            finishing.ready(rows)
+            staged = finishing.results()
         log.debug("staged %s in %.2f s", request.window, time.monotonic() - started)
         return [staged[hour] for hour in hours]
 
@@ -279,17 +295,19 @@ class Stager:
         if rows.memory > self.hour_memory_bytes:
             self._spill(rows)
 
-    def _finish_ready(
+    def _hour_read(
         self,
+        hour: datetime | None,
         rows: dict[datetime, _HourRows],
-        staged: dict[datetime, StagedHour],
-        request: StageRequest,
-        total_member_bytes: int,
+        batch: _Batch,
+        finishing: _Finishing,
     ) -> None:
-        for hour, hour_rows in rows.items():
-            if hour_rows.read and hour not in staged:
-                staged[hour] = self._finish_hour(request, hour, hour_rows, total_member_bytes)
-                rows[hour] = _HourRows(read=True)  # let the rows go
+        """Mark an hour's members as read; finish it at once if none of it waits in a batch."""
+        if hour is None:
+            return
+        rows[hour].read = True
+        if not batch.lines:
+            finishing.ready(rows)
 
     def _finish_hour(
         self, request: StageRequest, hour: datetime, rows: _HourRows, total_member_bytes: int
@@ -404,6 +422,35 @@ class Stager:
                 record["project_id"] = project_id
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return path, len(records)
+
+
+class _Finishing:
+    """Writes finished hours in a background thread, at most two waiting at a time."""
+
+    def __init__(
+        self, writer: ThreadPoolExecutor, stager: Stager, request: StageRequest, total: int
+    ) -> None:
+        self.writer = writer
+        self.stager = stager
+        self.request = request
+        self.total = total
+        self.futures: dict[datetime, Future[StagedHour]] = {}
+
+    def ready(self, rows: dict[datetime, _HourRows]) -> None:
+        """Hand every hour whose rows are all through to the writer."""
+        for hour, hour_rows in rows.items():
+            if hour_rows.read and hour not in self.futures:
+                pending = [f for f in self.futures.values() if not f.done()]
+                if len(pending) >= 2:  # bound the rows waiting to be written
+                    pending[0].result()
+                self.futures[hour] = self.writer.submit(
+                    self.stager._finish_hour, self.request, hour, hour_rows, self.total
+                )
+                rows[hour] = _HourRows(read=True)  # the writer holds the rows now
+
+    def results(self) -> dict[datetime, StagedHour]:
+        """Wait for every hour to be written."""
+        return {hour: future.result() for hour, future in self.futures.items()}
 
 
 def _fingerprint(members: list[tuple[object, object, object]]) -> str:
