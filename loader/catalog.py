@@ -42,6 +42,23 @@ class View:
     sql: str
     description: str
 
+    @property
+    def qualified(self) -> str:
+        """The quoted `schema.name`, safe whatever the name (a view may be named `order`)."""
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
+
+
+def quote_identifier(name: str) -> str:
+    """Quote an SQL identifier for DuckDB.
+
+    Args:
+        name: Any name.
+
+    Returns:
+        The name in double quotes, inner double quotes doubled.
+    """
+    return '"' + name.replace('"', '""') + '"'
+
 
 def definitions_digest(views: list[View]) -> str:
     """Return a digest of view definitions, to tell whether a rebuild is needed.
@@ -82,9 +99,9 @@ def connect_views(views: list[View]) -> duckdb.DuckDBPyConnection:
     """
     con = duckdb.connect()
     for schema in sorted({v.schema for v in views}):
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
     for view in views:
-        con.execute(f"CREATE VIEW {view.schema}.{view.name} AS {view.sql}")
+        con.execute(f"CREATE VIEW {view.qualified} AS {view.sql}")
     return con
 
 
@@ -116,11 +133,11 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
         try:
             with duckdb.connect(str(building)) as con:
                 for schema in sorted({v.schema for v in views}):
-                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
                 for view in views:
-                    con.execute(f"CREATE VIEW {view.schema}.{view.name} AS {view.sql}")
+                    con.execute(f"CREATE VIEW {view.qualified} AS {view.sql}")
                     comment = view.description.replace("'", "''")
-                    con.execute(f"COMMENT ON VIEW {view.schema}.{view.name} IS '{comment}'")
+                    con.execute(f"COMMENT ON VIEW {view.qualified} IS '{comment}'")
                 con.execute("CHECKPOINT")
             crash_point("catalog.before_swap")
             building.replace(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.taxonomy import TABLES
@@ -147,7 +148,8 @@ def amplitude_views(lake: Lake) -> list[View]:
         lake: The lake.
 
     Returns:
-        `events_all`, `events`, `load_log` and `rejects` in schema `amplitude`.
+        `events_all`, `events`, `load_log`, `rejects` and the snapshot tables in schema
+        `amplitude`, then the analyst and compatibility views built on them.
     """
     base = lake.join("amplitude", "project=*")
     events_glob = f"{base}/events/upload_date=*/hour=*/*.parquet"
@@ -225,4 +227,5 @@ def amplitude_views(lake: Lake) -> list[View]:
         ),
         View(SCHEMA, "load_log", load_log, "One row per loaded hour: the loader's manifests."),
         View(SCHEMA, "rejects", rejects, "Lines that could not be loaded, with the reason."),
+        *analyst_views(lake),
     ]

@@ -5,8 +5,8 @@ be produced, and checked, on its own and in any order. The data is deliberately 
 fields, nulls and empty strings, unicode and emoji, nested arrays and objects in properties, big
 integers, zipf-distributed event types, sessions (and `session_id` -1), events uploaded days after
 they happened, timestamps without a fraction, fields whose JSON type varies, unknown top-level
-fields, repeated `$insert_id` with distinct `uuid`, and events exported again in a later hour
-with the same `uuid`.
+fields, repeated `$insert_id` with distinct `uuid`, events sent twice by the SDK (two uuids), and
+events exported again in a later hour with the same `uuid`.
 """
 
 from __future__ import annotations
@@ -75,6 +75,18 @@ _VALUES: dict[str, Callable[[random.Random], Any]] = {
     "empty": lambda r: r.choice([[], {}, ""]),
 }
 _PROPERTY_KEYS = list(_VALUES)
+_RETRY_KEYS = (
+    "event_id",
+    "device_id",
+    "client_event_time",
+    "event_time",
+    "user_id",
+    "amplitude_id",
+    "event_type",
+    "event_properties",
+    "session_id",
+    "$insert_id",
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -316,6 +328,12 @@ class SyntheticProject:
         }
         if self.drift_from and hour >= self.drift_from and rng.random() < 0.05:
             event["ingestion_metadata"] = {"source_name": "émulateur", "batch": [1, 2]}
+        if index and rng.random() < 0.005:
+            # The SDK sent the previous event again (a retry after a timeout) and Amplitude gave
+            # the copy its own uuid: the same event id, device, client time and user.
+            first = self.event(hour, index - 1)
+            for key in _RETRY_KEYS:
+                event[key] = first[key]
         return event
 
     def _event_properties(self, event_type: str, rng: random.Random) -> dict[str, Any]:
