@@ -30,6 +30,10 @@ def test_definitions_load_and_validate() -> None:
     assert {"amplitude/events", "amplitude/catalog", "stg_amplitude__events"} <= keys
     dbt_parents = graph.get(dg.AssetKey("stg_amplitude__events")).parent_keys
     assert dg.AssetKey(["amplitude", "events"]) in dbt_parents
+    members = graph.get(dg.AssetKey("stg_amplitude__cohort_members")).parent_keys
+    assert dg.AssetKey(["amplitude", "cohort_members"]) in members
+    marts = graph.get(dg.AssetKey("amplitude__users")).parent_keys
+    assert dg.AssetKey("stg_amplitude__events") in marts
 
 
 def test_one_partition_equals_the_ground_truth(

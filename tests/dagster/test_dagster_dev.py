@@ -201,4 +201,5 @@ def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
             instance=instance,
             selection=dg.AssetSelection.checks(*EVENT_CHECKS),
         )
-    assert all(c.passed for c in result.get_asset_check_evaluations())
+    checks = result.get_asset_check_evaluations()
+    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]

@@ -1,0 +1,149 @@
+"""The dbt project in `sql/dbt`, built with `dbt build` on a demo warehouse made by the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
+    """A two-day demo warehouse from `amplitude-loader demo`, then `dbt build` on it."""
+    folder = tmp_path_factory.mktemp("dbt")
+    warehouse = folder / "warehouse"
+    env = {**os.environ, "NO_COLOR": "1"}
+    demo = _run(
+        [
+            sys.executable,
+            "-m",
+            "loader",
+            "demo",
+            "--dir",
+            str(warehouse),
+            "--days",
+            "2",
+            "--events-per-hour",
+            "40",
+        ],
+        folder,
+        env,
+    )
+    assert demo.returncode == 0, demo.stderr
+    env["AMPLITUDE_CATALOG"] = str(warehouse / "catalog.duckdb")
+    env["AMPLITUDE_DBT_DATABASE"] = str(warehouse / "dbt.duckdb")
+    target = folder / "target"
+    build = _run(
+        [
+            sys.executable,
+            "-m",
+            "dbt.cli.main",
+            "build",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(folder / "logs"),
+        ],
+        DBT_DIR,
+        env,
+    )
+    assert build.returncode == 0, build.stdout[-4000:]
+    yield warehouse, target, json.loads((target / "run_results.json").read_text())
+
+
+def test_dbt_build_passes_every_model_and_test(built: tuple[Path, Path, dict[str, Any]]) -> None:
+    _, _, results = built
+    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+    assert set(statuses.values()) <= {"success", "pass"}, statuses
+    models = {u.split(".")[-1] for u in statuses if u.startswith("model.")}
+    assert {
+        "stg_amplitude__events",
+        "stg_amplitude__cohorts",
+        "stg_amplitude__cohort_members",
+        "stg_amplitude__event_types",
+        "amplitude__daily_event_metrics",
+        "amplitude__users",
+    } <= models
+    tests = [u for u in statuses if u.startswith("test.")]
+    assert any("relationships_" in t and "cohort" in t for t in tests)
+    assert any("source_unique_amplitude_events_uuid" in t for t in tests)
+    assert len(tests) >= 25
+
+
+def _events(warehouse: Path) -> list[dict[str, Any]]:
+    with duckdb.connect(str(warehouse / "catalog.duckdb"), read_only=True) as con:
+        result = con.execute(
+            "SELECT project_id, uuid, event_time, event_type, user_id, amplitude_id, session_id,"
+            " platform FROM amplitude.events"
+        )
+        columns = [d[0] for d in result.description]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def test_the_marts_match_the_events(built: tuple[Path, Path, dict[str, Any]]) -> None:
+    warehouse, _, _ = built
+    events = _events(warehouse)
+    daily: dict[tuple[Any, ...], dict[str, set[Any] | int]] = defaultdict(
+        lambda: {"events": 0, "users": set(), "identified": set(), "sessions": set()}
+    )
+    users: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        if e["event_time"] is not None:
+            row = daily[(e["project_id"], e["event_time"].date(), e["event_type"])]
+            row["events"] += 1  # type: ignore[operator]
+            row["users"].add(e["amplitude_id"])  # type: ignore[union-attr]
+            if e["user_id"]:
+                row["identified"].add(e["user_id"])  # type: ignore[union-attr]
+            if e["session_id"] not in (None, -1):
+                row["sessions"].add((e["amplitude_id"], e["session_id"]))  # type: ignore[union-attr]
+        if e["amplitude_id"] is not None:
+            users[(e["project_id"], e["amplitude_id"])].append(e)
+    with duckdb.connect(str(warehouse / "dbt.duckdb"), read_only=True) as con:
+        got_daily = {
+            (p, d, t): (n, u, i, s)
+            for p, d, t, n, u, i, s in con.execute(
+                "SELECT project_id, event_day, event_type, events, users, identified_users,"
+                " sessions FROM main.amplitude__daily_event_metrics"
+            ).fetchall()
+        }
+        got_users = {
+            (p, a): (first, last, platforms, n)
+            for p, a, first, last, platforms, n in con.execute(
+                "SELECT project_id, amplitude_id, first_seen_at, last_seen_at, platforms, events"
+                " FROM main.amplitude__users"
+            ).fetchall()
+        }
+    assert got_daily == {
+        key: (
+            row["events"],
+            len(row["users"]),  # type: ignore[arg-type]
+            len(row["identified"]),  # type: ignore[arg-type]
+            len(row["sessions"]),  # type: ignore[arg-type]
+        )
+        for key, row in daily.items()
+    }
+    assert got_users == {
+        key: (
+            min(e["event_time"] for e in rows),
+            max(e["event_time"] for e in rows),
+            sorted({e["platform"] for e in rows if e["platform"] is not None}),
+            len(rows),
+        )
+        for key, rows in users.items()
+    }
