@@ -370,9 +370,9 @@ def catalog(lake: str, catalog: str, force: bool) -> None:
 @handle_errors
 def query(sql: str, catalog: str, max_rows: int) -> None:
     """Run SQL on the catalog, read-only (loads keep running meanwhile)."""
-    import duckdb
+    from loader.catalog import open_catalog
 
-    with duckdb.connect(catalog, read_only=True) as con:
+    with open_catalog(catalog) as con:
         result = con.execute(sql)
         if result.description is None:
             click.echo("OK")

@@ -12,6 +12,7 @@ from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import EventsLoader
 from loader.amplitude.runner import sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
+from loader.hours import hours_between
 from tests.conftest import LAST, NOW, START, catalog_rows, count
 from tests.truth import comparable, raw_rows, truth
 
@@ -255,3 +256,36 @@ def test_a_recheck_replaces_only_the_hours_whose_content_changed(
         == len(truth(grown, first, LAST))
         == len(truth(synthetic, first, LAST)) + 10
     )
+
+
+def test_events_starts_filtering_when_the_first_later_copy_is_indexed(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    first_again = min(
+        h
+        for h in hours_between(START, LAST)
+        if any(source >= START for source, _ in synthetic.reexports(h))
+    )
+    sync_projects([project], settings, end=first_again - timedelta(hours=1), now=NOW)
+    plain = "SELECT count(*) FROM amplitude.events"
+    assert count(settings, plain) == count(settings, "SELECT count(*) FROM amplitude.events_all")
+    assert "duplicates" not in _events_definition(settings)  # no anti-join for nothing
+
+    sync_projects([project], settings, now=NOW)
+    assert "duplicates" in _events_definition(settings)
+    expected = truth(synthetic, START, LAST)
+    rows = catalog_rows(settings)
+    assert len(rows) == len(expected) and {r["uuid"] for r in rows} == expected.keys()
+
+
+def _events_definition(settings: LoaderSettings) -> str:
+    with duckdb.connect(settings.catalog_path, read_only=True) as con:
+        row = con.execute(
+            "SELECT sql FROM duckdb_views()"
+            " WHERE schema_name = 'amplitude' AND view_name = 'events'"
+        ).fetchone()
+    assert row is not None
+    return str(row[0])

@@ -7,7 +7,10 @@ first file arrives, which is what makes the catalog rebuild.
 
 from __future__ import annotations
 
+import io
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
@@ -28,6 +31,13 @@ def _events_columns() -> list[tuple[str, str]]:
     return [(f.column, SQL_TYPES[f.kind]) for f in FIELDS] + [
         (name, sql_type) for name, sql_type, _ in LOADER_COLUMNS
     ]
+
+
+def _any_duplicates(lake: Lake, glob: str) -> bool:
+    """Whether any project's duplicate index lists a later copy (its footer says, no data read)."""
+    return any(
+        pq.read_metadata(io.BytesIO(lake.read_bytes(path))).num_rows for path in lake.glob(glob)
+    )
 
 
 def _template(name: str, **paths: str) -> str:
@@ -156,18 +166,17 @@ def amplitude_views(lake: Lake) -> list[View]:
     duplicates_glob = f"{base}/_state/events/duplicates.parquet"
     manifests_glob = f"{base}/_manifests/*/*.json"
     rejects_glob = f"{base}/_rejects/*/*.jsonl.gz"
-    has = {
-        glob: bool(lake.glob(glob))
-        for glob in (events_glob, duplicates_glob, manifests_glob, rejects_glob)
-    }
+    has = {glob: bool(lake.glob(glob)) for glob in (events_glob, manifests_glob, rejects_glob)}
     events_all = (
         _template("events_all", events_glob=lake.url(events_glob))
         if has[events_glob]
         else _empty(_events_columns())
     )
+    # Without a later copy anywhere, the anti-join would read every uuid for nothing; the
+    # definitions change (and the catalog is rebuilt) when the first later copy is indexed.
     events = (
         _template("events", duplicates_glob=lake.url(duplicates_glob))
-        if has[duplicates_glob]
+        if _any_duplicates(lake, duplicates_glob)
         else "SELECT * FROM amplitude.events_all"
     )
     load_log = (
