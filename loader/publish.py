@@ -2,6 +2,8 @@
 
 Order, all under the table's publish lock:
 
+0. a marker names each schema version about to appear (`_state/<table>/schema_version=<n>`), so
+   readers know whether all files share one schema, and never believe so wrongly;
 1. a journal names the hours about to change;
 2. each hour's data file replaces the old one in one rename (an empty hour deletes it);
 3. its rejects file, then its manifest, are written: the manifest marks the hour loaded;
@@ -29,6 +31,8 @@ from loader.testing_hooks import crash_point
 log = logging.getLogger(__name__)
 
 JOURNAL = "publishing.json"
+#: Prefix of the markers that name the schema versions of a table's data files.
+SCHEMA_MARKER = "schema_version="
 LOCK = "publish.lock"
 
 
@@ -96,6 +100,10 @@ class Publisher:
         lake = self.layout.lake
         hours = [s.hour for s in staged]
         with lake.lock(self._lock):
+            for version in sorted({s.manifest.schema_version for s in staged if s.data_file}):
+                marker = self.layout.state_file(f"{SCHEMA_MARKER}{version}")
+                if not lake.exists(marker):
+                    lake.write_bytes(marker, b"")
             lake.write_bytes(self._journal, json.dumps([h.isoformat() for h in hours]).encode())
             for item in staged:
                 self._publish_hour(item)

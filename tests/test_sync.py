@@ -10,7 +10,7 @@ import duckdb
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import EventsLoader
-from loader.amplitude.runner import sync_projects
+from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
 from tests.conftest import LAST, NOW, START, catalog_rows, count
@@ -289,3 +289,29 @@ def _events_definition(settings: LoaderSettings) -> str:
         ).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def test_union_by_name_only_once_two_schema_versions_may_exist(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    sync_projects([project], settings, end=START + timedelta(hours=5), now=NOW)
+    state = Path(settings.lake_root) / "amplitude" / "project=100001" / "_state" / "events"
+    assert (state / "schema_version=1").exists()
+    events_all = "SELECT sql FROM duckdb_views() WHERE view_name = 'events_all'"
+
+    def union_by_name() -> bool:
+        with duckdb.connect(settings.catalog_path, read_only=True) as con:
+            row = con.execute(events_all).fetchone()
+        assert row is not None
+        return "union_by_name = true" in str(row[0])
+
+    assert not union_by_name()  # one schema: no footer scan before every query
+    (state / "schema_version=2").touch()  # as a newer loader does before its first file
+    refresh_catalog(settings)
+    assert union_by_name()
+    (state / "schema_version=2").unlink()
+    (state / "schema_version=1").unlink()  # a lake from before the markers: unknown, so safe
+    refresh_catalog(settings)
+    assert union_by_name()
+    sync_projects([project], settings, now=NOW)  # the next publish writes the marker again
+    assert not union_by_name()

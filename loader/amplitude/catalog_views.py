@@ -18,6 +18,7 @@ from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.taxonomy import TABLES
 from loader.catalog import View
 from loader.lake import Lake
+from loader.publish import SCHEMA_MARKER
 from loader.sqlfiles import read_sql
 
 SCHEMA = "amplitude"
@@ -31,6 +32,23 @@ def _events_columns() -> list[tuple[str, str]]:
     return [(f.column, SQL_TYPES[f.kind]) for f in FIELDS] + [
         (name, sql_type) for name, sql_type, _ in LOADER_COLUMNS
     ]
+
+
+def _one_schema(lake: Lake, base: str) -> bool:
+    """Whether every project's event files share one schema version.
+
+    The publisher writes a marker per schema version before the first file of that version; a
+    project with files but no marker (a lake older than the markers) counts as unknown.
+    """
+    markers = lake.glob(f"{base}/_state/events/{SCHEMA_MARKER}*")
+    versions = {m.rsplit("=", 1)[1] for m in markers}
+    marked = {_project_of(m) for m in markers}
+    with_data = {_project_of(d) for d in lake.glob(f"{base}/events")}
+    return len(versions) == 1 and with_data <= marked
+
+
+def _project_of(path: str) -> str:
+    return path.split("project=", 1)[1].split("/", 1)[0]
 
 
 def _any_duplicates(lake: Lake, glob: str) -> bool:
@@ -168,7 +186,11 @@ def amplitude_views(lake: Lake) -> list[View]:
     rejects_glob = f"{base}/_rejects/*/*.jsonl.gz"
     has = {glob: bool(lake.glob(glob)) for glob in (events_glob, manifests_glob, rejects_glob)}
     events_all = (
-        _template("events_all", events_glob=lake.url(events_glob))
+        _template(
+            "events_all",
+            events_glob=lake.url(events_glob),
+            union_by_name="false" if _one_schema(lake, base) else "true",
+        )
         if has[events_glob]
         else _empty(_events_columns())
     )
