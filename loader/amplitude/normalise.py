@@ -27,6 +27,8 @@ from loader.amplitude.schema import FIELDS, Field
 
 _JSON = pa.json_(pa.string())
 JSON_COLUMNS = [f.column for f in FIELDS if f.kind == "json"] + ["extra_fields"]
+#: Rows per chunk of a batch handed to DuckDB (2,000 to 16,000 measured alike on 64 MB batches).
+CHUNK_ROWS = 4096
 TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']"
 
 
@@ -213,10 +215,10 @@ class Normaliser:
                 line_numbers.filter(keep),
                 parts.filter(keep),
             )
-        # Chunks let DuckDB scan the batch on all its threads.
+        # DuckDB hands each chunk to one thread: small chunks keep both busy on a small batch.
         source = pa.Table.from_batches(
             pa.table({"line_no": line_numbers, "part": parts, "line": lines}).to_batches(
-                max_chunksize=16384
+                max_chunksize=CHUNK_ROWS
             )
         )
         self._con.register("batch", source)

@@ -111,7 +111,7 @@ class Stager:
         guards: Guards,
         *,
         threads: int = 2,
-        batch_bytes: int = 64 << 20,
+        batch_bytes: int = 32 << 20,
         hour_memory_bytes: int = 512 << 20,
         progress: Progress | None = None,
     ) -> None:
