@@ -56,6 +56,17 @@ def _rows(settings: LoaderSettings, sql: str) -> list[dict[str, Any]]:
         return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
+def _columns(settings: LoaderSettings, schema: str, view: str) -> dict[str, str]:
+    return {
+        r["column_name"]: r["data_type"]
+        for r in _rows(
+            settings,
+            "SELECT column_name, data_type FROM information_schema.columns"
+            f" WHERE table_schema = '{schema}' AND table_name = '{view}'",
+        )
+    }
+
+
 def _in_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # DuckDB sorts nulls last; the views break event_time ties by uuid.
     return sorted(events, key=lambda e: (e["event_time"] is None, e["event_time"], e["uuid"]))
@@ -190,14 +201,7 @@ def test_event_properties_in_long_form_match(warehouse: tuple[LoaderSettings, An
 
 def test_typed_views_follow_the_taxonomy(warehouse: tuple[LoaderSettings, Any]) -> None:
     settings, events = warehouse
-    types = {
-        r["column_name"]: r["data_type"]
-        for r in _rows(
-            settings,
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = 'amplitude_events' AND table_name = 'page_viewed'",
-        )
-    }
+    types = _columns(settings, "amplitude_events", "page_viewed")
     assert types["cart_value"] == "DOUBLE" and types["is_first"] == "BOOLEAN"
     assert types["screen"] == "VARCHAR" and types["item_skus"] == "JSON"
     assert types["price_usd"] == "DOUBLE"  # "price.usd", made SQL-safe
@@ -339,14 +343,7 @@ def test_the_fivetran_schema_has_the_contracts_columns_and_types(
     warehouse: tuple[LoaderSettings, Any], table: str, contract: dict[str, str]
 ) -> None:
     settings, _ = warehouse
-    columns = {
-        r["column_name"]: r["data_type"]
-        for r in _rows(
-            settings,
-            "SELECT column_name, data_type FROM information_schema.columns"
-            f" WHERE table_schema = 'amplitude_fivetran' AND table_name = '{table}'",
-        )
-    }
+    columns = _columns(settings, "amplitude_fivetran", table)
     assert {name: columns.get(name) for name in contract} == contract
     # Fivetran's two extra event columns, which the package does not read, and nothing else.
     assert set(columns) - set(contract) == (

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,54 +11,20 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.demo_warehouse import dbt_build, make_demo_warehouse
+
 DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
-
-
-def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
     """A two-day demo warehouse from `amplitude-loader demo`, then `dbt build` on it."""
     folder = tmp_path_factory.mktemp("dbt")
-    warehouse = folder / "warehouse"
-    env = {**os.environ, "NO_COLOR": "1"}
-    demo = _run(
-        [
-            sys.executable,
-            "-m",
-            "loader",
-            "demo",
-            "--dir",
-            str(warehouse),
-            "--days",
-            "2",
-            "--events-per-hour",
-            "40",
-        ],
-        folder,
-        env,
-    )
-    assert demo.returncode == 0, demo.stderr
-    env["AMPLITUDE_CATALOG"] = str(warehouse / "catalog.duckdb")
+    warehouse, env = make_demo_warehouse(folder)
     env["AMPLITUDE_DBT_DATABASE"] = str(warehouse / "dbt.duckdb")
     target = folder / "target"
-    build = _run(
-        [
-            sys.executable,
-            "-m",
-            "dbt.cli.main",
-            "build",
-            "--profiles-dir",
-            ".",
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(folder / "logs"),
-        ],
-        DBT_DIR,
-        env,
+    build = dbt_build(
+        DBT_DIR, env, "--target-path", str(target), "--log-path", str(folder / "logs")
     )
     assert build.returncode == 0, build.stdout[-4000:]
     yield warehouse, target, json.loads((target / "run_results.json").read_text())

@@ -7,13 +7,12 @@ installed it (`cd sql/dbt_fivetran && uv run dbt deps`) and is skipped, saying s
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.demo_warehouse import dbt_build, make_demo_warehouse
 
 PROJECT = Path(__file__).resolve().parent.parent / "sql" / "dbt_fivetran"
 INSTALLED = PROJECT / "dbt_packages" / "amplitude" / "dbt_project.yml"
@@ -24,40 +23,11 @@ INSTALLED = PROJECT / "dbt_packages" / "amplitude" / "dbt_project.yml"
     reason="fivetran/dbt_amplitude is not installed: cd sql/dbt_fivetran && uv run dbt deps",
 )
 def test_the_fivetran_package_builds_and_its_tests_pass(tmp_path: Path) -> None:
-    warehouse = tmp_path / "warehouse"
-    env = {**os.environ, "NO_COLOR": "1"}
-    demo = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loader",
-            "demo",
-            "--dir",
-            str(warehouse),
-            "--days",
-            "2",
-            "--events-per-hour",
-            "40",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert demo.returncode == 0, demo.stderr
+    warehouse, env = make_demo_warehouse(tmp_path)
     project = tmp_path / "dbt_fivetran"
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
-    env["AMPLITUDE_CATALOG"] = str(warehouse / "catalog.duckdb")
     env["AMPLITUDE_DBT_DATABASE"] = str(warehouse / "fivetran.duckdb")
-    build = subprocess.run(
-        [sys.executable, "-m", "dbt.cli.main", "build", "--profiles-dir", "."],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    build = dbt_build(project, env)
     assert build.returncode == 0, build.stdout[-4000:]
     results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     statuses = {r["unique_id"]: r["status"] for r in results}
