@@ -62,9 +62,10 @@ class BenchResult:
     """The figures of one benchmark run.
 
     Attributes:
-        events: Events in the export.
+        events: Events in the export (all its days).
+        days: Days in the window, each of the same number of events.
         json_bytes: Decompressed bytes of the export.
-        zip_bytes: Size of the zip.
+        zip_bytes: Size of the zips.
         floor_seconds: Unzip and gunzip to nowhere, one process per core.
         loader_seconds: The loader end to end.
         peak_memory_mb: Peak resident memory of the loader's process tree.
@@ -73,6 +74,7 @@ class BenchResult:
     """
 
     events: int
+    days: int = 1
     json_bytes: int = 0
     zip_bytes: int = 0
     floor_seconds: float = 0.0
@@ -139,11 +141,11 @@ def _peak_tree_rss(process: psutil.Process, stop: threading.Event, peak: list[fl
         time.sleep(0.05)
 
 
-def measure_loader(zip_path: Path, work: Path, project: SyntheticProject) -> tuple[float, float]:
+def measure_loader(zips: list[Path], work: Path, project: SyntheticProject) -> tuple[float, float]:
     """Load the export through the command line in a child process, against the emulator.
 
     Args:
-        zip_path: The export, served by the emulator for the day's request.
+        zips: One export a day from `DAY` on, served by the emulator for that day's request.
         work: A folder for the lake and the catalog (emptied first).
         project: The synthetic project (its keys).
 
@@ -151,7 +153,8 @@ def measure_loader(zip_path: Path, work: Path, project: SyntheticProject) -> tup
         (seconds, peak resident memory of the child's process tree in MB).
     """
     shutil.rmtree(work, ignore_errors=True)
-    static = {(f"{DAY:%Y%m%d}T00", f"{DAY:%Y%m%d}T23"): zip_path}
+    days = [DAY + timedelta(days=d) for d in range(len(zips))]
+    static = {(f"{d:%Y%m%d}T00", f"{d:%Y%m%d}T23"): z for d, z in zip(days, zips, strict=True)}
     with EmulatorServer([project], static_exports=static) as server:
         env = {
             **os.environ,
@@ -166,7 +169,7 @@ def measure_loader(zip_path: Path, work: Path, project: SyntheticProject) -> tup
             "--start",
             f"{DAY:%Y-%m-%d}",
             "--end",
-            f"{DAY:%Y-%m-%d}",
+            f"{days[-1]:%Y-%m-%d}",
             "--project-id",
             str(project.project_id),
             "--base-url",
@@ -262,26 +265,44 @@ def measure_noop_sync(work: Path, hours: int = 8760) -> float:
     return seconds
 
 
-def run_benchmark(events: int, folder: Path, *, skip_queries: bool = False) -> BenchResult:
-    """Run every measurement on an export of `events` events.
+def run_benchmark(
+    events: int, folder: Path, *, days: int = 1, skip_queries: bool = False
+) -> BenchResult:
+    """Run every measurement on an export of `events` events a day over `days` days.
 
     Args:
-        events: Events in the synthetic day.
-        folder: Where the export (kept) and the work folders go.
+        events: Events in each synthetic day.
+        folder: Where the exports (kept) and the work folders go.
+        days: Days in the window: a longer window has as many events per hour, so memory must
+            not grow with it.
         skip_queries: Leave out the query comparison.
 
     Returns:
         The figures.
     """
     project = SyntheticProject()
-    zip_path = write_export(BulkSpec(events, DAY, project), folder / f"export-{events}.zip")
-    result = BenchResult(events=events, zip_bytes=zip_path.stat().st_size)
-    result.floor_seconds, result.json_bytes = measure_floor(zip_path)
-    result.loader_seconds, result.peak_memory_mb = measure_loader(zip_path, folder / "run", project)
+    zips = [
+        write_export(
+            BulkSpec(events, DAY + timedelta(days=d), project), folder / _zip_name(events, d)
+        )
+        for d in range(days)
+    ]
+    result = BenchResult(
+        events=events * days, days=days, zip_bytes=sum(z.stat().st_size for z in zips)
+    )
+    for zip_path in zips:
+        seconds, json_bytes = measure_floor(zip_path)
+        result.floor_seconds += seconds
+        result.json_bytes += json_bytes
+    result.loader_seconds, result.peak_memory_mb = measure_loader(zips, folder / "run", project)
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
     result.noop_sync_seconds = measure_noop_sync(folder / "noop")
     return result
+
+
+def _zip_name(events: int, day: int) -> str:
+    return f"export-{events}.zip" if day == 0 else f"export-{events}-day{day + 1}.zip"
 
 
 def report_text(result: BenchResult) -> str:
@@ -295,7 +316,8 @@ def report_text(result: BenchResult) -> str:
     """
     s = result.summary()
     lines = [
-        f"export            {result.events:,} events, {result.json_bytes / 1e9:.2f} GB of JSON,"
+        f"export            {result.events:,} events over {result.days} day(s),"
+        f" {result.json_bytes / 1e9:.2f} GB of JSON,"
         f" {result.zip_bytes / 1e9:.2f} GB zip",
         f"floor             {result.floor_seconds:.1f} s ({s['floor_events_per_second']:,}"
         " events/s): unzip + gunzip (ISA-L), one process per core",

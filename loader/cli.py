@@ -388,10 +388,12 @@ def query(sql: str, catalog: str, max_rows: int) -> None:
     default=3_000_000,
     show_default=True,
     type=click.IntRange(1000),
-    help="Events in the synthetic day.",
+    help="Events in each synthetic day.",
 )
 @click.option(
-    "--scale", is_flag=True, help="Also run a window 10 times larger (memory must stay flat)."
+    "--scale",
+    is_flag=True,
+    help="Also run a window of 10 such days (memory must stay flat).",
 )
 @click.option(
     "--dir",
@@ -410,9 +412,11 @@ def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
     from loader.benchmark import report_text, run_benchmark, write_json
 
     results = []
-    for size in [events, events * 10] if scale else [events]:
-        click.echo(f"generating or reusing a synthetic day of {size:,} events in {folder} ...")
-        result = run_benchmark(size, Path(folder))
+    for days in [1, 10] if scale else [1]:
+        click.echo(
+            f"generating or reusing {days} synthetic day(s) of {events:,} events in {folder} ..."
+        )
+        result = run_benchmark(events, Path(folder), days=days)
         results.append(result)
         click.echo(report_text(result))
     if scale:

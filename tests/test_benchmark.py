@@ -48,3 +48,16 @@ def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
     write_json([result], tmp_path / "bench.json")
     assert json.loads((tmp_path / "bench.json").read_text())[0]["events"] == 3000
     assert isinstance(result, BenchResult)
+
+
+def test_a_longer_window_loads_every_day_with_distinct_uuids(tmp_path: Path) -> None:
+    import duckdb
+
+    result = run_benchmark(2000, tmp_path, days=2, skip_queries=True)
+    assert result.events == 4000 and result.days == 2
+    with duckdb.connect(str(tmp_path / "run" / "catalog.duckdb"), read_only=True) as con:
+        row = con.execute(
+            "SELECT count(*), count(DISTINCT uuid), count(DISTINCT upload_hour::DATE)"
+            " FROM amplitude.events"
+        ).fetchone()
+    assert row == (4000, 4000, 2)

@@ -15,7 +15,7 @@ import os
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from isal import igzip
@@ -23,6 +23,8 @@ from isal import igzip
 from loader.emulator.generator import SyntheticProject
 
 _UUID = "00000000-0000-4000-8000-{:012x}"
+_FIRST_DAY = datetime(2024, 3, 1, tzinfo=UTC)
+_PER_DAY = 10**10
 TEMPLATES = 4000
 PART_EVENTS = 40_000
 
@@ -62,12 +64,17 @@ def _member(args: tuple[BulkSpec, int, int, int, Path]) -> Path:
     spec, hour, first, count, folder = args
     templates = _templates(spec.project, spec.day)
     start = spec.day + timedelta(hours=hour)
+    # uuids stay unique across the days of a longer benchmark window.
+    day_number = (spec.day - _FIRST_DAY).days
     out = folder / f"h{hour:02d}-{first}.gz"
     lines = []
     for i in range(first, first + count):
         head, middle, tail = templates[i % TEMPLATES]
         upload = start + timedelta(microseconds=(i * 7919) % 3_600_000_000)
-        lines.append(f'{head}"{upload:%Y-%m-%d %H:%M:%S.%f}"{middle}"{_UUID.format(i)}"{tail}\n')
+        number = day_number * _PER_DAY + i
+        lines.append(
+            f'{head}"{upload:%Y-%m-%d %H:%M:%S.%f}"{middle}"{_UUID.format(number)}"{tail}\n'
+        )
     out.write_bytes(igzip.compress("".join(lines).encode(), compresslevel=2))
     return out
 
