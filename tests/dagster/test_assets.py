@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from dagster_defs.assets import catalog, events
 from dagster_defs.checks import EVENT_CHECKS
@@ -135,3 +136,37 @@ def test_a_failure_raises_the_librarys_explanation(
     description = failure.step_failure_data.user_failure_data.description
     assert "AMPLITUDE_REGION=eu" in description and "project 100001" in description
     assert "not-the-secret-1234" not in str(result.all_events)
+
+
+def test_the_dbt_models_build_downstream_in_dagster(
+    resources: dict[str, object],
+    instance: dg.DagsterInstance,
+    synthetic: SyntheticProject,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagster_defs.dbt import amplitude_dbt_models, dbt_resource
+
+    # The dbt asset points the profile at the catalog through the environment: undo it after.
+    monkeypatch.delenv("AMPLITUDE_CATALOG", raising=False)
+    monkeypatch.delenv("AMPLITUDE_DBT_DATABASE", raising=False)
+    hour = START + timedelta(hours=13)
+    loaded = dg.materialize(
+        [events, catalog],
+        partition_key=f"{hour:%Y-%m-%d-%H:%M}",
+        resources=resources,
+        instance=instance,
+    )
+    assert loaded.success
+    built = dg.materialize(
+        [amplitude_dbt_models],
+        resources={**resources, "dbt": dbt_resource},
+        instance=instance,
+    )
+    assert built.success
+    keys = {m.asset_key for m in built.get_asset_materialization_events() if m.asset_key}
+    assert {dg.AssetKey("amplitude__users"), dg.AssetKey("amplitude__daily_event_metrics")} <= keys
+    assert all(c.passed for c in built.get_asset_check_evaluations())
+    dbt_file = Path(resources["lake"].catalog_path).with_name("dbt.duckdb")  # type: ignore[attr-defined]
+    with duckdb.connect(str(dbt_file), read_only=True) as con:
+        row = con.execute("SELECT sum(events) FROM main.amplitude__daily_event_metrics").fetchone()
+    assert row is not None and row[0] == len(truth(synthetic, hour, hour))
