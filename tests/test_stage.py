@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from loader.amplitude.stage import DUPLICATE_REASON, Stager, StageRequest
+from loader.amplitude.hour_writer import DUPLICATE_REASON, StageRequest
+from loader.amplitude.stage import Stager
 from loader.archive import Guards
 from loader.errors import ArchiveError
 from loader.planner import Window

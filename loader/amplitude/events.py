@@ -19,8 +19,9 @@ from loader import __version__
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import ExportApi
+from loader.amplitude.hour_writer import StageRequest
 from loader.amplitude.schema import SCHEMA_VERSION
-from loader.amplitude.stage import Stager, StageRequest
+from loader.amplitude.stage import Stager
 from loader.errors import (
     CorruptArchiveError,
     ExportTooLargeError,
