@@ -226,6 +226,18 @@ def _protocol(fs: Any) -> str:
     return str(protocol[0] if isinstance(protocol, (tuple, list)) else protocol)
 
 
+def project_of(path: str) -> str:
+    """Return the project a lake path belongs to, from its `project=<id>` folder.
+
+    Args:
+        path: A path below `<source>/project=<id>/`.
+
+    Returns:
+        The project id.
+    """
+    return path.split("project=", 1)[1].split("/", 1)[0]
+
+
 @dataclass(frozen=True)
 class TableLayout:
     """Where one table of one project of one source lives in the lake.

@@ -17,7 +17,7 @@ from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.taxonomy import TABLES
 from loader.catalog import View
-from loader.lake import Lake
+from loader.lake import Lake, project_of
 from loader.publish import SCHEMA_MARKER
 from loader.sqlfiles import read_sql
 
@@ -42,13 +42,9 @@ def _one_schema(lake: Lake, base: str) -> bool:
     """
     markers = lake.glob(f"{base}/_state/events/{SCHEMA_MARKER}*")
     versions = {m.rsplit("=", 1)[1] for m in markers}
-    marked = {_project_of(m) for m in markers}
-    with_data = {_project_of(d) for d in lake.glob(f"{base}/events")}
+    marked = {project_of(m) for m in markers}
+    with_data = {project_of(d) for d in lake.glob(f"{base}/events")}
     return len(versions) == 1 and with_data <= marked
-
-
-def _project_of(path: str) -> str:
-    return path.split("project=", 1)[1].split("/", 1)[0]
 
 
 def _any_duplicates(lake: Lake, glob: str) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 
 from loader.catalog import View, quote_identifier
-from loader.lake import Lake
+from loader.lake import Lake, project_of
 
 SCHEMA = "amplitude_events"
 
@@ -110,7 +110,7 @@ def planned_properties(lake: Lake) -> dict[str, list[PlannedProperty]]:
     latest: dict[str, str] = {}
     pattern = lake.join("amplitude", "project=*", "taxonomy_event_properties", "*", "data.parquet")
     for path in lake.glob(pattern):
-        project = path.split("project=")[-1].split("/")[0]
+        project = project_of(path)
         latest[project] = max(latest.get(project, ""), path)
     types: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for path in latest.values():
