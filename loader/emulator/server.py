@@ -280,11 +280,11 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
 
         def _export_answer(
             self, project: SyntheticProject | None, params: dict[str, str], faults: list[FaultRule]
-        ) -> int:
+        ) -> None:
             kinds = {f.kind: f for f in faults}
             if project is None:
                 self._send(403, _error_json(403, "Unspecified Error", "Invalid API Key"), "json")
-                return 403
+                return
             if "slow_first_byte" in kinds:
                 time.sleep(float(kinds["slow_first_byte"].params.get("seconds", 1.0)))
             for status in ("429", "500", "502", "503", "504"):
@@ -293,10 +293,10 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                     if status == "429" and "retry_after" in kinds[status].params:
                         headers["Retry-After"] = str(kinds[status].params["retry_after"])
                     self._send(int(status), b"Too many requests or a server error", "text", headers)
-                    return int(status)
+                    return
             if "plan_gated" in kinds:
                 self._send(403, _error_json(403, "Forbidden", "Your plan does not include this"))
-                return 403
+                return
             try:
                 first = datetime.strptime(params["start"], "%Y%m%dT%H").replace(tzinfo=UTC)
                 last = datetime.strptime(params["end"], "%Y%m%dT%H").replace(tzinfo=UTC)
@@ -304,30 +304,30 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self._send(
                     400, _error_json(400, "Invalid request", "start and end: YYYYMMDDTHH"), "json"
                 )
-                return 400
+                return
             if last < first or last - first > timedelta(days=365):
                 self._send(400, _error_json(400, "Invalid request", "range over 365 days"), "json")
-                return 400
+                return
             static = server.static_exports.get((params["start"], params["end"]))
             if static is not None:
                 self._send_file(static)
-                return 200
+                return
             bad = int(kinds["bad_lines"].params.get("lines", 3)) if "bad_lines" in kinds else 0
             body = server.build_export(project, first, last, bad_lines=bad)
             if body is None:
                 self._send(404, NOT_FOUND_BODY.encode(), "text")
-                return 404
+                return
             if len(body) > server.max_export_bytes:
                 self._send(400, TOO_LARGE_BODY.encode(), "text")
-                return 400
+                return
             if "non_zip_body" in kinds:
                 self._send(
                     200, b"<html><body>Service temporarily unavailable</body></html>", "html"
                 )
-                return 200
+                return
             if "truncated_zip" in kinds:
                 self._send(200, body[: len(body) // 2], "zip")
-                return 200
+                return
             if "corrupt_member" in kinds:
                 body = _corrupt_first_member(body)
             if "drop_mid_body" in kinds:
@@ -338,9 +338,8 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self.close_connection = True
-                return 200
+                return
             self._send(200, body, "zip")
-            return 200
 
         def _send_file(self, path: Path) -> None:
             self.send_response(200)
