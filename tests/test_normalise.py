@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 
 import pyarrow as pa
 import pytest
 
-from loader.amplitude.normalise import Normaliser
+from loader.amplitude.normalise import LINES_SCHEMA, Normaliser
 from loader.amplitude.schema import FIELDS
 from loader.archive import LineBlock
+from loader.errors import ArchiveError
 
 
 def _normalise(*lines: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
@@ -127,3 +129,46 @@ def test_overlong_lines_are_rejected_without_parsing() -> None:
     result = normaliser.normalise(block.lines, block.line_numbers, pa.array([0, 0], pa.int32()))
     assert result.events.column("uuid").to_pylist() == ["a"]
     assert result.rejects.column("reason").to_pylist() == ["line longer than 100 bytes"]
+
+
+def _batch(part: int, lines: list[bytes]) -> pa.RecordBatch:
+    block = LineBlock.from_bytes(b"\n".join(lines), 1)
+    parts = pa.array([part] * len(block.lines), pa.int32())
+    return pa.record_batch([block.line_numbers, parts, block.lines], schema=LINES_SCHEMA)
+
+
+def test_a_stream_hands_back_every_line_once_in_order() -> None:
+    batches = [
+        _batch(0, [json.dumps({"uuid": f"a{i}"}).encode() for i in range(5)]),
+        _batch(1, [b"not json", json.dumps({"uuid": "b"}).encode()]),
+        _batch(2, [json.dumps({"uuid": "c"}).encode(), b'{"uuid":"' + b"x" * 500 + b'"}']),
+    ]
+    normaliser = Normaliser(threads=2, max_line_bytes=100)
+    try:
+        results = list(normaliser.stream(iter(batches), output_rows=2))
+    finally:
+        normaliser.close()
+    assert len(results) > 3  # handed back in pieces
+    events = pa.concat_tables([r.events for r in results])
+    rejects = pa.concat_tables([r.rejects for r in results])
+    assert events.column("uuid").to_pylist() == ["a0", "a1", "a2", "a3", "a4", "b", "c"]
+    assert events.column("part").to_pylist() == [0] * 5 + [1, 2]
+    assert sorted(zip(*rejects.select(["part", "reason"]).to_pydict().values(), strict=True)) == [
+        (1, "invalid JSON"),
+        (2, "line longer than 100 bytes"),
+    ]
+
+
+def test_a_failing_input_stream_raises_its_own_error() -> None:
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield _batch(0, [json.dumps({"uuid": "a"}).encode()])
+        raise ArchiveError("member x is corrupt", remedy="download it again")
+
+    normaliser = Normaliser(threads=2)
+    try:
+        with pytest.raises(ArchiveError, match="member x is corrupt"):
+            list(normaliser.stream(failing()))
+        [again] = normaliser.stream([_batch(0, [b'{"uuid":"z"}'])])  # still usable
+        assert again.events.column("uuid").to_pylist() == ["z"]
+    finally:
+        normaliser.close()

@@ -97,7 +97,7 @@ def test_an_hour_over_its_memory_budget_spills_and_merges_to_the_same_result(
     events = [_event(i, (i * 37) % 60) for i in range(3000)] + [_event(5, 0)]  # one repeat
     members = {f"7/7_2024-05-01_10#{p}.json.gz": events[p * 500 : (p + 1) * 500] for p in range(7)}
     path = _zip(tmp_path / "x.zip", members)
-    small = Stager(tmp_path, Guards(), threads=1, batch_bytes=50_000, hour_memory_bytes=100_000)
+    small = Stager(tmp_path, Guards(), threads=1, output_rows=500, hour_memory_bytes=100_000)
     [spilled] = small.stage(_request(path, Window(HOUR, HOUR)))
     roomy = Stager(tmp_path, Guards(), threads=1)
     [whole] = roomy.stage(_request(path, Window(HOUR, HOUR)))

@@ -69,7 +69,13 @@ class HourRows:
     members: list[dict[str, object]] = field(default_factory=list)
     unknown_keys: set[str] = field(default_factory=set)
     rows_outside_hour: int = 0
-    read: bool = False  # every member has been read (its rows may still wait in a batch)
+    read: bool = False  # every member has been read; `lines` is final
+    done: int = 0  # lines back from the normaliser, as events or rejects
+
+    @property
+    def complete(self) -> bool:
+        """Every line of the hour has been read and is back from the normaliser."""
+        return self.read and self.done == self.lines
 
 
 class HourWriter:
@@ -210,7 +216,7 @@ class HourWriter:
 
 
 class BackgroundFinisher:
-    """Writes finished hours in a background thread, at most two waiting at a time."""
+    """Writes finished hours in a background thread, one at a time."""
 
     def __init__(
         self, executor: ThreadPoolExecutor, writer: HourWriter, request: StageRequest, total: int
@@ -224,10 +230,11 @@ class BackgroundFinisher:
     def ready(self, rows: dict[datetime, HourRows]) -> None:
         """Hand every hour whose rows are all through to the writer."""
         for hour, hour_rows in rows.items():
-            if hour_rows.read and hour not in self.futures:
-                pending = [f for f in self.futures.values() if not f.done()]
-                if len(pending) >= 2:  # bound the rows waiting to be written
-                    pending[0].result()
+            if hour_rows.complete and hour not in self.futures:
+                # One hour is written while the next is parsed: writing an hour takes a
+                # fraction of the time parsing one does, and each hour held costs its rows.
+                for future in self.futures.values():
+                    future.result()
                 self.futures[hour] = self.executor.submit(
                     self.writer.finish, self.request, hour, hour_rows, self.total
                 )

@@ -16,10 +16,12 @@ top-level keys (`json_keys`) and sorts each line into an event or a reject with 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -74,8 +76,9 @@ def build_query(table: str) -> str:
     """
     transform = {f.key: ("JSON" if f.kind == "json" else "VARCHAR") for f in FIELDS}
     known = "[" + ", ".join(_sql_string(f.key) for f in FIELDS) + "]"
-    # Exports list the keys in sorted order; comparing the whole list is far cheaper than a set
-    # test, which only the rare line with another order or other keys needs.
+    # Exports list every key, in sorted order: comparing the whole list at once (NULL for a line
+    # that is not JSON) is far cheaper than a set test, or than carrying the key list through
+    # the query; only the rare line with other keys or another order is looked at again.
     sorted_known = "[" + ", ".join(_sql_string(k) for k in sorted(f.key for f in FIELDS)) + "]"
     drop_known = json.dumps({f.key: None for f in FIELDS})
     typed = [f for f in FIELDS if _cast(f) is not None]
@@ -122,16 +125,17 @@ def build_query(table: str) -> str:
         FROM (
             SELECT *, {", ".join(values)} FROM (
                 SELECT *, {casts},
-                       CASE WHEN k IS NULL THEN 'invalid JSON'
-                            WHEN len(k) = 0 AND json_type(line) <> 'OBJECT'
-                                THEN 'not a JSON object'
+                       CASE WHEN sorted_keys THEN
+                                CASE WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END
+                            WHEN sorted_keys IS NULL THEN 'invalid JSON'
+                            WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object'
                             WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END AS reason,
-                       CASE WHEN k = {sorted_known} THEN false
-                            ELSE NOT list_has_all({known}, k) END AS unknown
+                       CASE WHEN sorted_keys THEN false
+                            ELSE NOT list_has_all({known}, TRY(json_keys(line))) END AS unknown
                 FROM (
                     SELECT line_no, part, line,
                            TRY(json_transform(line, {_sql_string(json.dumps(transform))})) AS s,
-                           TRY(json_keys(line)) AS k
+                           TRY(json_keys(line) = {sorted_known}) AS sorted_keys
                     FROM {table}
                 )
             )
@@ -157,11 +161,20 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
-class Normaliser:
-    """Turns batches of exported JSON lines into typed Arrow tables.
+LINES_SCHEMA = pa.schema(
+    [("line_no", pa.int64()), ("part", pa.int32()), ("line", pa.large_string())]
+)
+#: Rows per batch the normaliser hands back: a few tens of MB, so an hour's rows arrive in a few
+#: pieces and no piece holds much memory.
+OUTPUT_ROWS = 16_384
 
-    A query costs tens of milliseconds to plan whatever its size, so callers should hand over
-    batches of many thousands of lines, across members and hours, tagged with `part`.
+
+class Normaliser:
+    """Turns streams of exported JSON lines into typed Arrow tables.
+
+    Planning the query costs tens of milliseconds whatever the input, so a stream of lines, across
+    members and hours, tagged with `part`, goes through one query: DuckDB pulls the lines as it
+    parses them, on all its threads, and hands back rows in the order the lines came.
 
     Args:
         threads: DuckDB threads for parsing.
@@ -171,7 +184,7 @@ class Normaliser:
     def __init__(self, threads: int = 2, max_line_bytes: int = 16 * 1024**2) -> None:
         self.max_line_bytes = max_line_bytes
         self._con = duckdb.connect(config={"threads": threads})
-        self._query = build_query("batch")
+        self._query = build_query("lines")
 
     def close(self) -> None:
         """Release the DuckDB connection."""
@@ -180,7 +193,7 @@ class Normaliser:
     def normalise(
         self, lines: pa.Array, line_numbers: pa.Array, parts: pa.Array
     ) -> NormalisedBatch:
-        """Normalise a batch of lines.
+        """Normalise one batch of lines.
 
         Args:
             lines: The lines (a trailing newline is allowed).
@@ -190,60 +203,113 @@ class Normaliser:
         Returns:
             The events and the rejects of the batch.
         """
-        rejects: list[pa.Table] = []
+        batch = pa.record_batch(
+            [line_numbers, parts, lines.cast(pa.large_string())], schema=LINES_SCHEMA
+        )
+        results = list(self.stream([batch]))
+        return NormalisedBatch(
+            events=pa.concat_tables([r.events for r in results]),
+            rejects=pa.concat_tables([r.rejects for r in results]),
+        )
+
+    def stream(
+        self, batches: Iterable[pa.RecordBatch], output_rows: int = OUTPUT_ROWS
+    ) -> Iterator[NormalisedBatch]:
+        """Normalise a stream of lines with one query.
+
+        Every line comes back once, as an event or as a reject, in the order of the input.
+        `batches` is pulled from DuckDB's threads, under the GIL: it may hand over work but
+        should not do much of it.
+
+        Args:
+            batches: Record batches of `LINES_SCHEMA`.
+            output_rows: Rows per batch handed back.
+
+        Yields:
+            The events and rejects of consecutive stretches of the input.
+
+        Raises:
+            Exception: Whatever `batches` raised, as it raised it.
+        """
+        too_long: list[pa.Table] = []
+        failure: list[BaseException] = []
+
+        def source() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in batches:
+                    batch = self._drop_too_long(batch, too_long)
+                    # DuckDB hands each chunk to one thread: small chunks keep both busy.
+                    for offset in range(0, batch.num_rows, CHUNK_ROWS):
+                        yield batch.slice(offset, CHUNK_ROWS)
+            except BaseException as exc:  # DuckDB would only pass on its text
+                failure.append(exc)
+                raise
+
+        self._con.register("lines", pa.RecordBatchReader.from_batches(LINES_SCHEMA, source()))
+        try:
+            try:
+                result = self._con.sql(self._query).to_arrow_reader(output_rows)
+                try:
+                    for rows in result:
+                        yield _split(pa.Table.from_batches([rows]), _drain(too_long))
+                finally:
+                    result.close()
+            except Exception:  # DuckDB's or Arrow's, depending on when the input failed
+                if failure:
+                    raise failure[0] from None
+                raise
+            if too_long:  # the last lines were all too long
+                yield _split(result.schema.empty_table(), _drain(too_long))
+        finally:
+            self._con.unregister("lines")
+
+    def _drop_too_long(self, batch: pa.RecordBatch, rejects: list[pa.Table]) -> pa.RecordBatch:
+        """Take lines over the size guard out of a batch, as rejects."""
+        lines = batch.column("line")
         too_long = pc.greater(pc.binary_length(lines), self.max_line_bytes + 1)  # +1: newline
-        if pc.any(too_long).as_py():
-            count = pc.sum(too_long).as_py()
-            rejects.append(
-                pa.table(
-                    {
-                        "part": parts.filter(too_long),
-                        "line_no": line_numbers.filter(too_long),
-                        "reason": pa.array(
-                            [f"line longer than {self.max_line_bytes:,} bytes"] * count
-                        ),
-                        "line": pc.utf8_slice_codeunits(lines.filter(too_long), 0, 4096).cast(
-                            pa.string()
-                        ),
-                    },
-                    schema=REJECT_SCHEMA,
-                )
-            )
-            keep = pc.invert(too_long)
-            lines, line_numbers, parts = (
-                lines.filter(keep),
-                line_numbers.filter(keep),
-                parts.filter(keep),
-            )
-        # DuckDB hands each chunk to one thread: small chunks keep both busy on a small batch.
-        source = pa.Table.from_batches(
-            pa.table({"line_no": line_numbers, "part": parts, "line": lines}).to_batches(
-                max_chunksize=CHUNK_ROWS
+        if not pc.any(too_long).as_py():
+            return batch
+        count = pc.sum(too_long).as_py()
+        rejects.append(
+            pa.table(
+                {
+                    "part": batch.column("part").filter(too_long),
+                    "line_no": batch.column("line_no").filter(too_long),
+                    "reason": pa.array([f"line longer than {self.max_line_bytes:,} bytes"] * count),
+                    "line": pc.utf8_slice_codeunits(lines.filter(too_long), 0, 4096).cast(
+                        pa.string()
+                    ),
+                },
+                schema=REJECT_SCHEMA,
             )
         )
-        self._con.register("batch", source)
-        try:
-            result = self._con.sql(self._query).to_arrow_table()
-        finally:
-            self._con.unregister("batch")
-        bad = pc.is_valid(result.column("reject_reason"))
-        if pc.any(bad).as_py():
-            bad_rows = result.filter(bad)
-            rejects.append(
-                pa.table(
-                    {
-                        "part": bad_rows.column("part"),
-                        "line_no": bad_rows.column("line_no"),
-                        "reason": bad_rows.column("reject_reason").cast(pa.string()),
-                        "line": bad_rows.column("rejected_line").cast(pa.string()),
-                    },
-                    schema=REJECT_SCHEMA,
-                )
-            )
-            result = result.filter(pc.invert(bad))
-        events = result.drop_columns(["reject_reason", "line_no", "rejected_line"])
-        reject_table = pa.concat_tables(rejects) if rejects else REJECT_SCHEMA.empty_table()
-        return NormalisedBatch(events=events, rejects=reject_table)
+        return batch.filter(pc.invert(too_long))
+
+
+def _drain(tables: list[pa.Table]) -> pa.Table:
+    """Empty a list of reject tables into one table."""
+    taken = [tables.pop(0) for _ in range(len(tables))]
+    return pa.concat_tables(taken) if taken else REJECT_SCHEMA.empty_table()
+
+
+def _split(result: pa.Table, rejects: pa.Table) -> NormalisedBatch:
+    """Separate the query's rows into events and rejects."""
+    bad = pc.is_valid(result.column("reject_reason"))
+    if pc.any(bad).as_py():
+        bad_rows = result.filter(bad)
+        found = pa.table(
+            {
+                "part": bad_rows.column("part"),
+                "line_no": bad_rows.column("line_no"),
+                "reason": bad_rows.column("reject_reason").cast(pa.string()),
+                "line": bad_rows.column("rejected_line").cast(pa.string()),
+            },
+            schema=REJECT_SCHEMA,
+        )
+        rejects = pa.concat_tables([rejects, found])
+        result = result.filter(pc.invert(bad))
+    events = result.drop_columns(["reject_reason", "line_no", "rejected_line"])
+    return NormalisedBatch(events=events, rejects=rejects)
 
 
 def add_bookkeeping(
@@ -267,7 +333,7 @@ def add_bookkeeping(
         index = events.schema.get_field_index(name)
         events = events.set_column(index, name, events.column(name).cast(_JSON))
     return (
-        events.append_column("project_id", pa.array([project_id] * n, pa.int64()))
-        .append_column("upload_hour", pa.array([naive_hour] * n, pa.timestamp("us")))
-        .append_column("loaded_at", pa.array([naive_loaded] * n, pa.timestamp("us")))
+        events.append_column("project_id", pa.array(np.full(n, project_id, np.int64)))
+        .append_column("upload_hour", pa.array(np.full(n, np.datetime64(naive_hour, "us"))))
+        .append_column("loaded_at", pa.array(np.full(n, np.datetime64(naive_loaded, "us"))))
     )

@@ -1,8 +1,8 @@
 """From a downloaded export zip to staged hours: sorted Parquet, rejects and manifests.
 
 Members are grouped by the upload hour in their names and read in natural order, decompressed
-on a reader thread, and normalised in batches that span members and hours; each hour goes to
-`HourWriter` as soon as all of its rows are through.
+on a reader thread, and streamed through one normalising query across members and hours; each
+hour goes to `HourWriter` as soon as all of its rows are back.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,7 +29,13 @@ from loader.amplitude.hour_writer import (
     fingerprint,
 )
 from loader.amplitude.members import SUFFIX, MemberName, parse_member_name
-from loader.amplitude.normalise import Normaliser, add_bookkeeping
+from loader.amplitude.normalise import (
+    LINES_SCHEMA,
+    OUTPUT_ROWS,
+    NormalisedBatch,
+    Normaliser,
+    add_bookkeeping,
+)
 from loader.amplitude.schema import KEYS
 from loader.archive import Guards, LineBlock, MemberReader, safe_members
 from loader.errors import ArchiveError
@@ -41,25 +47,20 @@ from loader.publish import StagedHour
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Batch:
-    lines: list[pa.Array] = field(default_factory=list)
-    numbers: list[pa.Array] = field(default_factory=list)
-    parts: list[pa.Array] = field(default_factory=list)
-    nbytes: int = 0
+_Member = tuple[MemberName, zipfile.ZipInfo]
 
 
 class Stager:
     """Turns export zips into staged hours.
 
-    Lines are normalised in batches of about `batch_bytes` that span members and hours (a query
-    has a fixed cost); each hour is written out as soon as all of its rows are through.
+    All the lines of a zip go through one normalising query; each hour is written out as soon as
+    all of its rows are through.
 
     Args:
         scratch: A local folder for staged files.
         guards: Archive size limits.
         threads: Parsing threads.
-        batch_bytes: Decompressed bytes normalised per query.
+        output_rows: Rows per batch coming back from the normaliser.
         hour_memory_bytes: Rows an hour may hold in memory before spilling to disk.
         progress: Progress sink.
     """
@@ -70,13 +71,13 @@ class Stager:
         guards: Guards,
         *,
         threads: int = 2,
-        batch_bytes: int = 32 << 20,
+        output_rows: int = OUTPUT_ROWS,
         hour_memory_bytes: int = 512 << 20,
         progress: Progress | None = None,
     ) -> None:
         self.guards = guards
         self.threads = threads
-        self.batch_bytes = batch_bytes
+        self.output_rows = output_rows
         self.scratch = scratch
         self.hours = HourWriter(scratch, threads=threads, hour_memory_bytes=hour_memory_bytes)
         self.progress = progress or NoProgress()
@@ -135,41 +136,39 @@ class Stager:
             rows = {hour: HourRows() for hour in hours}
             finishing = BackgroundFinisher(writer, self.hours, request, total_member_bytes)
             sources: list[tuple[datetime, str]] = []  # part tag -> (hour, member name)
-            batch = _Batch()
 
-            def read() -> Iterator[tuple[datetime, MemberName, zipfile.ZipInfo, LineBlock | None]]:
+            def read() -> Iterator[tuple[datetime, _Member | None, LineBlock | None]]:
                 # Runs in a background thread: decompression overlaps parsing.
                 for hour in hours:
-                    for name, info in sorted(by_hour.get(hour, []), key=lambda m: m[0]):
-                        yield hour, name, info, None
-                        for block in reader.blocks(info):
-                            yield hour, name, info, block
+                    for member in sorted(by_hour.get(hour, []), key=lambda m: m[0]):
+                        yield hour, member, None
+                        for block in reader.blocks(member[1]):
+                            yield hour, None, block
+                    yield hour, None, None  # every line of the hour has been read
 
-            current: datetime | None = None
-            for hour, name, info, block in background(read()):
-                if hour != current:
-                    self._hour_read(current, rows, batch, finishing)
-                    current = hour
-                if block is None:  # a new member
-                    rows[hour].members.append(
-                        {"name": name.name, "crc32": info.CRC, "bytes": info.file_size}
-                    )
-                    sources.append((hour, name.name))
-                    continue
-                rows[hour].lines += len(block.lines)
-                rows[hour].bytes_json += block.nbytes
-                batch.lines.append(block.lines)
-                batch.numbers.append(block.line_numbers)
-                batch.parts.append(pa.array([len(sources) - 1] * len(block.lines), pa.int32()))
-                batch.nbytes += block.nbytes
-                if batch.nbytes >= self.batch_bytes:
-                    self._flush(batch, sources, rows, request)
-                    batch = _Batch()
-                    finishing.ready(rows)
-            self._hour_read(current, rows, batch, finishing)
-            for hour in hours:  # hours without members
-                rows[hour].read = True
-            self._flush(batch, sources, rows, request)
+            def lines() -> Iterator[pa.RecordBatch]:
+                # Pulled by the normaliser's threads: bookkeeping only. An hour's line count is
+                # final before it is marked read, so `HourRows.complete` never holds too early.
+                for hour, member, block in background(read()):
+                    if member is not None:
+                        name, info = member
+                        rows[hour].members.append(
+                            {"name": name.name, "crc32": info.CRC, "bytes": info.file_size}
+                        )
+                        sources.append((hour, name.name))
+                    elif block is not None:
+                        rows[hour].lines += len(block.lines)
+                        rows[hour].bytes_json += block.nbytes
+                        part = pa.array(np.full(len(block.lines), len(sources) - 1, np.int32))
+                        yield pa.record_batch(
+                            [block.line_numbers, part, block.lines], schema=LINES_SCHEMA
+                        )
+                    else:
+                        rows[hour].read = True
+
+            for result in self.normaliser.stream(lines(), self.output_rows):
+                self._dispatch(result, sources, rows, request)
+                finishing.ready(rows)
             finishing.ready(rows)
             staged = finishing.results()
         log.debug("staged %s in %.2f s", request.window, time.monotonic() - started)
@@ -205,28 +204,21 @@ class Stager:
             )
         return by_hour
 
-    def _flush(
+    def _dispatch(
         self,
-        batch: _Batch,
+        result: NormalisedBatch,
         sources: list[tuple[datetime, str]],
         rows: dict[datetime, HourRows],
         request: StageRequest,
     ) -> None:
-        """Normalise a batch and hand each hour its rows and rejects."""
-        if not batch.lines:
-            return
-        result = self.normaliser.normalise(
-            pa.chunked_array(batch.lines).combine_chunks(),
-            pa.chunked_array(batch.numbers).combine_chunks(),
-            pa.chunked_array(batch.parts).combine_chunks(),
-        )
-        batch.lines, batch.numbers, batch.parts = [], [], []
+        """Hand each hour its rows and rejects from a stretch of normalised lines."""
         self.progress.normalised(result.events.num_rows)
         hour_of_part = pa.array([int(hour.timestamp()) for hour, _ in sources], pa.int64())
         event_hours = pc.take(hour_of_part, result.events.column("part"))
-        for hour in {sources[p][0] for p in pc.unique(result.events.column("part")).to_pylist()}:
-            selected = result.events.filter(pc.equal(event_hours, int(hour.timestamp())))
-            self._add_rows(rows[hour], selected.drop_columns(["part"]), hour, request)
+        for stamp, selected in _by_hour(result.events.drop_columns(["part"]), event_hours):
+            hour = datetime.fromtimestamp(stamp, tz=request.window.first.tzinfo)
+            self._add_rows(rows[hour], selected, hour, request)
+            rows[hour].done += selected.num_rows
         if result.rejects.num_rows:
             names = pa.array([name for _, name in sources], pa.string())
             reject_hours = pc.take(hour_of_part, result.rejects.column("part"))
@@ -235,7 +227,9 @@ class Stager:
             ).drop_columns(["part"])
             for stamp in pc.unique(reject_hours).to_pylist():
                 hour = datetime.fromtimestamp(stamp, tz=request.window.first.tzinfo)
-                rows[hour].rejects.append(with_member.filter(pc.equal(reject_hours, stamp)))
+                selected = with_member.filter(pc.equal(reject_hours, stamp))
+                rows[hour].rejects.append(selected)
+                rows[hour].done += selected.num_rows
 
     def _add_rows(
         self, rows: HourRows, events: pa.Table, hour: datetime, request: StageRequest
@@ -251,16 +245,20 @@ class Stager:
         rows.rows_outside_hour += int(pc.sum(outside).as_py() or 0)
         self.hours.keep(rows, events)
 
-    def _hour_read(
-        self,
-        hour: datetime | None,
-        rows: dict[datetime, HourRows],
-        batch: _Batch,
-        finishing: BackgroundFinisher,
-    ) -> None:
-        """Mark an hour's members as read; finish it at once if none of it waits in a batch."""
-        if hour is None:
-            return
-        rows[hour].read = True
-        if not batch.lines:
-            finishing.ready(rows)
+
+def _by_hour(events: pa.Table, hours: pa.ChunkedArray) -> Iterator[tuple[int, pa.Table]]:
+    """Split rows by hour (a timestamp a row).
+
+    Rows come in the order of their lines, so each hour's rows are usually contiguous and are
+    sliced, without a copy; otherwise each hour's are filtered out.
+    """
+    runs = pc.run_end_encode(hours.combine_chunks())
+    stamps = runs.values.to_pylist()
+    if len(set(stamps)) < len(stamps):
+        for stamp in set(stamps):
+            yield stamp, events.filter(pc.equal(hours, stamp))
+        return
+    start = 0
+    for stamp, end in zip(stamps, runs.run_ends.to_pylist(), strict=True):
+        yield stamp, events.slice(start, end - start)
+        start = end
