@@ -17,6 +17,7 @@ import duckdb
 from loader.lake import TableLayout
 
 INDEX_NAME = "duplicates.parquet"
+MEMORY_LIMIT_MB = 256
 
 
 def _list(paths: list[str]) -> str:
@@ -66,6 +67,10 @@ class DuplicateIndex:
         has_index = lake.exists(self.path)
         key, order = self.key, self.order
         with self.connect() as con:
+            # A first load touches every key: past this, DuckDB spills to scratch, so the
+            # index never costs more memory than the stage before it did.
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'")
+            con.execute(f"SET temp_directory = '{scratch}'")
             index = f"read_parquet('{url(self.path)}', hive_partitioning = false)"
             touched = []
             if files:
