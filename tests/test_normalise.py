@@ -172,3 +172,16 @@ def test_a_failing_input_stream_raises_its_own_error() -> None:
         assert again.events.column("uuid").to_pylist() == ["z"]
     finally:
         normaliser.close()
+
+
+def test_no_lines_give_empty_results() -> None:
+    normaliser = Normaliser(threads=1)
+    try:
+        batch = _batch(0, [b"   "])  # a blank line is skipped, so no lines at all
+        result = normaliser.normalise(
+            batch.column("line"), batch.column("line_no"), batch.column("part")
+        )
+    finally:
+        normaliser.close()
+    assert result.events.num_rows == 0 and result.rejects.num_rows == 0
+    assert "uuid" in result.events.column_names

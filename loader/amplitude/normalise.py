@@ -249,8 +249,10 @@ class Normaliser:
         try:
             try:
                 result = self._con.sql(self._query).to_arrow_reader(output_rows)
+                handed = 0
                 try:
                     for rows in result:
+                        handed += 1
                         yield _split(pa.Table.from_batches([rows]), _drain(too_long))
                 finally:
                     result.close()
@@ -258,7 +260,7 @@ class Normaliser:
                 if failure:
                     raise failure[0] from None
                 raise
-            if too_long:  # the last lines were all too long
+            if too_long or not handed:  # the last lines were too long, or there were none
                 yield _split(result.schema.empty_table(), _drain(too_long))
         finally:
             self._con.unregister("lines")

@@ -247,7 +247,7 @@ class Stager:
 
 
 def _by_hour(events: pa.Table, hours: pa.ChunkedArray) -> Iterator[tuple[int, pa.Table]]:
-    """Split rows by hour (a timestamp a row).
+    """Split rows by their hour, given as one epoch timestamp per row.
 
     Rows come in the order of their lines, so each hour's rows are usually contiguous and are
     sliced, without a copy; otherwise each hour's are filtered out.
