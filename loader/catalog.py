@@ -60,6 +60,18 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(text: str) -> str:
+    """Quote a string as an SQL literal for DuckDB.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The text in single quotes, inner single quotes doubled.
+    """
+    return "'" + text.replace("'", "''") + "'"
+
+
 def definitions_digest(views: list[View]) -> str:
     """Return a digest of view definitions, to tell whether a rebuild is needed.
 
@@ -167,8 +179,8 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
                     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
                 for view in views:
                     con.execute(f"CREATE VIEW {view.qualified} AS {view.sql}")
-                    comment = view.description.replace("'", "''")
-                    con.execute(f"COMMENT ON VIEW {view.qualified} IS '{comment}'")
+                    comment = quote_literal(view.description)
+                    con.execute(f"COMMENT ON VIEW {view.qualified} IS {comment}")
                 con.execute("CHECKPOINT")
             crash_point("catalog.before_swap")
             building.replace(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from loader.catalog import quote_literal
 from loader.lake import TableLayout
 
 INDEX_NAME = "duplicates.parquet"
@@ -21,7 +22,7 @@ MEMORY_LIMIT_MB = 256
 
 
 def _list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(quote_literal(p) for p in paths) + "]"
 
 
 class DuplicateIndex:

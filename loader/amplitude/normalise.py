@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loader.amplitude.schema import FIELDS, Field
+from loader.catalog import quote_identifier, quote_literal
 
 _JSON = pa.json_(pa.string())
 JSON_COLUMNS = [f.column for f in FIELDS if f.kind == "json"] + ["extra_fields"]
@@ -34,21 +35,13 @@ CHUNK_ROWS = 4096
 TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']"
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _json_path(key: str) -> str:
-    return _sql_string("$." + json.dumps(key))
+    return quote_literal("$." + json.dumps(key))
 
 
 def _cast(field: Field) -> str | None:
     """SQL that casts a field's raw text to its type (None for text and JSON fields)."""
-    raw = f"s.{_ident(field.key)}"
+    raw = f"s.{quote_identifier(field.key)}"
     if field.kind == "bigint":
         return f"TRY_CAST({raw} AS BIGINT)"
     if field.kind == "double":
@@ -75,43 +68,44 @@ def build_query(table: str) -> str:
         (passed through, to tell where each line came from) and `rejected_line` (rejects only).
     """
     transform = {f.key: ("JSON" if f.kind == "json" else "VARCHAR") for f in FIELDS}
-    known = "[" + ", ".join(_sql_string(f.key) for f in FIELDS) + "]"
+    known = "[" + ", ".join(quote_literal(f.key) for f in FIELDS) + "]"
     # Exports list every key, in sorted order: comparing the whole list at once (NULL for a line
     # that is not JSON) is far cheaper than a set test, or than carrying the key list through
     # the query; only the rare line with other keys or another order is looked at again.
-    sorted_known = "[" + ", ".join(_sql_string(k) for k in sorted(f.key for f in FIELDS)) + "]"
+    sorted_known = "[" + ", ".join(quote_literal(k) for k in sorted(f.key for f in FIELDS)) + "]"
     drop_known = json.dumps({f.key: None for f in FIELDS})
     typed = [f for f in FIELDS if _cast(f) is not None]
-    casts = ", ".join(f"{_cast(f)} AS {_ident('c_' + f.column)}" for f in typed)
+    casts = ", ".join(f"{_cast(f)} AS {quote_identifier('c_' + f.column)}" for f in typed)
     values = []
     for f in typed:
-        cast = _ident("c_" + f.column)
-        raw = f"s.{_ident(f.key)}"
+        cast = quote_identifier("c_" + f.column)
+        raw = f"s.{quote_identifier(f.key)}"
         value = f"CASE WHEN {cast}::VARCHAR = {raw} THEN {cast} END" if f.kind == "bigint" else cast
-        values.append(f"{value} AS {_ident('v_' + f.column)}")
+        values.append(f"{value} AS {quote_identifier('v_' + f.column)}")
     misfit = {}
     for f in typed:
-        raw = f"s.{_ident(f.key)}"
+        raw = f"s.{quote_identifier(f.key)}"
         empty_ok = f" AND {raw} <> ''" if f.kind == "timestamp" else ""
-        misfit[f.key] = f"({raw} IS NOT NULL{empty_ok} AND {_ident('v_' + f.column)} IS NULL)"
+        typed_value = quote_identifier("v_" + f.column)
+        misfit[f.key] = f"({raw} IS NOT NULL{empty_ok} AND {typed_value} IS NULL)"
     any_misfit = " OR ".join(misfit.values())
     misfit_object = (
         "json_object("
         + ", ".join(
-            f"{_sql_string(key)}, CASE WHEN {m} THEN line->{_json_path(key)} END"
+            f"{quote_literal(key)}, CASE WHEN {m} THEN line->{_json_path(key)} END"
             for key, m in misfit.items()
         )
         + ")"
     )
     columns = [
-        f"{_ident('v_' + f.column)} AS {_ident(f.column)}"
+        f"{quote_identifier('v_' + f.column)} AS {quote_identifier(f.column)}"
         if _cast(f) is not None
-        else f"s.{_ident(f.key)} AS {_ident(f.column)}"
+        else f"s.{quote_identifier(f.key)} AS {quote_identifier(f.column)}"
         for f in FIELDS
     ]
     extra = (
         f"CASE WHEN reason IS NULL AND (unknown OR {any_misfit}) THEN json_merge_patch("
-        f"CASE WHEN unknown THEN json_merge_patch(line, {_sql_string(drop_known)})"
+        f"CASE WHEN unknown THEN json_merge_patch(line, {quote_literal(drop_known)})"
         f" ELSE '{{}}' END, {misfit_object}) END"
     )
     return f"""
@@ -134,7 +128,7 @@ def build_query(table: str) -> str:
                             ELSE NOT list_has_all({known}, TRY(json_keys(line))) END AS unknown
                 FROM (
                     SELECT line_no, part, line,
-                           TRY(json_transform(line, {_sql_string(json.dumps(transform))})) AS s,
+                           TRY(json_transform(line, {quote_literal(json.dumps(transform))})) AS s,
                            TRY(json_keys(line) = {sorted_known}) AS sorted_keys
                     FROM {table}
                 )

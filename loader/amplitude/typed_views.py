@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from loader.catalog import View, quote_identifier
+from loader.catalog import View, quote_identifier, quote_literal
 from loader.lake import Lake, project_of
 
 SCHEMA = "amplitude_events"
@@ -82,7 +82,7 @@ def _unique(name: str, taken: set[str]) -> str:
 def _pointer(key: str) -> str:
     """A JSON pointer to a top-level key: keys may hold dots, quotes or slashes."""
     escaped = key.replace("~", "~0").replace("/", "~1")
-    return "'/" + escaped.replace("'", "''") + "'"
+    return quote_literal("/" + escaped)
 
 
 def _column(prop: PlannedProperty, name: str) -> str:
@@ -150,10 +150,9 @@ def typed_event_views(lake: Lake) -> list[View]:
         columns = {*BASE_COLUMNS, "event_properties"}
         selected = [quote_identifier(c) for c in BASE_COLUMNS]
         selected += [_column(p, _unique(sql_name(p.key, "property"), columns)) for p in props]
-        literal = event_type.replace("'", "''")
         sql = (
             "SELECT " + ", ".join(selected) + ", event_properties"
-            f" FROM amplitude.events WHERE event_type = '{literal}'"
+            f" FROM amplitude.events WHERE event_type = {quote_literal(event_type)}"
         )
         described = f"Events of type {event_type!r} with their planned properties as columns."
         views.append(View(SCHEMA, name, sql, described))
