@@ -57,15 +57,23 @@ def emulator(synthetic: SyntheticProject) -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture
-def project(emulator: EmulatorServer, synthetic: SyntheticProject) -> ProjectConfig:
-    """The synthetic project, configured to go to the emulator."""
+def config_for(
+    synthetic: SyntheticProject, server: EmulatorServer, **changes: Any
+) -> ProjectConfig:
+    """A synthetic project's configuration, with its own keys, going to an emulator."""
     return ProjectConfig(
         synthetic.project_id,
         Secret(synthetic.api_key),
         Secret(synthetic.secret_key),
-        base_url=emulator.url,
+        base_url=server.url,
+        **changes,
     )
+
+
+@pytest.fixture
+def project(emulator: EmulatorServer, synthetic: SyntheticProject) -> ProjectConfig:
+    """The synthetic project, configured to go to the emulator."""
+    return config_for(synthetic, emulator)
 
 
 @pytest.fixture

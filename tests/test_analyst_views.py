@@ -13,12 +13,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.config import LoaderSettings
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.amplitude.snapshot_runner import snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
-from loader.secrets import Secret
-from tests.conftest import FAST_RETRY, LAST, NOW, START
+from tests.conftest import FAST_RETRY, LAST, NOW, START, config_for
 from tests.truth import truth
 
 ACTIVE_EXCLUDED = {"$identify", "$groupidentify"}
@@ -37,12 +36,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loader
         threads=2,
     )
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
-        config = ProjectConfig(
-            synthetic.project_id,
-            Secret(synthetic.api_key),
-            Secret(synthetic.secret_key),
-            base_url=server.url,
-        )
+        config = config_for(synthetic, server)
         sync_projects([config], settings, now=NOW)
         snapshot_project(config, settings, ("events-list", "taxonomy"), now=NOW)
     refresh_catalog(settings)

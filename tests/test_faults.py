@@ -14,7 +14,7 @@ from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.faults import FaultRule
 from loader.errors import AuthError, HttpError, LoaderError
 from loader.secrets import Secret
-from tests.conftest import LAST, NOW, catalog_rows
+from tests.conftest import LAST, NOW, catalog_rows, config_for
 from tests.truth import truth
 
 FIRST = LAST - timedelta(hours=23)  # one day keeps these tests quick
@@ -161,12 +161,7 @@ def test_size_limit_splits_the_window_until_it_fits(
             hour_sizes.append(len(body) if body else 0)
     limit = max(hour_sizes) * 3  # a few hours fit, a day does not
     with EmulatorServer([synthetic], now=NOW, gzip_level=1, max_export_bytes=limit) as server:
-        project = ProjectConfig(
-            synthetic.project_id,
-            Secret(synthetic.api_key),
-            Secret(synthetic.secret_key),
-            base_url=server.url,
-        )
+        project = config_for(synthetic, server)
         report = EventsLoader(project, settings, now=NOW).sync(start=FIRST)
         statuses = [r["status"] for r in server.export_requests()]
     assert report.splits >= 3 and statuses.count(400) == report.splits
@@ -180,12 +175,7 @@ def test_one_hour_over_the_limit_names_the_hour_and_the_s3_export(
     synthetic: SyntheticProject, settings: LoaderSettings
 ) -> None:
     with EmulatorServer([synthetic], now=NOW, gzip_level=1, max_export_bytes=100) as server:
-        project = ProjectConfig(
-            synthetic.project_id,
-            Secret(synthetic.api_key),
-            Secret(synthetic.secret_key),
-            base_url=server.url,
-        )
+        project = config_for(synthetic, server)
         loader = EventsLoader(project, settings, now=NOW)
         with pytest.raises(LoaderError) as error:
             loader.sync(start=LAST - timedelta(hours=1))
@@ -247,9 +237,7 @@ def test_empty_range_is_a_404_and_is_recorded_as_loaded_with_zero_rows(
 ) -> None:
     quiet = SyntheticProject(events_per_hour=5, first_hour=LAST + timedelta(hours=1))
     with EmulatorServer([quiet], now=NOW, gzip_level=1) as server:
-        project = ProjectConfig(
-            quiet.project_id, Secret(quiet.api_key), Secret(quiet.secret_key), base_url=server.url
-        )
+        project = config_for(quiet, server)
         loader = EventsLoader(project, settings, now=NOW)
         report = loader.sync(start=FIRST)
         assert [r["status"] for r in server.export_requests()] == [404]
@@ -265,12 +253,7 @@ def test_hours_inside_the_lag_are_not_ready_and_never_recorded(
     from dataclasses import replace
 
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
-        project = ProjectConfig(
-            synthetic.project_id,
-            Secret(synthetic.api_key),
-            Secret(synthetic.secret_key),
-            base_url=server.url,
-        )
+        project = config_for(synthetic, server)
         loader = EventsLoader(project, replace(settings, lag_hours=3), now=NOW)
         loader.sync(start=LAST)
         assert loader.manifests.loaded_hours() == {LAST}

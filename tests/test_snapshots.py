@@ -20,7 +20,7 @@ from loader.emulator import metadata as truth
 from loader.emulator.faults import FaultRule
 from loader.errors import AuthError, LoaderError
 from loader.ratelimit import SlidingWindow
-from loader.secrets import Secret
+from tests.conftest import config_for
 
 FIRST = datetime(2024, 3, 4, 1, tzinfo=UTC)
 SECOND = datetime(2024, 3, 5, 1, tzinfo=UTC)
@@ -35,12 +35,7 @@ def server(synthetic: SyntheticProject) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def config(server: EmulatorServer, synthetic: SyntheticProject) -> ProjectConfig:
-    return ProjectConfig(
-        synthetic.project_id,
-        Secret(synthetic.api_key),
-        Secret(synthetic.secret_key),
-        base_url=server.url,
-    )
+    return config_for(synthetic, server)
 
 
 def _query(settings: LoaderSettings, sql: str) -> list[tuple[object, ...]]:

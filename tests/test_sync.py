@@ -13,7 +13,7 @@ from loader.amplitude.events import EventsLoader
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
-from tests.conftest import LAST, NOW, START, catalog_rows, count
+from tests.conftest import LAST, NOW, START, catalog_rows, config_for, count
 from tests.truth import comparable, raw_rows, truth
 
 
@@ -188,15 +188,9 @@ def test_several_projects_land_side_by_side(tmp_path: Path, settings: LoaderSett
     app = SyntheticProject(
         project_id=222, api_key="app-key-2", secret_key="app-secret-2", events_per_hour=20, seed=2
     )
-    from loader.secrets import Secret
 
     with EmulatorServer([web, app], now=NOW, gzip_level=1) as server:
-        projects = [
-            ProjectConfig(
-                p.project_id, Secret(p.api_key), Secret(p.secret_key), base_url=server.url
-            )
-            for p in (web, app)
-        ]
+        projects = [config_for(p, server) for p in (web, app)]
         sync_projects(projects, settings, start=LAST - timedelta(hours=23), now=NOW)
 
     by_project = collections.Counter(r["project_id"] for r in catalog_rows(settings))
