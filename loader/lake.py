@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ from fsspec.implementations.local import LocalFileSystem
 from loader.hours import hour_key
 
 log = logging.getLogger(__name__)
+
+#: Suffix of the folder beside a table that holds its read copies, one file per upload day.
+DAY_SUFFIX = "_by_day"
 
 
 class Lake:
@@ -270,6 +273,21 @@ class TableLayout:
         """A glob of every hour's data file, of this project or of all (`*`)."""
         root = self.lake.join(self.source, f"project={project or self.project}")
         return f"{root}/{self.table}/upload_date=*/hour=*/*.parquet"
+
+    def hour_files_of(self, day: date) -> str:
+        """A glob of the hour data files of one upload day."""
+        return f"{self.project_root}/{self.table}/upload_date={day:%Y-%m-%d}/hour=*/*.parquet"
+
+    def day_file(self, day: date) -> str:
+        """The read copy of one upload day: its hour files as one file (see `loader.day_files`)."""
+        return (
+            f"{self.project_root}/{self.table}{DAY_SUFFIX}/upload_date={day:%Y-%m-%d}/data.parquet"
+        )
+
+    def day_glob(self, project: str | None = None) -> str:
+        """A glob of every day's read copy, of this project or of all (`*`)."""
+        root = self.lake.join(self.source, f"project={project or self.project}")
+        return f"{root}/{self.table}{DAY_SUFFIX}/upload_date=*/data.parquet"
 
     @property
     def manifest_dir(self) -> str:

@@ -8,10 +8,14 @@ Order, all under the table's publish lock:
 2. each hour's data file replaces the old one in one rename (an empty hour deletes it);
 3. its rejects file, then its manifest, are written: the manifest marks the hour loaded;
 4. the duplicate index is recomputed for the keys of those hours;
-5. the journal is removed.
+5. the read copies of their days are rebuilt (`loader.day_files`): readers see the new hours here;
+6. the journal is removed.
 
 A crash before 3 leaves the hour unloaded, so the next run loads it again. A crash between 2 and
-5 leaves the journal, and the next run finishes step 4 before doing anything else.
+6 leaves the journal, and the next run finishes steps 4 and 5 before doing anything else.
+
+The index is refreshed before the copies so that a later copy of a key is hidden before it
+becomes visible, not after.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from loader.day_files import DayFiles, days_of
 from loader.dedupe import DuplicateIndex
 from loader.hours import hour_key
 from loader.lake import TableLayout
@@ -67,24 +72,38 @@ class Publisher:
         self.scratch = scratch
         self.manifests = ManifestStore(layout)
         self.duplicates = DuplicateIndex(layout, key=key)
+        self.days = DayFiles(layout, scratch)
         self._journal = layout.state_file(JOURNAL)
         self._lock = layout.state_file(LOCK)
 
     def recover(self) -> bool:
-        """Finish a publish that a crash interrupted.
+        """Finish a publish that a crash interrupted, and build the day copies that are missing.
 
         Returns:
-            True if there was something to finish.
+            True if a publish was interrupted.
         """
         lake = self.layout.lake
         with lake.lock(self._lock):
-            if not lake.exists(self._journal):
-                return False
-            hours = [datetime.fromisoformat(h) for h in json.loads(lake.read_bytes(self._journal))]
-            log.warning("finishing an interrupted publish of %d hour(s)", len(hours))
-            self.duplicates.refresh(hours, self.scratch)
-            lake.delete(self._journal)
-            return True
+            interrupted = lake.exists(self._journal)
+            if interrupted:
+                hours = [
+                    datetime.fromisoformat(h) for h in json.loads(lake.read_bytes(self._journal))
+                ]
+                log.warning("finishing an interrupted publish of %d hour(s)", len(hours))
+                self.duplicates.refresh(hours, self.scratch)
+                self.days.rebuild(days_of(hours))
+                lake.delete(self._journal)
+            missing = self.days.missing()
+            if missing:
+                log.warning(
+                    "building the read copies of %d day(s) of %s (%s to %s)",
+                    len(missing),
+                    self.layout.table,
+                    missing[0],
+                    missing[-1],
+                )
+                self.days.rebuild(missing)
+            return interrupted
 
     def publish(self, staged: list[StagedHour]) -> int:
         """Publish hours atomically, one by one, and refresh the duplicate index.
@@ -109,6 +128,8 @@ class Publisher:
                 self._publish_hour(item)
             crash_point("publish.before_duplicates")
             count = self.duplicates.refresh(hours, self.scratch)
+            crash_point("publish.before_days")
+            self.days.rebuild(days_of(hours))
             lake.delete(self._journal)
         log.info("published %d hour(s) of %s", len(staged), self.layout.table)
         return count

@@ -54,8 +54,20 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _assert_no_partial_hour(tmp_path: Path, synthetic: SyntheticProject) -> None:
-    """Every data file a reader can see holds its whole hour, and every manifest has its file."""
-    for file in (tmp_path / "lake").rglob("data.parquet"):
+    """Every hour file holds its whole hour, every day copy whole hours, every manifest its file."""
+    project = tmp_path / "lake" / "amplitude" / "project=100001"
+    for file in project.glob("events_by_day/*/data.parquet"):
+        by_hour: dict[object, set[str]] = {}
+        for uuid, upload_hour in duckdb.execute(
+            f"SELECT uuid, upload_hour FROM read_parquet('{file}', hive_partitioning = false)"
+        ).fetchall():
+            by_hour.setdefault(upload_hour, set()).add(uuid)
+        for upload_hour, uuids in by_hour.items():
+            hour = next(
+                h for h in hours_between(FIRST, LAST) if h.replace(tzinfo=None) == upload_hour
+            )
+            assert uuids == {e["uuid"] for e in synthetic.events(hour)}, (file, hour)
+    for file in project.glob("events/*/*/data.parquet"):
         hour_dir = file.parent
         day = hour_dir.parent.name.split("=")[1]
         hour = next(
@@ -102,6 +114,8 @@ def _assert_exact(tmp_path: Path, synthetic: SyntheticProject) -> None:
         "publish.before_manifest:7",
         "publish.before_duplicates:1",
         "publish.before_duplicates:2",
+        "publish.before_days:1",
+        "publish.before_days:2",
         "catalog.before_swap:1",
     ],
 )

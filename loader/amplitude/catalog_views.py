@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 
 from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
+from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.taxonomy import TABLES
 from loader.catalog import View
-from loader.lake import Lake, project_of
+from loader.lake import Lake, TableLayout, project_of
 from loader.publish import SCHEMA_MARKER
 from loader.sqlfiles import read_sql
 
@@ -176,7 +177,8 @@ def amplitude_views(lake: Lake) -> list[View]:
         `amplitude`, then the analyst and compatibility views built on them.
     """
     base = lake.join("amplitude", "project=*")
-    events_glob = f"{base}/events/upload_date=*/hour=*/*.parquet"
+    # The read copies, one file per upload day, not the hour files (see loader.day_files).
+    events_glob = TableLayout(lake, SOURCE, "*", TABLE).day_glob()
     duplicates_glob = f"{base}/_state/events/duplicates.parquet"
     manifests_glob = f"{base}/_manifests/*/*.json"
     rejects_glob = f"{base}/_rejects/*/*.jsonl.gz"

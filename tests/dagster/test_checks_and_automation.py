@@ -78,11 +78,14 @@ def test_injected_duplicates_fail_the_uniqueness_check(
     hour = next(
         h for h in (FIRST + timedelta(hours=i) for i in range(12)) if _hour_dir(lake, h).exists()
     )
-    data = _hour_dir(lake, hour) / "data.parquet"
+    day = _hour_dir(lake, hour).parent.name  # upload_date=...
+    data = Path(lake.lake_root) / "amplitude/project=100001/events_by_day" / day / "data.parquet"
+    copy = data.with_name("copy.parquet")  # the day's rows, three of them twice
     duckdb.execute(
-        f"COPY (SELECT * FROM read_parquet('{data}') LIMIT 3) TO"
-        f" '{data.with_name('copy.parquet')}' (FORMAT parquet)"
+        f"COPY (SELECT * FROM read_parquet('{data}') UNION ALL"
+        f" (SELECT * FROM read_parquet('{data}') LIMIT 3)) TO '{copy}' (FORMAT parquet)"
     )
+    copy.replace(data)
     results = _checks(lake)
     assert results["uuid_unique"] is False
     assert results["rows_match_manifests"] is False  # the hour's file rows disagree too
