@@ -65,14 +65,17 @@ class Publisher:
         layout: Where the table lives.
         scratch: A local folder for temporary files.
         key: The table's key column, unique across hours in the catalog.
+        order: The column each hour file is sorted by, which the day copies keep (optional).
     """
 
-    def __init__(self, layout: TableLayout, scratch: Path, key: str = "uuid") -> None:
+    def __init__(
+        self, layout: TableLayout, scratch: Path, key: str = "uuid", order: str | None = None
+    ) -> None:
         self.layout = layout
         self.scratch = scratch
         self.manifests = ManifestStore(layout)
         self.duplicates = DuplicateIndex(layout, key=key)
-        self.days = DayFiles(layout, scratch)
+        self.days = DayFiles(layout, scratch, order)
         self._journal = layout.state_file(JOURNAL)
         self._lock = layout.state_file(LOCK)
 

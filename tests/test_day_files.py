@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -151,7 +152,10 @@ def test_the_catalog_reads_day_copies_that_match_the_hour_files(
     for day in (DAY + timedelta(days=d) for d in range(3)):
         hours = sorted(events.glob(f"upload_date={day:%Y-%m-%d}/hour=*/data.parquet"))
         expected = [row for h in hours for row in _read(str(h))]
-        assert _read(str(_day_copy(settings, day))) == expected
+        copy = _read(str(_day_copy(settings, day)))
+        assert sorted(copy, key=str) == sorted(expected, key=str)
+        on_time = [row for row in expected if row[1] is None or row[1].date() >= day]
+        assert copy[: len(on_time)] == on_time  # late events last
     with duckdb.connect(settings.catalog_path, read_only=True) as con:
         definition = con.execute(
             "SELECT sql FROM duckdb_views() WHERE view_name = 'events_all'"
@@ -207,3 +211,61 @@ def test_a_lake_without_day_copies_gets_them_on_the_next_run(
     assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
         truth(synthetic, START, LAST)
     )
+
+
+def _times(values: list[int | None]) -> pa.Array:
+    base = datetime(2024, 3, 1)
+    return pa.array(
+        [None if v is None else base + timedelta(seconds=v) for v in values], pa.timestamp("us")
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_late_rows_go_last_in_row_groups_of_their_own(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = _layout(tmp_path)
+    monkeypatch.setattr(day_files, "ROW_GROUP_ROWS", 40)  # many row groups from few rows
+    monkeypatch.setattr(day_files, "_READ_ROWS", 8)
+    rng = random.Random(seed)
+    written = []
+    for h in range(rng.randint(1, 6)):
+        hour = datetime(2024, 3, 1, h, tzinfo=UTC)
+        n = rng.choice([0, 1, 7, 30, 200])
+        # mostly inside the hour, some late from days before, some without a time
+        values = sorted(
+            rng.choice([h * 3600 + rng.randint(0, 3599), rng.randint(-5 * 86400, -1)])
+            for _ in range(n)
+        ) + [None] * rng.choice([0, 0, 3])
+        table = pa.table(
+            {"key": [f"{h}-{i}" for i in range(len(values))], "event_time": _times(values)}
+        )
+        if table.num_rows:
+            _write_hour(layout, hour, table, row_group=10)
+            written.append(table)
+    if not written:
+        return
+
+    DayFiles(layout, tmp_path, order="event_time").rebuild([DAY])
+
+    copy = pq.ParquetFile(layout.day_file(DAY))
+    start = datetime(2024, 3, 1)
+    kinds = []  # per row group: does it hold late rows, on-time rows, or both
+    for i in range(copy.metadata.num_row_groups):
+        times = copy.read_row_group(i).column("event_time").to_pylist()
+        kinds.append({t is not None and t < start for t in times})
+    assert all(len(k) == 1 for k in kinds)  # never mixed
+    assert kinds == sorted(kinds, key=lambda k: True in k)  # late ones last
+    everything = pa.concat_tables(written)
+    on_time = [
+        k
+        for k, t in zip(
+            everything.column("key").to_pylist(),
+            everything.column("event_time").to_pylist(),
+            strict=True,
+        )
+        if t is None or t >= start
+    ]
+    keys = copy.read().column("key").to_pylist()
+    assert keys[: len(on_time)] == on_time  # in the hours' order
+    assert sorted(keys) == sorted(everything.column("key").to_pylist())

@@ -19,7 +19,7 @@ from loader import __version__
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import ExportApi
-from loader.amplitude.hour_writer import StageRequest
+from loader.amplitude.hour_writer import ORDER, StageRequest
 from loader.amplitude.schema import SCHEMA_VERSION
 from loader.amplitude.stage import Stager
 from loader.errors import (
@@ -210,7 +210,7 @@ class EventsLoader:
         report = SyncReport(self.project.label, str(self.project.project_id))
         errors: list[LoaderError] = []
         scratch = self.lake.scratch(uuid.uuid4().hex)
-        publisher = Publisher(self.layout, scratch)
+        publisher = Publisher(self.layout, scratch, order=ORDER)
         stager = Stager(
             scratch, self.settings.guards, threads=self.settings.threads, progress=self.progress
         )

@@ -30,6 +30,8 @@ from loader.planner import Window
 from loader.publish import StagedHour
 
 ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size: one scan task per group
+#: The order of the rows in an hour file, which the day copies keep (see `loader.day_files`).
+ORDER = "event_time"
 DUPLICATE_REASON = "uuid repeated within the hour (first copy kept)"
 
 
@@ -143,7 +145,7 @@ class HourWriter:
 
     def _spill(self, rows: HourRows) -> None:
         path = self.scratch / f"spill-{uuid.uuid4().hex}.parquet"
-        table = pa.concat_tables(rows.tables).sort_by("event_time")
+        table = pa.concat_tables(rows.tables).sort_by(ORDER)
         pq.write_table(table, path, compression="zstd")
         rows.spilled.append(path)
         rows.tables, rows.memory = [], 0
@@ -160,7 +162,7 @@ class HourWriter:
         duplicates = None
         if pc.count_distinct(table.column("uuid")).as_py() != table.num_rows:
             table, duplicates = _first_copies(table)
-        table = table.sort_by("event_time")
+        table = table.sort_by(ORDER)
         path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
         pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         return path, table.num_rows, duplicates
@@ -184,7 +186,7 @@ class HourWriter:
             )
             con.execute(
                 f"COPY (SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
-                f" ORDER BY event_time) TO '{path}'"
+                f" ORDER BY {ORDER}) TO '{path}'"
                 f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
             )
             duplicates = con.sql(f"SELECT uuid FROM ({ranked}) WHERE _nth > 1").to_arrow_table()
