@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 #: DuckDB's own row-group size: one scan task per group.
 ROW_GROUP_ROWS = 122_880
-#: A row group is cut earlier when its rows hold this much (wide rows: 3M events of 2.3 KB make
-#: 280 MB per 122,880 rows), which bounds the memory of a rebuild.
+#: A row group is cut earlier when its rows hold this much in memory, which bounds a rebuild's
+#: memory when rows are wide (the benchmark's events take about 1 KB each in Arrow, 120 MB per
+#: 122,880 rows; property bags of real projects can be far larger).
 ROW_GROUP_BYTES = 96 << 20
 _READ_ROWS = 8_192
 

@@ -24,12 +24,12 @@ import pyarrow.parquet as pq
 
 from loader import __version__
 from loader.amplitude.schema import SCHEMA_VERSION
+from loader.day_files import ROW_GROUP_ROWS
 from loader.hours import hour_key
 from loader.manifest import HourManifest
 from loader.planner import Window
 from loader.publish import StagedHour
 
-ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size: one scan task per group
 #: The order of the rows in an hour file, which the day copies keep (see `loader.day_files`).
 ORDER = "event_time"
 DUPLICATE_REASON = "uuid repeated within the hour (first copy kept)"
