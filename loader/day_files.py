@@ -2,7 +2,7 @@
 
 Hours are the unit of loading: one file each, replaced whole, which keeps reloads and crashes
 simple. They are a poor unit of reading. DuckDB pays for every file and every row group it opens,
-so ten days of hourly files (240 files) made the analyst queries 4 to 6 times slower than a
+so ten days of hourly files (240 files) made the analyst queries 2 to 6 times slower than a
 native table, and a quiet project's hours are row groups of a few hundred rows. Beside the hour
 files the publisher therefore keeps one copy per upload day, with row groups of about DuckDB's
 own size, and the catalog reads the copies.
