@@ -109,7 +109,7 @@ class Publisher:
             return interrupted
 
     def publish(self, staged: list[StagedHour]) -> int:
-        """Publish hours atomically, one by one, and refresh the duplicate index.
+        """Publish hours atomically, one by one, then refresh the duplicate index and day copies.
 
         Args:
             staged: The hours, with files on local disk (moved into the lake).
@@ -122,6 +122,12 @@ class Publisher:
         lake = self.layout.lake
         hours = [s.hour for s in staged]
         with lake.lock(self._lock):
+            # An empty hour that had no file changes no day: quiet hours rewrite nothing.
+            changed = [
+                s.hour
+                for s in staged
+                if s.data_file is not None or lake.exists(self.layout.data_file(s.hour))
+            ]
             for version in sorted({s.manifest.schema_version for s in staged if s.data_file}):
                 marker = self.layout.state_file(f"{SCHEMA_MARKER}{version}")
                 if not lake.exists(marker):
@@ -132,7 +138,7 @@ class Publisher:
             crash_point("publish.before_duplicates")
             count = self.duplicates.refresh(hours, self.scratch)
             crash_point("publish.before_days")
-            self.days.rebuild(days_of(hours))
+            self.days.rebuild(days_of(changed))
             lake.delete(self._journal)
         log.info("published %d hour(s) of %s", len(staged), self.layout.table)
         return count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -269,3 +270,26 @@ def test_late_rows_go_last_in_row_groups_of_their_own(
     keys = copy.read().column("key").to_pylist()
     assert keys[: len(on_time)] == on_time  # in the hours' order
     assert sorted(keys) == sorted(everything.column("key").to_pylist())
+
+
+def test_empty_hours_that_had_no_rows_rewrite_no_day(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    sync_projects([project], settings, now=NOW)
+    hours = [START + timedelta(hours=i) for i in range(72)]
+    quiet, busy = next(  # an empty hour, then one with events, on the same day
+        (h, n)
+        for h, n in itertools.pairwise(hours)
+        if not synthetic.events(h) and synthetic.events(n) and h.date() == n.date()
+    )
+    copy = _day_copy(settings, quiet.date())
+    written = copy.stat().st_mtime_ns
+
+    sync_projects([project], settings, start=quiet, end=quiet, reload=True, now=NOW)
+    assert copy.stat().st_mtime_ns == written
+
+    sync_projects([project], settings, start=busy, end=busy, reload=True, now=NOW)
+    assert copy.stat().st_mtime_ns != written  # while an hour with rows does
