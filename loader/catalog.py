@@ -72,6 +72,18 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def quote_list(texts: list[str]) -> str:
+    """Quote strings as a DuckDB list literal, for example of file paths.
+
+    Args:
+        texts: Any texts.
+
+    Returns:
+        `['a', 'b']`, each element quoted with `quote_literal`.
+    """
+    return "[" + ", ".join(quote_literal(t) for t in texts) + "]"
+
+
 def definitions_digest(views: list[View]) -> str:
     """Return a digest of view definitions, to tell whether a rebuild is needed.
 

@@ -14,15 +14,11 @@ from pathlib import Path
 
 import duckdb
 
-from loader.catalog import quote_literal
+from loader.catalog import quote_list, quote_literal
 from loader.lake import TableLayout
 
 INDEX_NAME = "duplicates.parquet"
 MEMORY_LIMIT_MB = 256
-
-
-def _list(paths: list[str]) -> str:
-    return "[" + ", ".join(quote_literal(p) for p in paths) + "]"
 
 
 class DuplicateIndex:
@@ -71,11 +67,11 @@ class DuplicateIndex:
             # A first load touches every key: past this, DuckDB spills to scratch, so the
             # index never costs more memory than the stage before it did.
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'")
-            con.execute(f"SET temp_directory = '{scratch}'")
-            index = f"read_parquet('{url(self.path)}', hive_partitioning = false)"
+            con.execute(f"SET temp_directory = {quote_literal(str(scratch))}")
+            index = f"read_parquet({quote_literal(url(self.path))}, hive_partitioning = false)"
             touched = []
             if files:
-                touched.append(f"SELECT {key} FROM read_parquet({_list(files)})")
+                touched.append(f"SELECT {key} FROM read_parquet({quote_list(files)})")
             if has_index:
                 stamps = ", ".join(f"TIMESTAMP '{h:%Y-%m-%d %H:00:00}'" for h in hours)
                 touched.append(f"SELECT {key} FROM {index} WHERE {order} IN ({stamps})")
@@ -95,7 +91,7 @@ class DuplicateIndex:
                     f"""SELECT {key}, {order}, project_id FROM (
                         SELECT {key}, {order}, project_id,
                                row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS copy
-                        FROM read_parquet('{url(self.layout.data_glob())}',
+                        FROM read_parquet({quote_literal(url(self.layout.data_glob()))},
                                           hive_partitioning = false, union_by_name = true)
                         WHERE {key} IN (SELECT {key} FROM touched)
                     ) WHERE copy > 1"""
@@ -108,8 +104,10 @@ class DuplicateIndex:
             target = scratch / f"duplicates-{uuid.uuid4().hex}.parquet"
             con.execute(
                 f"COPY ({' UNION ALL '.join(parts)} ORDER BY {order}, {key})"
-                f" TO '{target}' (FORMAT parquet)"
+                f" TO {quote_literal(str(target))} (FORMAT parquet)"
             )
-            count = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()
+            count = con.execute(
+                f"SELECT count(*) FROM read_parquet({quote_literal(str(target))})"
+            ).fetchone()
         lake.put(target, self.path)
         return int(count[0]) if count else 0

@@ -14,6 +14,7 @@ import pytest
 from loader.amplitude.hour_writer import DUPLICATE_REASON, StageRequest
 from loader.amplitude.stage import Stager
 from loader.archive import Guards
+from loader.catalog import quote_literal
 from loader.errors import ArchiveError
 from loader.planner import Window
 
@@ -97,17 +98,20 @@ def test_an_hour_over_its_memory_budget_spills_and_merges_to_the_same_result(
     events = [_event(i, (i * 37) % 60) for i in range(3000)] + [_event(5, 0)]  # one repeat
     members = {f"7/7_2024-05-01_10#{p}.json.gz": events[p * 500 : (p + 1) * 500] for p in range(7)}
     path = _zip(tmp_path / "x.zip", members)
-    small = Stager(tmp_path, Guards(), threads=1, output_rows=500, hour_memory_bytes=100_000)
+    scratch = tmp_path / "o'neil"  # a quote in the path must not break DuckDB's SQL
+    scratch.mkdir()
+    small = Stager(scratch, Guards(), threads=1, output_rows=500, hour_memory_bytes=100_000)
     [spilled] = small.stage(_request(path, Window(HOUR, HOUR)))
     roomy = Stager(tmp_path, Guards(), threads=1)
     [whole] = roomy.stage(_request(path, Window(HOUR, HOUR)))
 
     def rows(file: Path | None) -> list[tuple[object, ...]]:
-        return duckdb.execute(f"SELECT uuid, event_time FROM read_parquet('{file}')").fetchall()
+        source = quote_literal(str(file))
+        return duckdb.execute(f"SELECT uuid, event_time FROM read_parquet({source})").fetchall()
 
     assert spilled.manifest.rows == whole.manifest.rows == 3000
     assert spilled.manifest.extra["duplicates_in_hour"] == 1
     assert sorted(rows(spilled.data_file)) == sorted(rows(whole.data_file))
     times = [t for _, t in rows(spilled.data_file)]
     assert times == sorted(times)
-    assert not list(tmp_path.glob("spill-*"))
+    assert not list(scratch.glob("spill-*"))

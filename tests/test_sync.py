@@ -208,6 +208,25 @@ def test_not_ready_hours_are_never_requested_or_recorded(
     assert all(h <= datetime(2024, 3, 3, 23, tzinfo=UTC) for h in loaded)
 
 
+def test_a_lake_and_catalog_under_a_path_with_a_quote_work(
+    emulator: EmulatorServer, synthetic: SyntheticProject, project: ProjectConfig, tmp_path: Path
+) -> None:
+    from tests.conftest import FAST_RETRY
+
+    folder = tmp_path / "o'brien's data"
+    settings = LoaderSettings(
+        lake_root=str(folder / "lake"),
+        catalog_path=str(folder / "catalog.duckdb"),
+        start=LAST - timedelta(hours=5),
+        retry=FAST_RETRY,
+    )
+    sync_projects([project], settings, now=NOW)
+    sync_projects([project], settings, now=NOW, reload=True, start=LAST, end=LAST)
+    assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
+        truth(synthetic, LAST - timedelta(hours=5), LAST)
+    )
+
+
 def test_a_file_url_lake_works_like_a_folder(
     emulator: EmulatorServer, synthetic: SyntheticProject, project: ProjectConfig, tmp_path: Path
 ) -> None:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from loader import __version__
 from loader.amplitude.schema import SCHEMA_VERSION
+from loader.catalog import quote_list, quote_literal
 from loader.day_files import ROW_GROUP_ROWS
 from loader.hours import hour_key
 from loader.manifest import HourManifest
@@ -169,13 +170,13 @@ class HourWriter:
 
     def _merge_spilled(self, chunks: list[Path]) -> tuple[Path, int, pa.Table | None]:
         path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
-        files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+        files = quote_list([str(c) for c in chunks])
         # DuckDB sorts out of core past its memory limit; below ~256 MB it cannot even start.
         limit_mb = max(self.hour_memory_bytes >> 20, 256)
         with duckdb.connect(
             config={"threads": self.threads, "memory_limit": f"{limit_mb}MB"}
         ) as con:
-            con.execute(f"SET temp_directory = '{self.scratch}'")
+            con.execute(f"SET temp_directory = {quote_literal(str(self.scratch))}")
             con.execute(
                 f"CREATE VIEW chunks AS SELECT *, row_number() OVER () AS _copy_order"
                 f" FROM read_parquet({files})"
@@ -186,11 +187,13 @@ class HourWriter:
             )
             con.execute(
                 f"COPY (SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
-                f" ORDER BY {ORDER}) TO '{path}'"
+                f" ORDER BY {ORDER}) TO {quote_literal(str(path))}"
                 f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
             )
             duplicates = con.sql(f"SELECT uuid FROM ({ranked}) WHERE _nth > 1").to_arrow_table()
-            count = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()
+            count = con.execute(
+                f"SELECT count(*) FROM read_parquet({quote_literal(str(path))})"
+            ).fetchone()
         for chunk in chunks:
             chunk.unlink(missing_ok=True)
         return path, int(count[0]) if count else 0, duplicates if duplicates.num_rows else None
