@@ -181,16 +181,12 @@ class HourWriter:
                 f"CREATE VIEW chunks AS SELECT *, row_number() OVER () AS _copy_order"
                 f" FROM read_parquet({files})"
             )
-            ranked = (
-                "SELECT *, row_number() OVER (PARTITION BY uuid ORDER BY _copy_order) AS _nth"
-                " FROM chunks"
-            )
+            first, later = _copies("chunks")
             con.execute(
-                f"COPY (SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
-                f" ORDER BY {ORDER}) TO {quote_literal(str(path))}"
+                f"COPY ({first} ORDER BY {ORDER}) TO {quote_literal(str(path))}"
                 f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
             )
-            duplicates = con.sql(f"SELECT uuid FROM ({ranked}) WHERE _nth > 1").to_arrow_table()
+            duplicates = con.sql(later).to_arrow_table()
             count = con.execute(
                 f"SELECT count(*) FROM read_parquet({quote_literal(str(path))})"
             ).fetchone()
@@ -262,12 +258,17 @@ def _first_copies(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     order = pa.array(range(table.num_rows), pa.int64())
     with duckdb.connect() as con:
         con.register("t", table.append_column("_copy_order", order))
-        ranked = (
-            "SELECT *, row_number() OVER (PARTITION BY uuid ORDER BY _copy_order) AS _nth FROM t"
-        )
-        kept = con.sql(
-            f"SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
-            " ORDER BY _copy_order"
-        ).to_arrow_table()
-        dropped = con.sql(f"SELECT uuid FROM ({ranked}) WHERE _nth > 1").to_arrow_table()
+        first, later = _copies("t")
+        kept = con.sql(f"{first} ORDER BY _copy_order").to_arrow_table()
+        dropped = con.sql(later).to_arrow_table()
     return kept.cast(table.schema), dropped
+
+
+def _copies(source: str) -> tuple[str, str]:
+    """SQL for the first row of each uuid of `source` (by `_copy_order`), and the later uuids."""
+    ranked = (
+        "SELECT *, row_number() OVER (PARTITION BY uuid ORDER BY _copy_order) AS _nth"
+        f" FROM {source}"
+    )
+    first = f"SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
+    return first, f"SELECT uuid FROM ({ranked}) WHERE _nth > 1"
