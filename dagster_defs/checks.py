@@ -11,12 +11,16 @@ from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.events import SOURCE, TABLE
 from loader.catalog import connect_views
 from loader.hours import describe_hours, hours_between
-from loader.lake import Lake, TableLayout
+from loader.lake import Lake
 from loader.manifest import ManifestStore
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.reader import LakeSnapshot
 
 
 def _views(lake: LakeResource) -> duckdb.DuckDBPyConnection:
-    return connect_views(amplitude_views(Lake(lake.lake_root)))
+    """The catalog's views over the newest committed snapshot."""
+    return connect_views(amplitude_views(LakeSnapshot.newest(Lake(lake.lake_root))))
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
@@ -91,11 +95,10 @@ def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
 def no_gaps(lake: LakeResource) -> dg.AssetCheckResult:
     """Every hour between a project's first and last loaded hour has a manifest."""
     root = Lake(lake.lake_root)
+    snapshot = CommitLog(root).latest()
     gaps: dict[str, str] = {}
-    for project in sorted(root.names(root.join(SOURCE))):
-        if not project.startswith("project="):
-            continue
-        store = ManifestStore(TableLayout(root, SOURCE, project.split("=", 1)[1], TABLE))
+    for project, _ in snapshot.tables_named(SOURCE, TABLE):
+        store = ManifestStore(TableLayout(root, SOURCE, project, TABLE), snapshot)
         loaded = store.loaded_hours()
         if loaded:
             missing = [h for h in hours_between(min(loaded), max(loaded)) if h not in loaded]

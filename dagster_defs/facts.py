@@ -9,8 +9,9 @@ import dagster as dg
 from loader.amplitude.config import LoaderSettings
 from loader.amplitude.events import SOURCE, TABLE, SyncReport
 from loader.hours import hour_key
-from loader.lake import Lake, TableLayout
+from loader.lake import Lake
 from loader.manifest import ManifestStore
+from loader.snapshot.layout import TableLayout
 
 
 def run_metadata(

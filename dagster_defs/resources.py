@@ -58,6 +58,8 @@ class LakeResource(dg.ConfigurableResource):
     start: str
     lag_hours: int = 3
     max_reject_ratio: float = 0.01
+    recheck_hours: int = 24
+    retention_hours: float = 24.0
 
     def settings(self, timeouts: Timeouts | None = None) -> LoaderSettings:
         """Return the library's settings.
@@ -74,6 +76,8 @@ class LakeResource(dg.ConfigurableResource):
             start=parse_hour(self.start),
             lag_hours=self.lag_hours,
             max_reject_ratio=self.max_reject_ratio,
+            recheck_hours=self.recheck_hours,
+            retention_hours=self.retention_hours,
         )
         return replace(settings, timeouts=timeouts) if timeouts else settings
 
@@ -107,5 +111,7 @@ def build_resources(settings: LocationSettings = SETTINGS) -> dict[str, dg.Confi
         catalog_path=settings.catalog_path,
         start=f"{settings.start:%Y-%m-%dT%H}",
         lag_hours=settings.lag_hours,
+        recheck_hours=settings.recheck_hours,
+        retention_hours=settings.retention_hours,
     )
     return {"amplitude": amplitude, "lake": lake}

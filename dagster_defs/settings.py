@@ -33,7 +33,8 @@ class LocationSettings:
         partitions_per_run: Hours per backfill run.
         lake_root: The lake.
         catalog_path: The DuckDB catalog.
-        recheck_hours: Hours the daily re-check exports again.
+        recheck_hours: Hours the daily re-check exports again (days are compacted after it).
+        retention_hours: How long superseded files stay for readers of older snapshots.
     """
 
     start: datetime
@@ -44,6 +45,7 @@ class LocationSettings:
     lake_root: str
     catalog_path: str
     recheck_hours: int
+    retention_hours: float
 
 
 def load_settings(env: dict[str, str] | None = None) -> LocationSettings:
@@ -73,6 +75,7 @@ def load_settings(env: dict[str, str] | None = None) -> LocationSettings:
         lake_root=env.get("AMPLITUDE_LAKE") or DEFAULT_LAKE,
         catalog_path=env.get("AMPLITUDE_CATALOG") or DEFAULT_CATALOG,
         recheck_hours=int(env.get("AMPLITUDE_RECHECK_HOURS") or 24),
+        retention_hours=float(env.get("AMPLITUDE_RETENTION_HOURS") or 24),
     )
 
 

@@ -8,7 +8,8 @@ It generates a synthetic one-day export once (reused), then measures in the same
   of the child's whole process tree;
 * three analyst queries on the catalog's views over Parquet and on a native DuckDB table of the
   same rows;
-* a sync with nothing to do over a year of loaded hours (8,760 manifests).
+* a sync with nothing to do over a year of loaded hours (8,760 manifests);
+* the hourly mode: the same day published hour by hour, then compacted, and what it wrote.
 """
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ from isal import igzip
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader
+from loader.benchmark_hourly import measure_hourly
 from loader.catalog import tune_for_views
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.bulk import BulkSpec, write_export
-from loader.lake import Lake, TableLayout
+from loader.lake import Lake
 from loader.manifest import HourManifest, ManifestStore
 from loader.secrets import Secret
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import HourEntry, TableState
 
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 QUERIES = {
@@ -71,6 +76,9 @@ class BenchResult:
         peak_memory_mb: Peak resident memory of the loader's process tree.
         queries: Per query: seconds on the views, on a native table, and their ratio.
         noop_sync_seconds: A sync with nothing to do over 8,760 loaded hours.
+        hourly: The hourly mode: the first day published hour by hour, then compacted
+            (`loader.benchmark_hourly`); empty for windows of several days.
+        hourly_text: The same, as a line for people.
     """
 
     events: int
@@ -82,6 +90,8 @@ class BenchResult:
     peak_memory_mb: float = 0.0
     queries: dict[str, dict[str, float]] = field(default_factory=dict)
     noop_sync_seconds: float = 0.0
+    hourly: dict[str, float] = field(default_factory=dict)
+    hourly_text: str = ""
 
     @property
     def ratio_to_floor(self) -> float:
@@ -242,15 +252,18 @@ def measure_noop_sync(work: Path, hours: int = 8760) -> float:
     shutil.rmtree(work, ignore_errors=True)
     lake = Lake(work / "lake")
     store = ManifestStore(TableLayout(lake, SOURCE, "100001", TABLE))
-    folder = Path(store.layout.manifest_dir)
-    folder.mkdir(parents=True)
     start = DAY - timedelta(hours=hours)
+    entries = {}
     for i in range(hours):
         hour = start + timedelta(hours=i)
         manifest = HourManifest(
             "100001", TABLE, f"{hour:%Y-%m-%dT%H}", 0, 0, 0, 0, 0, 0, {}, "", 1, "bench"
         )
-        (folder / f"{hour:%Y-%m-%dT%H}.json").write_bytes(manifest.to_json())
+        entries[manifest.hour] = HourEntry(store.write(manifest))
+    # Every finished day compacted, as a year of hourly loads leaves it.
+    days = {key[:10]: "" for key in entries if key[:10] < f"{DAY - timedelta(days=1):%Y-%m-%d}"}
+    state = TableState(hours=entries, days=days)
+    CommitLog(lake).commit("a year of empty hours", lambda base: {store.layout.key: state})
     # An unreachable port: if the sync made any request it would fail.
     project = ProjectConfig(
         100001, Secret("bench-key-0"), Secret("bench-secret-0"), base_url="http://127.0.0.1:9"
@@ -298,6 +311,10 @@ def run_benchmark(
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
     result.noop_sync_seconds = measure_noop_sync(folder / "noop")
+    if days == 1:
+        shutil.rmtree(folder / "hourly", ignore_errors=True)
+        hourly = measure_hourly(zips[0], folder / "hourly", project)
+        result.hourly, result.hourly_text = hourly.summary(), hourly.text()
     return result
 
 
@@ -325,6 +342,7 @@ def report_text(result: BenchResult) -> str:
         f" {s['json_mb_per_second']} MB/s of JSON), {s['ratio_to_floor']}x the floor",
         f"peak memory       {result.peak_memory_mb:,.0f} MB (the loader's whole process tree)",
         f"no-op sync        {result.noop_sync_seconds:.2f} s over 8,760 loaded hours",
+        *([result.hourly_text] if result.hourly_text else []),
     ]
     for name, timing in result.queries.items():
         lines.append(

@@ -1,9 +1,15 @@
-"""The DuckDB catalog: a file of views over the lake, rebuilt aside and swapped in atomically.
+"""The DuckDB catalog: a file of views over one snapshot of the lake, swapped in atomically.
 
 DuckDB lets one process write a database file and then locks every other process out, readers
 included. So the loader never writes the file analysts open: it builds a new file beside it and
-renames it into place, and only when the view definitions change (new data needs no rebuild: the
-views glob the lake). An analyst with the old file open keeps reading it until they reconnect.
+renames it into place. Its views list the files of one snapshot of the lake explicitly, so each
+commit gets a new catalog; a session that has the old file open keeps reading the old snapshot
+(whose files the vacuum keeps for the retention), and a new session reads the newest.
+
+DuckDB caches a database it opened by path within a process: while any connection to the file
+is open, `duckdb.connect(path)` in the same process returns that same database, old snapshot
+included. `open_catalog` attaches the file to a fresh in-memory database instead, which always
+reads the file now at the path.
 """
 
 from __future__ import annotations
@@ -132,7 +138,10 @@ def tune_for_views(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def open_catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open the catalog read-only, tuned for querying its views.
+    """Open the newest snapshot's catalog read-only, tuned for querying its views.
+
+    The file is attached to a new in-memory database, so that a process that still holds a
+    connection to an older catalog file (a notebook, a code server) gets the newest one.
 
     Args:
         path: The catalog file.
@@ -140,7 +149,10 @@ def open_catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
     Returns:
         A connection; close it when done.
     """
-    return tune_for_views(duckdb.connect(str(path), read_only=True))
+    con = duckdb.connect()
+    con.execute(f"ATTACH {quote_literal(str(path))} AS catalog (READ_ONLY)")
+    con.execute("USE catalog")
+    return tune_for_views(con)
 
 
 def connect_views(views: list[View]) -> duckdb.DuckDBPyConnection:
@@ -160,12 +172,23 @@ def connect_views(views: list[View]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bool:
-    """Make the catalog at `path` hold exactly `views`, rebuilding it only if they changed.
+def catalog_version(path: Path) -> int:
+    """The snapshot version the catalog at `path` reads (-1 if unknown)."""
+    try:
+        return int(json.loads(_sidecar(path.resolve()).read_text()).get("version", -1))
+    except (OSError, ValueError):
+        return -1
+
+
+def publish_catalog(
+    path: Path, views: list[View], *, version: int = 0, force: bool = False
+) -> bool:
+    """Make the catalog at `path` hold exactly `views` of one snapshot, if it is not newer.
 
     Args:
         path: The catalog file.
         views: The views it must hold.
+        version: The snapshot they read: a catalog of a newer one is left as it is.
         force: Rebuild even if the definitions are unchanged.
 
     Returns:
@@ -176,12 +199,14 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
     digest = definitions_digest(views)
     with _catalog_lock(path):
         sidecar = _sidecar(path)
-        if not force and path.exists() and sidecar.exists():
+        if path.exists() and sidecar.exists():
             try:
-                if json.loads(sidecar.read_text()).get("sha256") == digest:
-                    return False
+                built = json.loads(sidecar.read_text())
             except (OSError, ValueError):
-                pass
+                built = {}
+            newer = int(built.get("version", -1)) > version
+            if newer or (not force and built.get("sha256") == digest):
+                return False
         for stale in path.parent.glob(f".{path.name}.building-*"):  # left by a killed build
             stale.unlink(missing_ok=True)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
@@ -200,7 +225,10 @@ def publish_catalog(path: Path, views: list[View], *, force: bool = False) -> bo
             building.unlink(missing_ok=True)
             building.with_name(building.name + ".wal").unlink(missing_ok=True)
         sidecar.write_text(
-            json.dumps({"sha256": digest, "built_at": datetime.now(UTC).isoformat()}, indent=1)
+            json.dumps(
+                {"sha256": digest, "version": version, "built_at": datetime.now(UTC).isoformat()},
+                indent=1,
+            )
         )
-    log.info("catalog %s rebuilt with %d views", path, len(views))
+    log.info("catalog %s: snapshot %d, %d views", path, version, len(views))
     return True

@@ -24,7 +24,12 @@ from loader.amplitude.config import (
     projects_from_env,
 )
 from loader.amplitude.events import SyncReport
-from loader.amplitude.runner import project_status, refresh_catalog, sync_projects
+from loader.amplitude.runner import (
+    project_status,
+    refresh_catalog,
+    sync_projects,
+    vacuum_lake,
+)
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
 from loader.errors import ConfigError, LoaderError
@@ -161,6 +166,24 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Share of malformed lines above which an hour fails.",
         ),
         click.option(
+            "--recheck-hours",
+            envvar="AMPLITUDE_RECHECK_HOURS",
+            type=click.IntRange(0),
+            default=24,
+            show_default=True,
+            help="Re-check window: a day is compacted once it ended this long (plus the lag)"
+            " ago (env AMPLITUDE_RECHECK_HOURS).",
+        ),
+        click.option(
+            "--retention-hours",
+            envvar="AMPLITUDE_RETENTION_HOURS",
+            type=click.FloatRange(0),
+            default=24.0,
+            show_default=True,
+            help="How long superseded files stay for readers of older snapshots"
+            " (env AMPLITUDE_RETENTION_HOURS).",
+        ),
+        click.option(
             "--default-start",
             "default_start",
             envvar="AMPLITUDE_START",
@@ -189,6 +212,8 @@ def _configure(kwargs: dict[str, Any]) -> tuple[list[ProjectConfig], LoaderSetti
         start=kwargs.pop("default_start"),
         lag_hours=kwargs.pop("lag_hours"),
         max_reject_ratio=kwargs.pop("max_reject_ratio"),
+        recheck_hours=kwargs.pop("recheck_hours"),
+        retention_hours=kwargs.pop("retention_hours"),
     )
     return projects, settings
 
@@ -328,6 +353,8 @@ def status(as_json: bool, **kwargs: Any) -> None:
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
         return
+    if statuses:
+        click.echo(f"lake snapshot {statuses[0].snapshot} (what readers opening it now see)")
     for s in statuses:
         click.echo(f"project {s.project}")
         click.echo(f"  wanted        {s.start or '(no start configured)'} .. {s.newest_ready}")
@@ -339,7 +366,10 @@ def status(as_json: bool, **kwargs: Any) -> None:
             f"  gaps          {', '.join(s.gaps[:5]) or 'none'}"
             + (f" (+{len(s.gaps) - 5} ranges)" if len(s.gaps) > 5 else "")
         )
-        click.echo(f"  hours         {s.hours_loaded:,} ({s.hours_empty:,} empty)")
+        click.echo(
+            f"  hours         {s.hours_loaded:,} ({s.hours_empty:,} empty);"
+            f" {s.days_compacted:,} day(s) compacted"
+        )
         click.echo(
             f"  events        {s.rows:,} rows, {s.rejects:,} rejected lines,"
             f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden"
@@ -361,6 +391,28 @@ def catalog(lake: str, catalog: str, force: bool) -> None:
     """Rebuild the DuckDB catalog if its view definitions changed."""
     changed = refresh_catalog(LoaderSettings(lake_root=lake, catalog_path=catalog), force=force)
     click.echo(f"catalog {catalog}: {'rebuilt' if changed else 'already up to date'}")
+
+
+@main.command()
+@click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True)
+@click.option(
+    "--retention-hours",
+    envvar="AMPLITUDE_RETENTION_HOURS",
+    type=click.FloatRange(0),
+    default=24.0,
+    show_default=True,
+    help="Keep what snapshots superseded less than this long ago still reference.",
+)
+@handle_errors
+def vacuum(lake: str, retention_hours: float) -> None:
+    """Delete files that no snapshot younger than the retention references."""
+    report = vacuum_lake(LoaderSettings(lake_root=lake, retention_hours=retention_hours))
+    click.echo(
+        f"removed {len(report.superseded):,} superseded and {len(report.uncommitted):,}"
+        f" never-committed file(s), {len(report.records):,} commit record(s),"
+        f" {report.bytes_freed / 1e6:,.1f} MB; kept snapshots"
+        f" {', '.join(map(str, report.kept_snapshots)) or 'none'}"
+    )
 
 
 @main.command()

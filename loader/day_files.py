@@ -1,23 +1,19 @@
-"""Read copies by day: each upload day's hour files rewritten as one file of large row groups.
+"""Compacted days: each finished upload day's hour files rewritten once as one file.
 
 Hours are the unit of loading: one file each, replaced whole, which keeps reloads and crashes
 simple. They are a poor unit of reading. DuckDB pays for every file and every row group it opens,
 so ten days of hourly files (240 files) made the analyst queries 2 to 6 times slower than a
-native table, and a quiet project's hours are row groups of a few hundred rows. Beside the hour
-files the publisher therefore keeps one copy per upload day, with row groups of about DuckDB's
-own size, and the catalog reads the copies.
+native table, and a quiet project's hours are row groups of a few hundred rows. Once a day is
+finished (all its hours loaded, past the lag and the re-check window) it is compacted into one
+file with row groups of about DuckDB's own size, and readers read that file instead of its hours
+(see `loader.publish`). A reload of an hour of a compacted day writes a new day file in the same
+commit; nothing else ever rewrites a day.
 
 Rows whose time (the table's `order` column, Amplitude's `event_time`) falls before their upload
 day, late arrivals from devices that were offline, go after the others, in row groups of their
 own. Put one after the other with the rest, a few late rows stretched every row group's time
 range back over days, and a time filter could skip none of them; this way all but the late row
 groups cover about one day. Within that, rows keep the order of the hour files.
-
-A day's copy is rebuilt from all its hour files whenever one of them changes, under the publish
-lock, and replaced in one rename: readers see a day as it was before a publish or after it,
-never a mix. A copy can lag its hour files only after a crash between the two; the publisher's
-journal names the hours, and recovery rebuilds their days. Days whose hour files have no copy (a
-lake written before copies existed) are built on the next run.
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loader.errors import LoaderError
-from loader.lake import TableLayout
+from loader.snapshot.layout import TableLayout
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +56,7 @@ def days_of(hours: Iterable[datetime]) -> list[date]:
 
 
 class DayFiles:
-    """The read copies by day of one table of one project.
+    """Builds the compacted files of upload days of one table of one project.
 
     Args:
         layout: Where the table lives.
@@ -74,35 +70,20 @@ class DayFiles:
         self.scratch = scratch
         self.order = order
 
-    def missing(self) -> list[date]:
-        """Return the days that have hour files but no copy.
-
-        Returns:
-            The days, sorted.
-        """
-        lake = self.layout.lake
-        with_hours = {_day_of(p) for p in lake.glob(self.layout.data_glob())}
-        with_copy = {_day_of(p) for p in lake.glob(self.layout.day_glob())}
-        return sorted(with_hours - with_copy)
-
-    def rebuild(self, days: Iterable[date]) -> int:
-        """Rewrite the copies of some days from their hour files (a day without any is removed).
+    def build(self, day: date, hour_files: list[str]) -> tuple[str, int]:
+        """Write one day's file from its hour files, under a new name.
 
         Args:
-            days: The days.
+            day: The upload day.
+            hour_files: Its hours' data files (relative to the lake), in hour order.
 
         Returns:
-            Rows in the rebuilt copies.
+            The new file (relative to the lake; "" for a day without rows) and its rows.
         """
-        return sum(self._rebuild(day) for day in sorted(set(days)))
-
-    def _rebuild(self, day: date) -> int:
         lake = self.layout.lake
-        target = self.layout.day_file(day)
-        files = lake.glob(self.layout.hour_files_of(day))
+        files = [lake.join(p) for p in hour_files]
         if not files:
-            lake.delete(target)
-            return 0
+            return "", 0
         local = self.scratch / f"day-{uuid.uuid4().hex}.parquet"
         late = self.scratch / f"late-{uuid.uuid4().hex}.parquet"
         schema = self._schema(day, files)
@@ -129,9 +110,10 @@ class DayFiles:
             # The pool keeps freed pages in this thread's heap, where the next window's
             # staging threads cannot reuse them: a 10-day load grew by 47% without this.
             pa.default_memory_pool().release_unused()
-        lake.put(local, target)
-        log.debug("rebuilt %s of %s: %d rows, %d hours", self.layout.table, day, rows, len(files))
-        return rows
+        target = self.layout.new_day_file(day)
+        lake.put(local, lake.join(target))
+        log.debug("compacted %s of %s: %d rows, %d hours", self.layout.table, day, rows, len(files))
+        return target, rows
 
     def _split_late(self, table: pa.Table, day: date) -> tuple[pa.Table, pa.Table]:
         """Split rows whose time is before the upload day (late arrivals) from the others."""
@@ -231,7 +213,3 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         for field in schema
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _day_of(path: str) -> date:
-    return date.fromisoformat(path.split("upload_date=", 1)[1][:10])

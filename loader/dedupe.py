@@ -1,9 +1,9 @@
 """One row per key across hours: the earliest hour's copy wins, whatever the load order.
 
 A source may export the same key (Amplitude: `uuid`) in two upload hours. Both rows stay in the
-lake; an index of the later copies, `duplicates.parquet`, lets the catalog hide them with an anti
-join. The index is recomputed for the keys of the hours being published, under the lake's publish
-lock, so loads in any order and in parallel converge to the same result.
+lake; an index of the later copies lets the catalog hide them with an anti join. Each commit that
+changes hours writes a new index, recomputed for the keys of those hours, so loads in any order
+and in parallel converge to the same result.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 import duckdb
 
 from loader.catalog import quote_list, quote_literal
-from loader.lake import TableLayout
+from loader.hours import hour_key
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.state import TableState
 
-INDEX_NAME = "duplicates.parquet"
 MEMORY_LIMIT_MB = 256
 
 
@@ -34,7 +35,6 @@ class DuplicateIndex:
         self.layout = layout
         self.key = key
         self.order = order
-        self.path = layout.state_file(INDEX_NAME)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """Open an in-memory DuckDB that can read the lake.
@@ -47,67 +47,93 @@ class DuplicateIndex:
             con.register_filesystem(self.layout.lake.fs)
         return con
 
-    def refresh(self, hours: list[datetime], scratch: Path) -> int:
-        """Recompute the index for the keys of hours just published.
+    def refresh(
+        self,
+        hours: list[datetime],
+        before: TableState,
+        after: TableState,
+        scratch: Path,
+    ) -> tuple[str | None, int]:
+        """Compute the index of a table's new state, recomputing only the keys of changed hours.
+
+        The keys recomputed are those of the changed hours' files before and after the change
+        (a key that a reload removed from its earliest hour must come back from a later one),
+        and those whose later copy the old index placed in a changed hour.
 
         Args:
-            hours: The hours whose data just changed (already in place).
+            hours: The hours whose data changed.
+            before: The table's state before the change (its index is the starting point).
+            after: The table's state after the change (its hour files are the data).
             scratch: A local folder for the new index file.
 
         Returns:
-            How many later copies the index lists now.
+            The new index file (relative to the lake; None while the table has no rows), and
+            how many later copies it lists.
         """
         lake = self.layout.lake
-        url = lake.url
-        files = [self.layout.data_file(h) for h in hours]
-        files = [url(f) for f in files if lake.exists(f)]
-        has_index = lake.exists(self.path)
+        keys = {hour_key(h) for h in hours}
+        touched_files = sorted(
+            {
+                e.data
+                for state in (before, after)
+                for k, e in state.hours.items()
+                if k in keys and e.data
+            }
+        )
+        all_files = after.hour_files()
+        if not all_files:
+            return None, 0
+
+        def urls(paths: list[str]) -> str:
+            return quote_list([lake.url(lake.join(p)) for p in paths])
+
         key, order = self.key, self.order
         with self.connect() as con:
             # A first load touches every key: past this, DuckDB spills to scratch, so the
             # index never costs more memory than the stage before it did.
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'")
             con.execute(f"SET temp_directory = {quote_literal(str(scratch))}")
-            index = f"read_parquet({quote_literal(url(self.path))}, hive_partitioning = false)"
+            old = (
+                f"read_parquet({quote_literal(lake.url(lake.join(before.index)))},"
+                " hive_partitioning = false)"
+                if before.index
+                else None
+            )
             touched = []
-            if files:
-                touched.append(f"SELECT {key} FROM read_parquet({quote_list(files)})")
-            if has_index:
+            if touched_files:
+                touched.append(
+                    f"SELECT {key} FROM read_parquet({urls(touched_files)},"
+                    " hive_partitioning = false, union_by_name = true)"
+                )
+            if old:
                 stamps = ", ".join(f"TIMESTAMP '{h:%Y-%m-%d %H:00:00}'" for h in hours)
-                touched.append(f"SELECT {key} FROM {index} WHERE {order} IN ({stamps})")
+                touched.append(f"SELECT {key} FROM {old} WHERE {order} IN ({stamps})")
             if touched:
                 con.execute(f"CREATE TEMP TABLE touched AS {' UNION '.join(touched)}")
             else:
                 con.execute(f"CREATE TEMP TABLE touched ({key} VARCHAR)")
-            published = bool(files) or bool(lake.glob(self.layout.data_glob()))
-            parts = []
-            if has_index:
+            parts = [
+                f"""SELECT {key}, {order}, project_id FROM (
+                    SELECT {key}, {order}, project_id,
+                           row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS copy
+                    FROM read_parquet({urls(all_files)},
+                                      hive_partitioning = false, union_by_name = true)
+                    WHERE {key} IN (SELECT {key} FROM touched)
+                ) WHERE copy > 1"""
+            ]
+            if old:
                 parts.append(
-                    f"SELECT {key}, {order}, project_id FROM {index}"
+                    f"SELECT {key}, {order}, project_id FROM {old}"
                     f" WHERE {key} NOT IN (SELECT {key} FROM touched)"
                 )
-            if published:
-                parts.append(
-                    f"""SELECT {key}, {order}, project_id FROM (
-                        SELECT {key}, {order}, project_id,
-                               row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS copy
-                        FROM read_parquet({quote_literal(url(self.layout.data_glob()))},
-                                          hive_partitioning = false, union_by_name = true)
-                        WHERE {key} IN (SELECT {key} FROM touched)
-                    ) WHERE copy > 1"""
-                )
-            if not parts:
-                parts.append(
-                    f"SELECT NULL::VARCHAR AS {key}, NULL::TIMESTAMP AS {order},"
-                    " NULL::BIGINT AS project_id WHERE false"
-                )
-            target = scratch / f"duplicates-{uuid.uuid4().hex}.parquet"
+            local = scratch / f"duplicates-{uuid.uuid4().hex}.parquet"
             con.execute(
                 f"COPY ({' UNION ALL '.join(parts)} ORDER BY {order}, {key})"
-                f" TO {quote_literal(str(target))} (FORMAT parquet)"
+                f" TO {quote_literal(str(local))} (FORMAT parquet)"
             )
             count = con.execute(
-                f"SELECT count(*) FROM read_parquet({quote_literal(str(target))})"
+                f"SELECT count(*) FROM read_parquet({quote_literal(str(local))})"
             ).fetchone()
-        lake.put(target, self.path)
-        return int(count[0]) if count else 0
+        path = self.layout.new_index_file()
+        lake.put(local, lake.join(path))
+        return path, int(count[0]) if count else 0

@@ -1,8 +1,10 @@
 """The lake: a folder (or any fsspec URL) of Parquet files and JSON manifests.
 
-Writes are atomic per file: a local file is written beside its destination and renamed into
-place; an object store makes an object visible only when its upload completes. Readers therefore
-see either the old file or the new one, never half of one.
+This module knows how to write, list and lock files, not where they go (`loader.snapshot.layout`)
+nor which of them make up the lake (`loader.snapshot.log`). Writes are atomic per file: a local
+file is written beside its destination and renamed into place; an object store makes an object
+visible only when its upload completes. Table files are written once under new names; only the
+loader's own notes (`_state/`) are ever replaced.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,7 @@ import fsspec
 import psutil
 from fsspec.implementations.local import LocalFileSystem
 
-from loader.hours import hour_key
-
 log = logging.getLogger(__name__)
-
-#: Suffix of the folder beside a table that holds its read copies, one file per upload day.
-DAY_SUFFIX = "_by_day"
 
 
 class Lake:
@@ -188,12 +186,62 @@ class Lake:
             return str(Path(path).parent)
         return tempfile.gettempdir()
 
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create a small file only if nothing exists at `path` (the commit's atomic step).
+
+        Args:
+            path: Destination in the lake.
+            data: The content, complete when the file appears.
+
+        Returns:
+            False if the path existed (another writer got there first).
+        """
+        if not self.local:
+            # Object stores: the next step is a conditional PUT (If-None-Match: *); until then a
+            # remote lake relies on the orchestrator to serialise commits (see `lock`).
+            if self.exists(path):
+                return False
+            self.write_bytes(path, data)
+            return True
+        with tempfile.NamedTemporaryFile(delete=False, dir=self._scratch_for(path)) as tmp:
+            tmp.write(data)
+        try:
+            os.link(tmp.name, path)  # fails if `path` exists; never half-written
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp.name).unlink()
+        return True
+
+    def files(self, folder: str) -> list[FileInfo]:
+        """List every file below a folder, recursively, with its size and modification time.
+
+        Args:
+            folder: A folder in the lake.
+
+        Returns:
+            The files (an empty list if the folder does not exist).
+        """
+        try:
+            found = self.fs.find(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        out = []
+        for path, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            modified = info.get("mtime") or info.get("LastModified") or info.get("created")
+            if isinstance(modified, (int, float)):
+                modified = datetime.fromtimestamp(modified, UTC)
+            out.append(FileInfo(path, int(info.get("size") or 0), modified))
+        return out
+
     @contextlib.contextmanager
     def lock(self, path: str) -> Iterator[None]:
-        """Hold an exclusive lock for publishing, across processes on this machine.
+        """Hold an exclusive lock, across processes on this machine; re-entrant in a process.
 
-        On a remote lake there is no portable lock; publishing must then be serialised by the
-        orchestrator (a Dagster pool of one, say), and a warning says so once.
+        On a remote lake there is no portable lock; commits then rely on the conditional create
+        of their record (`create_exclusive`), and a debug line says so.
 
         Args:
             path: The lock file's path in the lake.
@@ -202,16 +250,53 @@ class Lake:
             While the lock is held.
         """
         if not self.local:
-            log.debug("no file lock on %s; publishing relies on the orchestrator", self.protocol)
+            log.debug("no file lock on %s; commits rely on the orchestrator", self.protocol)
             yield
             return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with Path(path).open("a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with _LOCKS_GUARD:
+            held = _LOCKS.setdefault(path, _HeldLock())
+        with held.mutex:  # threads of this process queue here; flock is per open file
+            if held.depth == 0:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                held.handle = Path(path).open("a+")  # noqa: SIM115 (held across the yield)
+                fcntl.flock(held.handle, fcntl.LOCK_EX)
+            held.depth += 1
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                held.depth -= 1
+                if held.depth == 0 and held.handle is not None:
+                    fcntl.flock(held.handle, fcntl.LOCK_UN)
+                    held.handle.close()
+                    held.handle = None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file found in the lake.
+
+    Attributes:
+        path: Its path in the lake's filesystem.
+        size: Its size in bytes.
+        modified: When it was last written (None if the filesystem does not say).
+    """
+
+    path: str
+    size: int
+    modified: datetime | None
+
+
+class _HeldLock:
+    """One lock file as held by this process: the open handle and how deep it is held."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.depth = 0
+        self.handle: Any = None
+
+
+_LOCKS: dict[str, _HeldLock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 def _sweep_scratch(base: Path) -> None:
@@ -227,81 +312,3 @@ def _sweep_scratch(base: Path) -> None:
 def _protocol(fs: Any) -> str:
     protocol = fs.protocol
     return str(protocol[0] if isinstance(protocol, (tuple, list)) else protocol)
-
-
-def project_of(path: str) -> str:
-    """Return the project a lake path belongs to, from its `project=<id>` folder.
-
-    Args:
-        path: A path below `<source>/project=<id>/`.
-
-    Returns:
-        The project id.
-    """
-    return path.split("project=", 1)[1].split("/", 1)[0]
-
-
-@dataclass(frozen=True)
-class TableLayout:
-    """Where one table of one project of one source lives in the lake.
-
-    Attributes:
-        lake: The lake.
-        source: The source's name, for example `amplitude`.
-        project: The project id.
-        table: The table's name, for example `events`.
-    """
-
-    lake: Lake
-    source: str
-    project: str
-    table: str
-
-    @property
-    def project_root(self) -> str:
-        """The folder of this project."""
-        return self.lake.join(self.source, f"project={self.project}")
-
-    def data_file(self, hour: datetime) -> str:
-        """The single Parquet file that holds one hour (replaced whole on reload)."""
-        return (
-            f"{self.project_root}/{self.table}/upload_date={hour:%Y-%m-%d}/hour={hour:%H}"
-            "/data.parquet"
-        )
-
-    def data_glob(self, project: str | None = None) -> str:
-        """A glob of every hour's data file, of this project or of all (`*`)."""
-        root = self.lake.join(self.source, f"project={project or self.project}")
-        return f"{root}/{self.table}/upload_date=*/hour=*/*.parquet"
-
-    def hour_files_of(self, day: date) -> str:
-        """A glob of the hour data files of one upload day."""
-        return f"{self.project_root}/{self.table}/upload_date={day:%Y-%m-%d}/hour=*/*.parquet"
-
-    def day_file(self, day: date) -> str:
-        """The read copy of one upload day: its hour files as one file (see `loader.day_files`)."""
-        return (
-            f"{self.project_root}/{self.table}{DAY_SUFFIX}/upload_date={day:%Y-%m-%d}/data.parquet"
-        )
-
-    def day_glob(self, project: str | None = None) -> str:
-        """A glob of every day's read copy, of this project or of all (`*`)."""
-        root = self.lake.join(self.source, f"project={project or self.project}")
-        return f"{root}/{self.table}{DAY_SUFFIX}/upload_date=*/data.parquet"
-
-    @property
-    def manifest_dir(self) -> str:
-        """The folder of this table's manifests."""
-        return f"{self.project_root}/_manifests/{self.table}"
-
-    def manifest_file(self, hour: datetime) -> str:
-        """The manifest of one hour."""
-        return f"{self.manifest_dir}/{hour_key(hour)}.json"
-
-    def rejects_file(self, hour: datetime) -> str:
-        """The rejected lines of one hour, gzipped JSON lines."""
-        return f"{self.project_root}/_rejects/{self.table}/{hour_key(hour)}.jsonl.gz"
-
-    def state_file(self, name: str) -> str:
-        """A file of this table's own bookkeeping, for example its duplicates."""
-        return f"{self.project_root}/_state/{self.table}/{name}"

@@ -1,7 +1,7 @@
-"""Manifests: one JSON file per loaded hour, the loader's only state.
+"""Manifests: one JSON file per loaded hour, saying what was loaded and how.
 
-An hour is loaded exactly when its manifest exists. The manifest is written after the hour's
-data file, so a crash in between leaves an hour that is simply loaded again.
+An hour is loaded exactly when the newest snapshot lists it (see `loader.snapshot`); its entry
+names its manifest, data and rejects files, all written before the commit that lists them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loader.hours import hour_key
-from loader.lake import TableLayout
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import HourEntry, Snapshot, TableState
 
 
 @dataclass
@@ -86,26 +88,42 @@ class HourManifest:
 
 
 class ManifestStore:
-    """Reads and writes the manifests of one table of one project.
+    """Reads and writes the manifests of one table of one project, as of one snapshot.
 
     Args:
         layout: Where the table lives.
+        snapshot: The snapshot to read (default: the newest committed one).
     """
 
-    def __init__(self, layout: TableLayout) -> None:
+    def __init__(self, layout: TableLayout, snapshot: Snapshot | None = None) -> None:
         self.layout = layout
+        self._snapshot = snapshot
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The snapshot read (the newest when this store first needed it)."""
+        if self._snapshot is None:
+            self._snapshot = CommitLog(self.layout.lake).latest()
+        return self._snapshot
+
+    @property
+    def state(self) -> TableState:
+        """The table as of the snapshot."""
+        return self.snapshot.table(self.layout.key)
 
     def loaded_hours(self) -> set[datetime]:
-        """Return every hour that has a manifest, from one folder listing.
+        """Return every hour the snapshot lists as loaded.
 
         Returns:
             The loaded hours.
         """
-        hours = set()
-        for name in self.layout.lake.names(self.layout.manifest_dir):
-            if name.endswith(".json") and len(name) == len("2024-01-01T00.json"):
-                hours.add(datetime.strptime(name[:-5], "%Y-%m-%dT%H").replace(tzinfo=UTC))
-        return hours
+        return {
+            datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC) for key in self.state.hours
+        }
+
+    def entry(self, hour: datetime) -> HourEntry | None:
+        """Return what the snapshot lists for one hour, or None if it is not loaded."""
+        return self.state.hours.get(hour_key(hour))
 
     def read(self, hour: datetime) -> HourManifest | None:
         """Read one hour's manifest.
@@ -116,26 +134,23 @@ class ManifestStore:
         Returns:
             The manifest, or None if the hour is not loaded.
         """
-        path = self.layout.manifest_file(hour)
-        try:
-            return HourManifest.from_json(self.layout.lake.read_bytes(path))
-        except FileNotFoundError:
+        entry = self.entry(hour)
+        if entry is None:
             return None
+        lake = self.layout.lake
+        return HourManifest.from_json(lake.read_bytes(lake.join(entry.manifest)))
 
-    def write(self, manifest: HourManifest) -> None:
-        """Publish a manifest atomically.
+    def write(self, manifest: HourManifest) -> str:
+        """Write a manifest under a new name; it counts once a commit lists it.
 
         Args:
             manifest: The manifest.
+
+        Returns:
+            Its path, relative to the lake.
         """
         hour = manifest.hour_start
         assert manifest.hour == hour_key(hour)
-        self.layout.lake.write_bytes(self.layout.manifest_file(hour), manifest.to_json())
-
-    def delete(self, hour: datetime) -> None:
-        """Forget an hour (it will be loaded again).
-
-        Args:
-            hour: The hour.
-        """
-        self.layout.lake.delete(self.layout.manifest_file(hour))
+        path = self.layout.new_manifest_file(hour)
+        self.layout.lake.write_bytes(self.layout.lake.join(path), manifest.to_json())
+        return path

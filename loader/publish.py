@@ -1,44 +1,36 @@
-"""Publishing staged hours into the lake, so that readers and crashes never see half of it.
+"""Publishing staged hours into the lake: one commit per batch of hours, and compaction.
 
-Order, all under the table's publish lock:
+Readers and crashes see a batch whole or not at all:
 
-0. a marker names each schema version about to appear (`_state/<table>/schema_version=<n>`), so
-   readers know whether all files share one schema, and never believe so wrongly;
-1. a journal names the hours about to change;
-2. each hour's data file replaces the old one in one rename (an empty hour deletes it);
-3. its rejects file, then its manifest, are written: the manifest marks the hour loaded;
-4. the duplicate index is recomputed for the keys of those hours;
-5. the read copies of their days are rebuilt (`loader.day_files`): readers see the new hours here;
-6. the journal is removed.
+1. each hour's data, rejects and manifest files are written under new names (nothing that a
+   reader may be reading is ever written over);
+2. the commit (`loader.snapshot.log`) applies the hours to the newest snapshot: a new duplicate
+   index for the keys of those hours, and a new file for every compacted day whose hours
+   changed; then the snapshot's record is created, the one atomic step.
 
-A crash before 3 leaves the hour unloaded, so the next run loads it again. A crash between 2 and
-6 leaves the journal, and the next run finishes steps 4 and 5 before doing anything else.
-
-The index is refreshed before the copies so that a later copy of a key is hidden before it
-becomes visible, not after.
+A crash before the record leaves the previous snapshot as it was: the hours are not loaded and
+the next run loads them again; the files written for nothing are removed by the vacuum. Once a
+day is finished (every hour loaded, past the lag and the re-check window) it is compacted once
+into one file for readers (`loader.day_files`); until then readers read its hour files.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from loader.day_files import DayFiles, days_of
 from loader.dedupe import DuplicateIndex
-from loader.hours import hour_key
-from loader.lake import TableLayout
+from loader.hours import describe_hours, hour_key
 from loader.manifest import HourManifest, ManifestStore
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import HourEntry, Snapshot, TableState, with_hours
 from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
-
-JOURNAL = "publishing.json"
-#: Prefix of the markers that name the schema versions of a table's data files.
-SCHEMA_MARKER = "schema_version="
-LOCK = "publish.lock"
 
 
 @dataclass
@@ -58,14 +50,36 @@ class StagedHour:
     rejects_file: Path | None
 
 
+def days_due(state: TableState, finished_before: datetime) -> list[date]:
+    """The days to compact: every hour loaded, not compacted yet, ended before a moment.
+
+    Args:
+        state: A table's state.
+        finished_before: Days that end after this are not finished.
+
+    Returns:
+        The days, oldest first.
+    """
+    per_day: dict[str, int] = {}
+    for key in state.hours:
+        per_day[key[:10]] = per_day.get(key[:10], 0) + 1
+    due = []
+    for day, hours in sorted(per_day.items()):
+        start = date.fromisoformat(day)
+        end = datetime(start.year, start.month, start.day, tzinfo=finished_before.tzinfo)
+        if hours == 24 and day not in state.days and end + timedelta(days=1) <= finished_before:
+            due.append(start)
+    return due
+
+
 class Publisher:
-    """Publishes hours of one table of one project.
+    """Publishes hours of one table of one project, and compacts its finished days.
 
     Args:
         layout: Where the table lives.
         scratch: A local folder for temporary files.
         key: The table's key column, unique across hours in the catalog.
-        order: The column each hour file is sorted by, which the day copies keep (optional).
+        order: The column each hour file is sorted by, which the day files keep (optional).
     """
 
     def __init__(
@@ -73,89 +87,105 @@ class Publisher:
     ) -> None:
         self.layout = layout
         self.scratch = scratch
-        self.manifests = ManifestStore(layout)
+        self.log = CommitLog(layout.lake)
         self.duplicates = DuplicateIndex(layout, key=key)
         self.days = DayFiles(layout, scratch, order)
-        self._journal = layout.state_file(JOURNAL)
-        self._lock = layout.state_file(LOCK)
 
-    def recover(self) -> bool:
-        """Finish a publish that a crash interrupted, and build the day copies that are missing.
-
-        Returns:
-            True if a publish was interrupted.
-        """
-        lake = self.layout.lake
-        with lake.lock(self._lock):
-            interrupted = lake.exists(self._journal)
-            if interrupted:
-                hours = [
-                    datetime.fromisoformat(h) for h in json.loads(lake.read_bytes(self._journal))
-                ]
-                log.warning("finishing an interrupted publish of %d hour(s)", len(hours))
-                self.duplicates.refresh(hours, self.scratch)
-                self.days.rebuild(days_of(hours))
-                lake.delete(self._journal)
-            missing = self.days.missing()
-            if missing:
-                log.warning(
-                    "building the read copies of %d day(s) of %s (%s to %s)",
-                    len(missing),
-                    self.layout.table,
-                    missing[0],
-                    missing[-1],
-                )
-                self.days.rebuild(missing)
-            return interrupted
-
-    def publish(self, staged: list[StagedHour]) -> int:
-        """Publish hours atomically, one by one, then refresh the duplicate index and day copies.
+    def publish(self, staged: list[StagedHour]) -> Snapshot | None:
+        """Publish hours in one commit.
 
         Args:
             staged: The hours, with files on local disk (moved into the lake).
 
         Returns:
-            How many later copies of keys the duplicate index lists afterwards.
+            The snapshot committed, or None if there was nothing to publish.
         """
         if not staged:
-            return 0
-        lake = self.layout.lake
+            return None
+        key = self.layout.key
         hours = [s.hour for s in staged]
-        with lake.lock(self._lock):
-            # An empty hour that had no file changes no day: quiet hours rewrite nothing.
-            changed = [
-                s.hour
-                for s in staged
-                if s.data_file is not None or lake.exists(self.layout.data_file(s.hour))
-            ]
-            for version in sorted({s.manifest.schema_version for s in staged if s.data_file}):
-                marker = self.layout.state_file(f"{SCHEMA_MARKER}{version}")
-                if not lake.exists(marker):
-                    lake.write_bytes(marker, b"")
-            lake.write_bytes(self._journal, json.dumps([h.isoformat() for h in hours]).encode())
-            for item in staged:
-                self._publish_hour(item)
-            crash_point("publish.before_duplicates")
-            count = self.duplicates.refresh(hours, self.scratch)
-            crash_point("publish.before_days")
-            self.days.rebuild(days_of(changed))
-            lake.delete(self._journal)
-        log.info("published %d hour(s) of %s", len(staged), self.layout.table)
-        return count
+        with self.log.locked():
+            entries = {hour_key(s.hour): self._put(s) for s in staged}
+            crash_point("publish.before_commit")
 
-    def _publish_hour(self, item: StagedHour) -> None:
+            def change(base: Snapshot) -> dict[str, TableState]:
+                before = base.table(key)
+                after = with_hours(before, entries)
+                # An empty hour that had no rows changes no data: quiet hours rewrite nothing.
+                moved = [
+                    h for h in hours if entries[hour_key(h)].data or _data(before, h) is not None
+                ]
+                if moved:
+                    crash_point("publish.before_index")
+                    index, rows = self.duplicates.refresh(moved, before, after, self.scratch)
+                    after = replace(after, index=index, index_rows=rows)
+                rebuilt = {}
+                for day in days_of(moved):
+                    if str(day) in after.days:  # compacted: a new file, in this same commit
+                        crash_point("publish.before_days")
+                        rebuilt[str(day)] = self.days.build(day, after.hour_files(day))[0]
+                return {key: replace(after, days={**after.days, **rebuilt})}
+
+            snapshot = self.log.commit(
+                f"publish {self.layout.table} of project {self.layout.project}:"
+                f" {describe_hours(hours)}",
+                change,
+            )
+        log.info("published %d hour(s) of %s", len(staged), self.layout.table)
+        return snapshot
+
+    def compact(self, finished_before: datetime) -> list[date]:
+        """Compact every finished day that is not compacted yet, in one commit.
+
+        Args:
+            finished_before: Days that end after this moment are not finished (the lag and
+                the re-check window may still change them).
+
+        Returns:
+            The days compacted.
+        """
+        key = self.layout.key
+        if not days_due(self.log.latest().table(key), finished_before):
+            return []
+        done: list[date] = []
+
+        def change(base: Snapshot) -> dict[str, TableState]:
+            state = base.table(key)
+            built = {}
+            done.clear()
+            for day in days_due(state, finished_before):
+                crash_point("compact.before_day")
+                built[str(day)] = self.days.build(day, state.hour_files(day))[0]
+                done.append(day)
+            return {key: replace(state, days={**state.days, **built})}
+
+        self.log.commit(f"compact {self.layout.table} of project {self.layout.project}", change)
+        log.info("compacted %d day(s) of %s", len(done), self.layout.table)
+        return done
+
+    def _put(self, item: StagedHour) -> HourEntry:
+        """Write one hour's files into the lake under new names; they count once committed."""
         lake = self.layout.lake
-        data_path = self.layout.data_file(item.hour)
-        rejects_path = self.layout.rejects_file(item.hour)
         crash_point("publish.before_data")
-        if item.data_file is None:
-            lake.delete(data_path)
-        else:
-            lake.put(item.data_file, data_path)
+        data = rejects = None
+        if item.data_file is not None:
+            data = self.layout.new_hour_file(item.hour)
+            lake.put(item.data_file, lake.join(data))
+        if item.rejects_file is not None:
+            rejects = self.layout.new_rejects_file(item.hour)
+            lake.put(item.rejects_file, lake.join(rejects))
         crash_point("publish.before_manifest")
-        if item.rejects_file is None:
-            lake.delete(rejects_path)
-        else:
-            lake.put(item.rejects_file, rejects_path)
-        self.manifests.write(item.manifest)
-        log.debug("published %s hour %s", self.layout.table, hour_key(item.hour))
+        manifest = ManifestStore(self.layout).write(item.manifest)
+        return HourEntry(
+            manifest=manifest,
+            data=data,
+            rejects=rejects,
+            rows=item.manifest.rows,
+            schema_version=item.manifest.schema_version,
+            content_sha256=item.manifest.content_sha256,
+        )
+
+
+def _data(state: TableState, hour: datetime) -> str | None:
+    entry = state.hours.get(hour_key(hour))
+    return entry.data if entry else None

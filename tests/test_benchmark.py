@@ -7,7 +7,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loader.benchmark import BenchResult, run_benchmark, write_json
+from loader.benchmark import BenchResult, report_text, run_benchmark, write_json
 from loader.emulator import SyntheticProject
 from loader.emulator.bulk import BulkSpec, write_export
 
@@ -45,6 +45,10 @@ def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
         "sessions of one user",
     }
     assert summary["events_per_second"] == round(3000 / result.loader_seconds)
+    hourly = result.hourly
+    assert hourly["hour_files_mb"] > 0 and hourly["day_file_mb"] > 0
+    assert hourly["ratio"] < hourly["rewrite_every_publish_ratio"]
+    assert "hourly mode" in report_text(result)
     write_json([result], tmp_path / "bench.json")
     assert json.loads((tmp_path / "bench.json").read_text())[0]["events"] == 3000
     assert isinstance(result, BenchResult)

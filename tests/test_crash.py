@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -21,12 +21,16 @@ import pytest
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.faults import FaultRule
 from loader.hours import hours_between
+from loader.lake import Lake
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import Snapshot
 from tests.conftest import LAST, NOW, START
 
-FIRST = START + timedelta(hours=12)
+FIRST = START
+KEY = "amplitude/project=100001/events"
 
 
-def _command(tmp_path: Path, url: str) -> list[str]:
+def _command(tmp_path: Path, url: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -44,6 +48,7 @@ def _command(tmp_path: Path, url: str) -> list[str]:
         str(tmp_path / "lake"),
         "--catalog",
         str(tmp_path / "catalog.duckdb"),
+        *extra,
     ]
 
 
@@ -53,42 +58,53 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _assert_no_partial_hour(tmp_path: Path, synthetic: SyntheticProject) -> None:
-    """Every hour file holds its whole hour, every day copy whole hours, every manifest its file."""
-    project = tmp_path / "lake" / "amplitude" / "project=100001"
-    for file in project.glob("events_by_day/*/data.parquet"):
-        by_hour: dict[object, set[str]] = {}
-        for uuid, upload_hour in duckdb.execute(
-            f"SELECT uuid, upload_hour FROM read_parquet('{file}', hive_partitioning = false)"
-        ).fetchall():
-            by_hour.setdefault(upload_hour, set()).add(uuid)
-        for upload_hour, uuids in by_hour.items():
-            hour = next(
-                h for h in hours_between(FIRST, LAST) if h.replace(tzinfo=None) == upload_hour
-            )
-            assert uuids == {e["uuid"] for e in synthetic.events(hour)}, (file, hour)
-    for file in project.glob("events/*/*/data.parquet"):
-        hour_dir = file.parent
-        day = hour_dir.parent.name.split("=")[1]
-        hour = next(
-            h
-            for h in hours_between(FIRST, LAST)
-            if f"{h:%Y-%m-%d}" == day and f"{h:%H}" == hour_dir.name.split("=")[1]
-        )
-        uuids = {
-            r[0]
-            for r in duckdb.execute(
-                f"SELECT uuid FROM read_parquet('{file}', hive_partitioning = false)"
-            ).fetchall()
+def _uuids(path: Path) -> dict[datetime, set[str]]:
+    by_hour: dict[datetime, set[str]] = {}
+    for uuid, upload_hour in duckdb.execute(
+        f"SELECT uuid, upload_hour FROM read_parquet('{path}', hive_partitioning = false)"
+    ).fetchall():
+        by_hour.setdefault(upload_hour.replace(tzinfo=UTC), set()).add(uuid)
+    return by_hour
+
+
+def _expected(synthetic: SyntheticProject, hour: datetime) -> set[str]:
+    return {e["uuid"] for e in synthetic.events(hour)}
+
+
+def _assert_whole_snapshots(tmp_path: Path, synthetic: SyntheticProject) -> None:
+    """The newest snapshot holds whole hours and days, and the catalog reads a whole snapshot."""
+    lake = Lake(tmp_path / "lake")
+    snapshot = CommitLog(lake).latest()
+    state = snapshot.table(KEY)
+    for key, entry in state.hours.items():
+        hour = datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        assert Path(lake.join(entry.manifest)).exists(), key
+        if entry.data:
+            assert _uuids(Path(lake.join(entry.data))) == {hour: _expected(synthetic, hour)}, key
+        else:
+            assert not _expected(synthetic, hour), key
+    for day, path in state.days.items():
+        hours = {
+            datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+            for k, e in state.hours.items()
+            if k.startswith(day) and e.data
         }
-        assert uuids == {e["uuid"] for e in synthetic.events(hour)}, file
-    manifests = tmp_path / "lake" / "amplitude" / "project=100001" / "_manifests" / "events"
-    for manifest in manifests.glob("*.json") if manifests.exists() else []:
-        day, hh = manifest.stem.split("T")
-        events_dir = tmp_path / "lake/amplitude/project=100001/events"
-        data = events_dir / f"upload_date={day}" / f"hour={hh}" / "data.parquet"
-        hour = next(h for h in hours_between(FIRST, LAST) if f"{h:%Y-%m-%dT%H}" == manifest.stem)
-        assert data.exists() == bool(synthetic.events(hour)), manifest
+        got = _uuids(Path(lake.join(path))) if path else {}
+        assert got == {h: _expected(synthetic, h) for h in hours}, day
+    catalog = tmp_path / "catalog.duckdb"
+    if not catalog.exists():
+        return
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        row = con.execute("SELECT version FROM amplitude.lake_snapshot").fetchone()
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM amplitude.events),"
+            " (SELECT count(DISTINCT uuid) FROM amplitude.events),"
+            " (SELECT count(*) FROM amplitude.events_all)"
+        ).fetchone()
+    read = CommitLog(lake).read(row[0]) if row else Snapshot()
+    hours = [datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=UTC) for k in read.table(KEY).hours]
+    uuids = set().union(*(_expected(synthetic, h) for h in hours))
+    assert counts == (len(uuids), len(uuids), sum(len(synthetic.events(h)) for h in hours))
 
 
 def _assert_exact(tmp_path: Path, synthetic: SyntheticProject) -> None:
@@ -99,9 +115,13 @@ def _assert_exact(tmp_path: Path, synthetic: SyntheticProject) -> None:
     with duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True) as con:
         rows = con.execute("SELECT uuid, upload_hour FROM amplitude.events").fetchall()
         hours = con.execute("SELECT count(*) FROM amplitude.load_log").fetchone()
+        pinned = con.execute("SELECT version FROM amplitude.lake_snapshot").fetchone()
     assert len(rows) == len(expected)
     assert dict(rows) == expected
     assert hours == (len(list(hours_between(FIRST, LAST))),)
+    newest = CommitLog(Lake(tmp_path / "lake")).latest()
+    assert pinned == (newest.version,)  # the catalog reads the newest snapshot
+    assert "2024-03-01" in newest.table(KEY).days
 
 
 @pytest.mark.parametrize(
@@ -112,11 +132,16 @@ def _assert_exact(tmp_path: Path, synthetic: SyntheticProject) -> None:
         "publish.before_data:1",
         "publish.before_data:30",
         "publish.before_manifest:7",
-        "publish.before_duplicates:1",
-        "publish.before_duplicates:2",
-        "publish.before_days:1",
-        "publish.before_days:2",
+        "publish.before_commit:1",
+        "publish.before_commit:2",
+        "publish.before_index:2",
+        "commit.before_record:1",
+        "commit.before_record:2",
+        "commit.after_record:1",
+        "commit.after_record:3",
+        "compact.before_day:1",
         "catalog.before_swap:1",
+        "catalog.before_swap:3",
     ],
 )
 def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
@@ -130,7 +155,7 @@ def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
             timeout=120,
         )
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-        _assert_no_partial_hour(tmp_path, synthetic)
+        _assert_whole_snapshots(tmp_path, synthetic)
 
         rerun = subprocess.run(
             _command(tmp_path, server.url), env=_env(), capture_output=True, timeout=120
@@ -156,10 +181,62 @@ def test_sigkill_at_an_arbitrary_moment_then_rerun_gives_exactly_the_ground_trut
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-        _assert_no_partial_hour(tmp_path, synthetic)
+        _assert_whole_snapshots(tmp_path, synthetic)
         server.faults.set([])
         rerun = subprocess.run(
             _command(tmp_path, server.url), env=_env(), capture_output=True, timeout=120
         )
         assert rerun.returncode == 0, rerun.stderr
+    _assert_exact(tmp_path, synthetic)
+
+
+def _run(command: list[str], **env: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(command, env=_env(**env), capture_output=True, timeout=120)
+
+
+def test_sigkill_while_a_reload_rewrites_a_compacted_day_leaves_the_old_snapshot_whole(
+    tmp_path: Path, synthetic: SyntheticProject
+) -> None:
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        assert _run(_command(tmp_path, server.url)).returncode == 0
+        reload = [
+            *_command(tmp_path, server.url)[:4],
+            "--start",
+            "20240301T05",
+            "--end",
+            "20240301T06",
+            *_command(tmp_path, server.url)[8:],
+            "--reload",
+        ]
+        crashed = _run(reload, AMPLITUDE_LOADER_CRASH_AT="publish.before_days")
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        _assert_whole_snapshots(tmp_path, synthetic)
+        assert _run(reload).returncode == 0
+    _assert_exact(tmp_path, synthetic)
+
+
+@pytest.mark.parametrize("point", ["vacuum.before_delete:1", "vacuum.before_delete:5"])
+def test_sigkill_during_a_vacuum_leaves_the_newest_snapshot_whole(
+    point: str, tmp_path: Path, synthetic: SyntheticProject
+) -> None:
+    vacuum = [
+        sys.executable,
+        "-m",
+        "loader",
+        "vacuum",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--retention-hours",
+        "0",
+    ]
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        assert _run(_command(tmp_path, server.url)).returncode == 0
+        assert _run([*_command(tmp_path, server.url), "--reload"]).returncode == 0
+        crashed = _run(vacuum, AMPLITUDE_LOADER_CRASH_AT=point)
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        _assert_whole_snapshots(tmp_path, synthetic)
+        done = _run(vacuum)
+        assert done.returncode == 0, done.stderr
+        assert b"superseded" in done.stdout
+    _assert_whole_snapshots(tmp_path, synthetic)
     _assert_exact(tmp_path, synthetic)

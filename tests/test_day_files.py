@@ -1,4 +1,4 @@
-"""Read copies by day: the same rows as the hour files, in one file and large row groups."""
+"""Compacted days: the same rows as the hour files, in one file and large row groups, once."""
 
 from __future__ import annotations
 
@@ -15,24 +15,31 @@ import pytest
 from loader import day_files
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.runner import sync_projects
-from loader.day_files import DayFiles, days_of
+from loader.day_files import DayFiles
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.errors import LoaderError
-from loader.lake import Lake, TableLayout
+from loader.lake import Lake
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import TableState
 from tests.conftest import LAST, NOW, START, count
 from tests.truth import raw_rows, truth
 
 DAY = date(2024, 3, 1)
+KEY = "amplitude/project=100001/events"
 
 
 def _layout(tmp_path: Path) -> TableLayout:
     return TableLayout(Lake(tmp_path / "lake"), "source", "7", "things")
 
 
-def _write_hour(layout: TableLayout, hour: datetime, table: pa.Table, row_group: int) -> None:
-    path = Path(layout.data_file(hour))
+def _write_hour(layout: TableLayout, hour: datetime, table: pa.Table, row_group: int) -> str:
+    """Write an hour's file as the publisher would, and return its path in the lake."""
+    relative = layout.new_hour_file(hour)
+    path = Path(layout.lake.join(relative))
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, row_group_size=row_group)
+    return relative
 
 
 def _hour_rows(hour: datetime, n: int) -> pa.Table:
@@ -51,24 +58,30 @@ def _read(path: str) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
-def test_a_day_copy_holds_its_hours_rows_in_hour_order_in_few_row_groups(
+def _events(settings: LoaderSettings) -> TableState:
+    return CommitLog(Lake(settings.lake_root)).latest().table(KEY)
+
+
+def _abs(settings: LoaderSettings, relative: str) -> Path:
+    return Path(settings.lake_root) / relative
+
+
+def test_a_day_file_holds_its_hours_rows_in_hour_order_in_few_row_groups(
     tmp_path: Path,
 ) -> None:
     layout = _layout(tmp_path)
-    hours = [datetime(2024, 3, 1, h, tzinfo=UTC) for h in (7, 0, 23, 12)]
-    for hour in hours:  # written out of order, each in row groups of 10 rows
-        _write_hour(layout, hour, _hour_rows(hour, 95), row_group=10)
-    _write_hour(layout, hours[0] + timedelta(days=1), _hour_rows(hours[0], 5), row_group=10)
+    hours = [datetime(2024, 3, 1, h, tzinfo=UTC) for h in (0, 7, 12, 23)]
+    files = [_write_hour(layout, h, _hour_rows(h, 95), row_group=10) for h in hours]
 
-    assert DayFiles(layout, tmp_path).missing() == [DAY, DAY + timedelta(days=1)]
-    rows = DayFiles(layout, tmp_path).rebuild(days_of(hours))
+    path, rows = DayFiles(layout, tmp_path).build(DAY, files)
 
-    copy = layout.day_file(DAY)
-    expected = [row for h in sorted(hours) for row in _read(layout.data_file(h))]
+    copy = layout.lake.join(path)
+    expected = [row for f in files for row in _read(layout.lake.join(f))]
     assert rows == len(expected) == 380
     assert _read(copy) == expected  # every row, hours in order, each hour as written
     assert pq.ParquetFile(copy).metadata.num_row_groups == 1  # not 40 of 10 rows
-    assert DayFiles(layout, tmp_path).missing() == [DAY + timedelta(days=1)]
+    assert "/things_by_day/upload_date=2024-03-01/part-" in path
+    assert DayFiles(layout, tmp_path).build(DAY, files)[0] != path  # a new name every time
     assert not list(tmp_path.glob("day-*.parquet"))  # nothing left in scratch
 
 
@@ -77,12 +90,12 @@ def test_row_groups_are_cut_by_size_as_well_as_by_rows(
 ) -> None:
     layout = _layout(tmp_path)
     hour = datetime(2024, 3, 1, 5, tzinfo=UTC)
-    _write_hour(layout, hour, _hour_rows(hour, 50_000), row_group=50_000)
+    files = [_write_hour(layout, hour, _hour_rows(hour, 50_000), row_group=50_000)]
     monkeypatch.setattr(day_files, "ROW_GROUP_BYTES", 100_000)  # wide rows, in miniature
 
-    DayFiles(layout, tmp_path).rebuild([DAY])
+    path, _ = DayFiles(layout, tmp_path).build(DAY, files)
 
-    metadata = pq.ParquetFile(layout.day_file(DAY)).metadata
+    metadata = pq.ParquetFile(layout.lake.join(path)).metadata
     assert metadata.num_rows == 50_000
     assert metadata.num_row_groups > 5
     assert max(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)) < 20_000
@@ -91,14 +104,19 @@ def test_row_groups_are_cut_by_size_as_well_as_by_rows(
 def test_hours_of_two_schema_versions_make_one_day_with_every_column(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
     old, new = (datetime(2024, 3, 1, h, tzinfo=UTC) for h in (1, 2))
-    _write_hour(layout, old, _hour_rows(old, 3), row_group=10)
-    _write_hour(
-        layout, new, _hour_rows(new, 2).append_column("added", pa.array(["a", "b"])), row_group=10
-    )
+    files = [
+        _write_hour(layout, old, _hour_rows(old, 3), row_group=10),
+        _write_hour(
+            layout,
+            new,
+            _hour_rows(new, 2).append_column("added", pa.array(["a", "b"])),
+            row_group=10,
+        ),
+    ]
 
-    DayFiles(layout, tmp_path).rebuild([DAY])
+    path, _ = DayFiles(layout, tmp_path).build(DAY, files)
 
-    copy = pq.read_table(layout.day_file(DAY))
+    copy = pq.read_table(layout.lake.join(path))
     assert copy.column_names == ["key", "upload_hour", "value", "added"]
     assert copy.column("added").to_pylist() == [None, None, None, "a", "b"]
 
@@ -106,42 +124,26 @@ def test_hours_of_two_schema_versions_make_one_day_with_every_column(tmp_path: P
 def test_hours_with_conflicting_types_explain_which_day_and_what_to_do(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
     one, two = (datetime(2024, 3, 1, h, tzinfo=UTC) for h in (1, 2))
-    _write_hour(layout, one, _hour_rows(one, 3), row_group=10)
     clash = _hour_rows(two, 2).set_column(2, "value", pa.array([True, False]))
-    _write_hour(layout, two, clash, row_group=10)
+    files = [
+        _write_hour(layout, one, _hour_rows(one, 3), row_group=10),
+        _write_hour(layout, two, clash, row_group=10),
+    ]
 
     with pytest.raises(LoaderError) as raised:
-        DayFiles(layout, tmp_path).rebuild([DAY])
+        DayFiles(layout, tmp_path).build(DAY, files)
 
     text = str(raised.value)
     assert "project 7" in text and "2024-03-01" in text
     assert "backfill --start 20240301T00 --end 20240301T23 --reload" in text
-    assert not Path(layout.day_file(DAY)).exists()
+    assert not list((tmp_path / "lake").rglob("things_by_day/*/*.parquet"))
 
 
-def test_a_day_whose_hours_are_all_gone_loses_its_copy(tmp_path: Path) -> None:
-    layout = _layout(tmp_path)
-    hour = datetime(2024, 3, 1, 9, tzinfo=UTC)
-    _write_hour(layout, hour, _hour_rows(hour, 3), row_group=10)
-    DayFiles(layout, tmp_path).rebuild([DAY])
-    assert Path(layout.day_file(DAY)).exists()
-
-    Path(layout.data_file(hour)).unlink()  # the hour was reloaded and is empty now
-    DayFiles(layout, tmp_path).rebuild([DAY])
-
-    assert not Path(layout.day_file(DAY)).exists()
-    assert DayFiles(layout, tmp_path).missing() == []
+def test_a_day_without_rows_has_no_file(tmp_path: Path) -> None:
+    assert DayFiles(_layout(tmp_path), tmp_path).build(DAY, []) == ("", 0)
 
 
-def _day_copy(settings: LoaderSettings, day: date) -> Path:
-    return (
-        Path(settings.lake_root)
-        / "amplitude/project=100001/events_by_day"
-        / f"upload_date={day:%Y-%m-%d}/data.parquet"
-    )
-
-
-def test_the_catalog_reads_day_copies_that_match_the_hour_files(
+def test_finished_days_are_read_from_one_file_and_the_others_from_their_hours(
     emulator: EmulatorServer,
     synthetic: SyntheticProject,
     project: ProjectConfig,
@@ -149,68 +151,81 @@ def test_the_catalog_reads_day_copies_that_match_the_hour_files(
 ) -> None:
     sync_projects([project], settings, now=NOW)
 
-    events = Path(settings.lake_root) / "amplitude/project=100001/events"
-    for day in (DAY + timedelta(days=d) for d in range(3)):
-        hours = sorted(events.glob(f"upload_date={day:%Y-%m-%d}/hour=*/data.parquet"))
-        expected = [row for h in hours for row in _read(str(h))]
-        copy = _read(str(_day_copy(settings, day)))
-        assert sorted(copy, key=str) == sorted(expected, key=str)
-        on_time = [row for row in expected if row[1] is None or row[1].date() >= day]
-        assert copy[: len(on_time)] == on_time  # late events last
+    state = _events(settings)
+    # With the tests' clock, the lag (3 h) and the re-check window (24 h), only day 1 is over.
+    assert list(state.days) == ["2024-03-01"]
+    expected = [row for f in state.hour_files(DAY) for row in _read(str(_abs(settings, f)))]
+    copy = _read(str(_abs(settings, state.days["2024-03-01"])))
+    assert sorted(copy, key=str) == sorted(expected, key=str)
+    on_time = [row for row in expected if row[1] is None or row[1].date() >= DAY]
+    assert copy[: len(on_time)] == on_time  # late events last
     with duckdb.connect(settings.catalog_path, read_only=True) as con:
         definition = con.execute(
             "SELECT sql FROM duckdb_views() WHERE view_name = 'events_all'"
         ).fetchone()
-    assert definition is not None and "/events_by_day/upload_date=*/data.parquet" in definition[0]
+    assert definition is not None
+    assert "events_by_day/upload_date=2024-03-01/part-" in definition[0]
+    assert "upload_date=2024-03-01/hour=" not in definition[0]
+    assert "events/upload_date=2024-03-02/hour=00/part-" in definition[0]
+    assert "=*" not in definition[0] and "*.parquet" not in definition[0]  # listed, not globbed
     assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
         truth(synthetic, START, LAST)
     )
 
 
-def test_a_reload_rebuilds_the_copies_of_the_days_it_touches(
+def test_a_day_is_compacted_once_and_a_reload_of_one_of_its_hours_makes_a_new_file(
     emulator: EmulatorServer,
     synthetic: SyntheticProject,
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
     sync_projects([project], settings, now=NOW)
-    stale = _day_copy(settings, DAY + timedelta(days=1))
-    kept = _day_copy(settings, DAY + timedelta(days=2))
-    pq.write_table(pq.read_table(stale).slice(0, 5), stale)  # a copy that lags its hours
-    kept_written = kept.stat().st_mtime_ns
+    compacted = _events(settings).days["2024-03-01"]
+    later = NOW + timedelta(days=2)  # day 2 and 3 are over now, day 1 must not be rewritten
+    sync_projects([project], settings, end=LAST, now=later)
+    days = dict(_events(settings).days)
+    assert days["2024-03-01"] == compacted and set(days) == {
+        "2024-03-01",
+        "2024-03-02",
+        "2024-03-03",
+    }
+    written = _abs(settings, compacted).stat().st_mtime_ns
 
     sync_projects(
         [project],
         settings,
-        start=START + timedelta(hours=30),
-        end=START + timedelta(hours=40),
+        start=START + timedelta(hours=5),
+        end=START + timedelta(hours=6),
         reload=True,
-        now=NOW,
+        now=later,
     )
 
+    after = _events(settings).days
+    assert after["2024-03-01"] != compacted  # a new file, in the reload's own commit
+    assert after["2024-03-02"] == days["2024-03-02"]  # a day no hour of was published
+    assert _abs(settings, compacted).stat().st_mtime_ns == written  # never written over
     assert count(settings, "SELECT count(*) FROM amplitude.events_all") == raw_rows(
         synthetic, START, LAST
     )
-    assert kept.stat().st_mtime_ns == kept_written  # a day no hour of was published
 
 
-def test_a_lake_without_day_copies_gets_them_on_the_next_run(
+def test_hourly_loads_rewrite_no_day_until_it_is_finished(
     emulator: EmulatorServer,
     synthetic: SyntheticProject,
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
-    sync_projects([project], settings, now=NOW)
-    requests = len(emulator.export_requests())
-    for copy in Path(settings.lake_root).rglob("events_by_day/*/data.parquet"):
-        copy.unlink()  # as a lake written before the copies existed
-
-    reports = sync_projects([project], settings, now=NOW)
-
-    assert len(emulator.export_requests()) == requests and reports[0].rows == 0
-    assert all(_day_copy(settings, DAY + timedelta(days=d)).exists() for d in range(3))
-    assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
-        truth(synthetic, START, LAST)
+    day = START + timedelta(days=1)
+    for hour in range(24):  # the hourly schedule, each run an hour after the one before
+        now = day + timedelta(hours=hour + 3, minutes=15)
+        sync_projects([project], settings, start=day, now=now)
+        assert _events(settings).days == {}
+    finished = day + timedelta(days=1, hours=27, minutes=15)
+    sync_projects([project], settings, start=day, end=day + timedelta(hours=23), now=finished)
+    state = _events(settings)
+    assert list(state.days) == ["2024-03-02"]
+    assert count(settings, "SELECT count(*) FROM amplitude.events_all") == raw_rows(
+        synthetic, day, day + timedelta(hours=23)
     )
 
 
@@ -230,6 +245,7 @@ def test_late_rows_go_last_in_row_groups_of_their_own(
     monkeypatch.setattr(day_files, "_READ_ROWS", 8)
     rng = random.Random(seed)
     written = []
+    files = []
     for h in range(rng.randint(1, 6)):
         hour = datetime(2024, 3, 1, h, tzinfo=UTC)
         n = rng.choice([0, 1, 7, 30, 200])
@@ -242,14 +258,14 @@ def test_late_rows_go_last_in_row_groups_of_their_own(
             {"key": [f"{h}-{i}" for i in range(len(values))], "event_time": _times(values)}
         )
         if table.num_rows:
-            _write_hour(layout, hour, table, row_group=10)
+            files.append(_write_hour(layout, hour, table, row_group=10))
             written.append(table)
     if not written:
         return
 
-    DayFiles(layout, tmp_path, order="event_time").rebuild([DAY])
+    path, _ = DayFiles(layout, tmp_path, order="event_time").build(DAY, files)
 
-    copy = pq.ParquetFile(layout.day_file(DAY))
+    copy = pq.ParquetFile(layout.lake.join(path))
     start = datetime(2024, 3, 1)
     kinds = []  # per row group: does it hold late rows, on-time rows, or both
     for i in range(copy.metadata.num_row_groups):
@@ -279,17 +295,16 @@ def test_empty_hours_that_had_no_rows_rewrite_no_day(
     settings: LoaderSettings,
 ) -> None:
     sync_projects([project], settings, now=NOW)
-    hours = [START + timedelta(hours=i) for i in range(72)]
-    quiet, busy = next(  # an empty hour, then one with events, on the same day
+    hours = [START + timedelta(hours=i) for i in range(24)]
+    quiet, busy = next(  # an empty hour, then one with events, on the compacted day
         (h, n)
         for h, n in itertools.pairwise(hours)
-        if not synthetic.events(h) and synthetic.events(n) and h.date() == n.date()
+        if not synthetic.events(h) and synthetic.events(n)
     )
-    copy = _day_copy(settings, quiet.date())
-    written = copy.stat().st_mtime_ns
+    compacted = _events(settings).days["2024-03-01"]
 
     sync_projects([project], settings, start=quiet, end=quiet, reload=True, now=NOW)
-    assert copy.stat().st_mtime_ns == written
+    assert _events(settings).days["2024-03-01"] == compacted
 
     sync_projects([project], settings, start=busy, end=busy, reload=True, now=NOW)
-    assert copy.stat().st_mtime_ns != written  # while an hour with rows does
+    assert _events(settings).days["2024-03-01"] != compacted  # while an hour with rows does

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from loader.amplitude.typed_views import typed_event_views
 from loader.catalog import View
-from loader.lake import Lake
+from loader.snapshot.reader import LakeSnapshot
 from loader.sqlfiles import read_sql
 
 FIVETRAN_SCHEMA = "amplitude_fivetran"
@@ -30,14 +30,14 @@ def _view(schema: str, name: str, folder: str) -> View:
     return View(schema, name, sql, "\n".join(header).strip())
 
 
-def analyst_views(lake: Lake) -> list[View]:
+def analyst_views(pinned: LakeSnapshot) -> list[View]:
     """Return the views built on `amplitude.events` for analysts and dbt packages.
 
     Sessions, active users, experiment exposures, property long form, the Fivetran-compatible
     schema and the typed event views.
 
     Args:
-        lake: The lake (the typed views follow its latest taxonomy snapshots).
+        pinned: The snapshot of the lake (the typed views follow its latest taxonomy).
 
     Returns:
         The views, after which nothing else depends on them.
@@ -45,5 +45,5 @@ def analyst_views(lake: Lake) -> list[View]:
     return [
         *(_view("amplitude", name, "amplitude") for name in ANALYST_VIEWS),
         *(_view(FIVETRAN_SCHEMA, name, "amplitude_fivetran") for name in FIVETRAN_VIEWS),
-        *typed_event_views(lake),
+        *typed_event_views(pinned),
     ]

@@ -1,25 +1,22 @@
-"""The Amplitude views of the DuckDB catalog, from the SQL templates in `sql/amplitude/`.
+"""The Amplitude views of the DuckDB catalog, over one snapshot of the lake.
 
-A view over files that do not exist yet cannot be created, so until the lake holds a kind of
-file its view is an empty SELECT with the right columns; the definitions then change when the
-first file arrives, which is what makes the catalog rebuild.
+Every view lists the files of its snapshot explicitly (never a glob), so a session that opened
+the catalog keeps one consistent state of the lake however many commits follow. A kind of file
+that the snapshot does not have yet gives an empty SELECT with the right columns.
 """
 
 from __future__ import annotations
 
-import io
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.taxonomy import TABLES
-from loader.catalog import View
-from loader.lake import Lake, TableLayout, project_of
-from loader.publish import SCHEMA_MARKER
+from loader.catalog import View, quote_list, quote_literal
+from loader.snapshot.layout import SNAPSHOT_LOG
+from loader.snapshot.reader import LakeSnapshot
 from loader.sqlfiles import read_sql
 
 SCHEMA = "amplitude"
@@ -35,31 +32,19 @@ def _events_columns() -> list[tuple[str, str]]:
     ]
 
 
-def _one_schema(lake: Lake, base: str) -> bool:
-    """Whether every project's event files share one schema version.
-
-    The publisher writes a marker per schema version before the first file of that version; a
-    project with files but no marker (a lake older than the markers) counts as unknown.
-    """
-    markers = lake.glob(f"{base}/_state/events/{SCHEMA_MARKER}*")
-    versions = {m.rsplit("=", 1)[1] for m in markers}
-    marked = {project_of(m) for m in markers}
-    with_data = {project_of(d) for d in lake.glob(f"{base}/events")}
-    return len(versions) == 1 and with_data <= marked
-
-
-def _any_duplicates(lake: Lake, glob: str) -> bool:
-    """Whether any project's duplicate index lists a later copy (its footer says, no data read)."""
-    return any(
-        pq.read_metadata(io.BytesIO(lake.read_bytes(path))).num_rows for path in lake.glob(glob)
-    )
-
-
-def _template(name: str, **paths: str) -> str:
+def _template(name: str, **values: str) -> str:
+    """An SQL template of `sql/amplitude/` with its `{placeholders}` filled (SQL, not quoted)."""
     text = read_sql(f"amplitude/{name}.sql")
-    for key, value in paths.items():
-        text = text.replace("{" + key + "}", value.replace("'", "''"))
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
     return text
+
+
+def _files(pinned: LakeSnapshot, table: str) -> list[str]:
+    """Every project's files of a snapshot table, as DuckDB opens them."""
+    return pinned.urls(
+        path for _, state in pinned.snapshot.tables_named(SOURCE, table) for path in state.files
+    )
 
 
 def _sql_type(kind: pa.DataType) -> str:
@@ -81,21 +66,19 @@ def _snapshot_columns(schema: pa.Schema) -> list[tuple[str, str]]:
     ]
 
 
-SNAPSHOT_TABLES: dict[str, tuple[pa.Schema, str, str]] = {
-    "cohorts": (COHORTS_SCHEMA, "*", "Cohort definitions, one row per cohort per snapshot."),
+SNAPSHOT_TABLES: dict[str, tuple[pa.Schema, str]] = {
+    "cohorts": (COHORTS_SCHEMA, "Cohort definitions, one row per cohort per snapshot."),
     "cohort_members": (
         MEMBERS_SCHEMA,
-        "*/*",
         "Cohort membership, per cohort per download (only changed cohorts are downloaded again).",
     ),
     **{
-        name: (schema, "*", f"Snapshots of {name.replace('_', ' ')}.")
-        for name, schema in TABLES.items()
+        name: (schema, f"Snapshots of {name.replace('_', ' ')}.") for name, schema in TABLES.items()
     },
 }
 
 
-def snapshot_views(lake: Lake) -> list[View]:
+def snapshot_views(pinned: LakeSnapshot) -> list[View]:
     """Views of the snapshot tables: every snapshot, and the current state.
 
     `<table>` holds every snapshot (history); `<table>_current` the latest snapshot of each
@@ -103,19 +86,18 @@ def snapshot_views(lake: Lake) -> list[View]:
     membership of its latest download.
 
     Args:
-        lake: The lake.
+        pinned: The snapshot of the lake.
 
     Returns:
         The views.
     """
-    base = lake.join("amplitude", "project=*")
     views = []
-    for table, (schema, depth, description) in SNAPSHOT_TABLES.items():
-        glob = f"{base}/{table}/{depth}/data.parquet"
+    for table, (schema, description) in SNAPSHOT_TABLES.items():
+        files = _files(pinned, table)
         history = (
-            f"SELECT * FROM read_parquet('{lake.url(glob)}', hive_partitioning = false,"
+            f"SELECT * FROM read_parquet({quote_list(files)}, hive_partitioning = false,"
             " union_by_name = true)"
-            if lake.glob(glob)
+            if files
             else _empty(_snapshot_columns(schema))
         )
         views.append(View(SCHEMA, table, history, description))
@@ -136,14 +118,14 @@ def snapshot_views(lake: Lake) -> list[View]:
             )
             described = f"The latest snapshot of {table.replace('_', ' ')}."
         views.append(View(SCHEMA, f"{table}_current", current, described))
-    log_glob = f"{base}/_snapshots/*/*.json"
+    records = _files(pinned, SNAPSHOT_LOG)
     snapshot_log = (
         "SELECT project_id, kind, replace(snapshot_at, '+00:00', '')::TIMESTAMP AS snapshot_at,"
         " report, rows, api_version"
-        f" FROM read_json('{lake.url(log_glob)}', format = 'auto',"
+        f" FROM read_json({quote_list(records)}, format = 'auto',"
         " columns = {project_id: 'BIGINT', kind: 'VARCHAR', snapshot_at: 'VARCHAR',"
         " report: 'JSON', rows: 'BIGINT', api_version: 'INTEGER'})"
-        if lake.glob(log_glob)
+        if records
         else _empty(
             [
                 ("project_id", "BIGINT"),
@@ -166,42 +148,46 @@ def snapshot_views(lake: Lake) -> list[View]:
     return views
 
 
-def amplitude_views(lake: Lake) -> list[View]:
-    """Return the catalog views over an Amplitude lake.
+def amplitude_views(pinned: LakeSnapshot) -> list[View]:
+    """Return the catalog views over one snapshot of an Amplitude lake.
 
     Args:
-        lake: The lake.
+        pinned: The snapshot.
 
     Returns:
-        `events_all`, `events`, `load_log`, `rejects` and the snapshot tables in schema
-        `amplitude`, then the analyst and compatibility views built on them.
+        `events_all`, `events`, `load_log`, `rejects`, `lake_snapshot` and the snapshot tables
+        in schema `amplitude`, then the analyst and compatibility views built on them.
     """
-    base = lake.join("amplitude", "project=*")
-    # The read copies, one file per upload day, not the hour files (see loader.day_files).
-    events_glob = TableLayout(lake, SOURCE, "*", TABLE).day_glob()
-    duplicates_glob = f"{base}/_state/events/duplicates.parquet"
-    manifests_glob = f"{base}/_manifests/*/*.json"
-    rejects_glob = f"{base}/_rejects/*/*.jsonl.gz"
-    has = {glob: bool(lake.glob(glob)) for glob in (events_glob, manifests_glob, rejects_glob)}
+    tables = [state for _, state in pinned.snapshot.tables_named(SOURCE, TABLE)]
+    # Compacted days' files, and the hour files of the days not compacted yet.
+    events_files = pinned.urls(p for state in tables for p in state.read_files())
+    indexes = pinned.urls(s.index for s in tables if s.index and s.index_rows)
+    manifests = pinned.urls(e.manifest for s in tables for _, e in sorted(s.hours.items()))
+    rejects_files = pinned.urls(
+        e.rejects for s in tables for _, e in sorted(s.hours.items()) if e.rejects
+    )
+    # union_by_name makes every query read every footer first: only while two schema
+    # versions are live, so that a column added by a newer loader never breaks older files.
+    versions = set().union(*(s.schema_versions() for s in tables))
     events_all = (
         _template(
             "events_all",
-            events_glob=lake.url(events_glob),
-            union_by_name="false" if _one_schema(lake, base) else "true",
+            events_files=quote_list(events_files),
+            union_by_name="true" if len(versions) > 1 else "false",
         )
-        if has[events_glob]
+        if events_files
         else _empty(_events_columns())
     )
-    # Without a later copy anywhere, the anti-join would read every uuid for nothing; the
-    # definitions change (and the catalog is rebuilt) when the first later copy is indexed.
+    # The snapshot's own index: without a later copy in it, the anti-join would read every
+    # uuid for nothing, and this catalog never reads any other snapshot's files.
     events = (
-        _template("events", duplicates_glob=lake.url(duplicates_glob))
-        if _any_duplicates(lake, duplicates_glob)
+        _template("events", duplicates_files=quote_list(indexes))
+        if indexes
         else "SELECT * FROM amplitude.events_all"
     )
     load_log = (
-        _template("load_log", manifests_glob=lake.url(manifests_glob))
-        if has[manifests_glob]
+        _template("load_log", manifest_files=quote_list(manifests))
+        if manifests
         else _empty(
             [
                 ("project_id", "BIGINT"),
@@ -227,8 +213,8 @@ def amplitude_views(lake: Lake) -> list[View]:
         )
     )
     rejects = (
-        _template("rejects", rejects_glob=lake.url(rejects_glob))
-        if has[rejects_glob]
+        _template("rejects", rejects_files=quote_list(rejects_files))
+        if rejects_files
         else _empty(
             [
                 ("project_id", "BIGINT"),
@@ -240,8 +226,19 @@ def amplitude_views(lake: Lake) -> list[View]:
             ]
         )
     )
+    snapshot = pinned.snapshot
+    committed = snapshot.committed
+    lake_snapshot = (
+        f"SELECT {snapshot.version}::BIGINT AS version,"
+        f" TIMESTAMP '{committed:%Y-%m-%d %H:%M:%S.%f}' AS committed_at,"
+        f" {quote_literal(snapshot.operation)} AS operation"
+        if committed
+        else _empty(
+            [("version", "BIGINT"), ("committed_at", "TIMESTAMP"), ("operation", "VARCHAR")]
+        )
+    )
     return [
-        *snapshot_views(lake),
+        *snapshot_views(pinned),
         View(
             SCHEMA,
             "events_all",
@@ -256,5 +253,12 @@ def amplitude_views(lake: Lake) -> list[View]:
         ),
         View(SCHEMA, "load_log", load_log, "One row per loaded hour: the loader's manifests."),
         View(SCHEMA, "rejects", rejects, "Lines that could not be loaded, with the reason."),
-        *analyst_views(lake),
+        View(
+            SCHEMA,
+            "lake_snapshot",
+            lake_snapshot,
+            "The snapshot of the lake this catalog reads: its version, when it was committed"
+            " (UTC) and what the commit did. A session keeps it until it reconnects.",
+        ),
+        *analyst_views(pinned),
     ]

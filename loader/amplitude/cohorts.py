@@ -34,7 +34,7 @@ from loader.errors import HttpError, LoaderError
 from loader.http import HttpClient
 from loader.lake import Lake
 from loader.ratelimit import SlidingWindow
-from loader.snapshots import SnapshotWriter
+from loader.snapshot_tables import SnapshotWriter
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +264,11 @@ class CohortSnapshot:
         self.writer = writer
         self.options = options
         self.window = SlidingWindow(options.requests_per_10_minutes, 600)
-        root = writer.lake.join(writer.source, f"project={writer.project}", "_state", "cohorts")
-        self.ledger = DownloadLedger(writer.lake, f"{root}/downloads.json", options.monthly_budget)
-        self.last_computed_path = f"{root}/last_computed.json"
+        state = writer.layout("cohorts").state_file
+        self.ledger = DownloadLedger(
+            writer.lake, writer.lake.join(state("downloads.json")), options.monthly_budget
+        )
+        self.last_computed_path = writer.lake.join(state("last_computed.json"))
 
     def run(self) -> CohortReport:
         """List the cohorts, record them, and download the membership of the changed ones.

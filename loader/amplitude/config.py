@@ -101,6 +101,10 @@ class LoaderSettings:
         timeouts: HTTP timeouts.
         retry: HTTP retry policy.
         threads: Threads for parsing.
+        recheck_hours: The re-check window: a day is compacted once it ended this many hours
+            (plus the lag) ago, so that re-checks rarely rewrite a compacted day.
+        retention_hours: How long files that a newer snapshot superseded are kept for readers
+            of older snapshots before the vacuum deletes them.
     """
 
     lake_root: str = DEFAULT_LAKE
@@ -113,8 +117,15 @@ class LoaderSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    recheck_hours: int = 24
+    retention_hours: float = 24.0
 
     def __post_init__(self) -> None:
+        if self.recheck_hours < 0 or self.retention_hours < 0:
+            raise ConfigError(
+                "the re-check window and the retention cannot be negative",
+                remedy="use 24 hours (the defaults)",
+            )
         if self.lag_hours < 0:
             raise ConfigError("the export lag cannot be negative", remedy="use 3 (the default)")
         if not 0 <= self.max_reject_ratio <= 1:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from loader import __version__
 from loader.amplitude.clients import project_client
@@ -29,11 +29,12 @@ from loader.errors import (
     RejectThresholdError,
 )
 from loader.hours import describe_hours, hour_key, hours_between, newest_ready_hour, utc_now
-from loader.lake import Lake, TableLayout
+from loader.lake import Lake
 from loader.manifest import HourManifest, ManifestStore
 from loader.planner import Window, plan_windows
 from loader.progress import NoProgress, Progress
 from loader.publish import Publisher, StagedHour
+from loader.snapshot.layout import TableLayout
 from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class EventsLoader:
         settings: Loader settings.
         now: The current moment (tests pin it); defaults to the clock.
         progress: Progress sink.
+        after_commit: Called after each export window's commits (the catalog refresh, so
+            that readers see a long backfill grow).
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class EventsLoader:
         *,
         now: datetime | None = None,
         progress: Progress | None = None,
+        after_commit: Callable[[], object] | None = None,
     ) -> None:
         self.project = project
         self.settings = settings
@@ -130,9 +134,19 @@ class EventsLoader:
         self.progress = progress or NoProgress()
         self.lake = Lake(settings.lake_root)
         self.layout = TableLayout(self.lake, SOURCE, str(project.project_id), TABLE)
-        self.manifests = ManifestStore(self.layout)
+        self.after_commit = after_commit or (lambda: None)
         client = project_client(project, settings, "Export API")
         self.api = ExportApi(client, project.label, settings.guards)
+
+    @property
+    def manifests(self) -> ManifestStore:
+        """The manifests as of the newest snapshot."""
+        return ManifestStore(self.layout)
+
+    @property
+    def finished_before(self) -> datetime:
+        """Days that end before this are finished: past the lag and the re-check window."""
+        return self.now - timedelta(hours=self.settings.lag_hours + self.settings.recheck_hours)
 
     @property
     def newest_ready_hour(self) -> datetime:
@@ -215,7 +229,8 @@ class EventsLoader:
             scratch, self.settings.guards, threads=self.settings.threads, progress=self.progress
         )
         try:
-            publisher.recover()
+            if publisher.compact(self.finished_before):  # days a crash left uncompacted
+                self.after_commit()
             missing = self.missing_hours(start, end, reload=reload or recheck)
             windows = plan_windows(
                 missing,
@@ -248,12 +263,13 @@ class EventsLoader:
 
     def _estimator(self, missing: list[datetime]) -> Callable[[datetime], float | None]:
         """Estimate an hour's zip size from the loaded hours nearest to the missing ones."""
-        loaded = sorted(self.manifests.loaded_hours())
+        store = self.manifests
+        loaded = sorted(store.loaded_hours())
         if not loaded or not missing:
             return lambda hour: None
         anchor = missing[0]
         nearest = sorted(loaded, key=lambda h: abs((h - anchor).total_seconds()))[:48]
-        sizes = [m.bytes_downloaded for h in nearest if (m := self.manifests.read(h)) and m.rows]
+        sizes = [m.bytes_downloaded for h in nearest if (m := store.read(h)) and m.rows]
         if not sizes:
             return lambda hour: None
         typical = float(statistics.median(sizes))
@@ -291,6 +307,7 @@ class EventsLoader:
 
     def _export_and_stage(self, window: Window, run: _Run) -> None:
         stager, report = run.stager, run.report
+        store = self.manifests  # what is loaded now, for a re-check to compare with
         scratch = stager.scratch
         zip_path = scratch / f"export-{uuid.uuid4().hex}.zip"
         self.progress.window(f"project {self.project.label} {window}", None)
@@ -316,7 +333,7 @@ class EventsLoader:
         if result.outcome == "empty":
             hours = window.hour_list()
             if run.recheck:
-                hours = [h for h in hours if self._changed(h, "")]
+                hours = [h for h in hours if self._changed(h, "", store)]
                 report.unchanged += window.hours - len(hours)
             staged = [self._empty_hour(h, window, request_id) for h in hours]
         else:
@@ -334,7 +351,9 @@ class EventsLoader:
             only = None
             if run.recheck:
                 prints = stager.fingerprints(request)
-                only = {h for h, fingerprint in prints.items() if self._changed(h, fingerprint)}
+                only = {
+                    h for h, fingerprint in prints.items() if self._changed(h, fingerprint, store)
+                }
                 report.unchanged += window.hours - len(only)
             staged = stager.stage(request, only)
             zip_path.unlink(missing_ok=True)
@@ -346,7 +365,11 @@ class EventsLoader:
             for item in staged:
                 item.manifest.request.update(timings)
         good, failed = self._check_rejects(staged)
-        report.duplicates = run.publisher.publish(good)
+        snapshot = run.publisher.publish(good)
+        if snapshot is not None:
+            report.duplicates = snapshot.table(self.layout.key).index_rows
+        run.publisher.compact(self.finished_before)
+        self.after_commit()
         for item in good:
             manifest = item.manifest
             report.published.append(item.hour)
@@ -371,9 +394,9 @@ class EventsLoader:
                 " raise --max-reject-ratio if they are acceptable",
             )
 
-    def _changed(self, hour: datetime, fingerprint: str) -> bool:
-        manifest = self.manifests.read(hour)
-        return manifest is None or manifest.content_sha256 != fingerprint
+    def _changed(self, hour: datetime, fingerprint: str, store: ManifestStore) -> bool:
+        entry = store.entry(hour)
+        return entry is None or entry.content_sha256 != fingerprint
 
     def _check_rejects(self, staged: list[StagedHour]) -> tuple[list[StagedHour], list[StagedHour]]:
         good, failed = [], []
@@ -414,16 +437,3 @@ class EventsLoader:
             extra={"members": [], "unknown_keys": [], "rows_outside_hour": 0},
         )
         return StagedHour(hour, manifest, None, None)
-
-
-def loaded_manifests(layout: TableLayout) -> list[HourManifest]:
-    """Read every manifest of a table, in hour order.
-
-    Args:
-        layout: The table.
-
-    Returns:
-        The manifests.
-    """
-    store = ManifestStore(layout)
-    return [m for h in sorted(store.loaded_hours()) if (m := store.read(h))]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -16,20 +18,44 @@ import duckdb
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader, SyncReport
-from loader.catalog import publish_catalog
+from loader.catalog import publish_catalog, quote_list, quote_literal
 from loader.errors import LoaderError
 from loader.hours import contiguous_ranges, hour_key, hours_between, newest_ready_hour, utc_now
-from loader.lake import Lake, TableLayout
+from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.progress import Progress
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.migrate import migrate_legacy
+from loader.snapshot.reader import LakeSnapshot
+from loader.snapshot.vacuum import VacuumReport, vacuum
 
 log = logging.getLogger(__name__)
 
 LAST_RUN = "last_run.json"
 
 
+def open_lake(settings: LoaderSettings) -> Lake:
+    """Open the lake, adopting it first if an earlier version wrote it (once).
+
+    Args:
+        settings: Where the lake is.
+
+    Returns:
+        The lake.
+    """
+    lake = Lake(settings.lake_root)
+    if not CommitLog(lake).versions():
+        scratch = lake.scratch(uuid.uuid4().hex)
+        try:
+            migrate_legacy(lake, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return lake
+
+
 def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
-    """Bring the DuckDB catalog in line with the lake.
+    """Make the DuckDB catalog read the newest snapshot of the lake.
 
     Args:
         settings: Where the lake and the catalog are.
@@ -38,9 +64,26 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
     Returns:
         True if the catalog file was replaced.
     """
+    pinned = LakeSnapshot.newest(open_lake(settings))
     return publish_catalog(
-        Path(settings.catalog_path), amplitude_views(Lake(settings.lake_root)), force=force
+        Path(settings.catalog_path),
+        amplitude_views(pinned),
+        version=pinned.snapshot.version,
+        force=force,
     )
+
+
+def vacuum_lake(settings: LoaderSettings, *, now: datetime | None = None) -> VacuumReport:
+    """Delete the files that no snapshot younger than the retention references.
+
+    Args:
+        settings: Where the lake is, and the retention.
+        now: The current moment (tests pin it).
+
+    Returns:
+        What was removed.
+    """
+    return vacuum(open_lake(settings), timedelta(hours=settings.retention_hours), now)
 
 
 def _record_run(layout: TableLayout, report: SyncReport | None, error: str | None) -> None:
@@ -52,7 +95,8 @@ def _record_run(layout: TableLayout, report: SyncReport | None, error: str | Non
         if report is None
         else {k: v for k, v in asdict(report).items() if k not in ("published", "rows_by_hour")},
     }
-    layout.lake.write_bytes(layout.state_file(LAST_RUN), json.dumps(record, indent=1).encode())
+    lake = layout.lake
+    lake.write_bytes(lake.join(layout.state_file(LAST_RUN)), json.dumps(record, indent=1).encode())
 
 
 def sync_projects(
@@ -90,8 +134,17 @@ def sync_projects(
         LoaderError: If any project failed; its message has each project's explanation.
     """
     reports, errors = [], []
+    open_lake(settings)
+    if catalog:  # a crash may have left it behind the newest snapshot
+        refresh_catalog(settings)
     for project in projects:
-        loader = EventsLoader(project, settings, now=now, progress=progress)
+        loader = EventsLoader(
+            project,
+            settings,
+            now=now,
+            progress=progress,
+            after_commit=(lambda: refresh_catalog(settings)) if catalog else None,
+        )
         try:
             report = loader.sync(start, end, reload=reload, recheck=recheck)
         except LoaderError as exc:
@@ -127,6 +180,8 @@ class ProjectStatus:
         duplicate_examples: A few of those uuids with the hour of their later copy.
         last_loaded_at: When an hour was last published.
         last_run: The last sync's outcome.
+        snapshot: The committed snapshot this status describes (readers see the same).
+        days_compacted: Upload days read from one compacted file.
     """
 
     project: str
@@ -142,6 +197,8 @@ class ProjectStatus:
     duplicate_examples: list[str] = field(default_factory=list)
     last_loaded_at: str | None = None
     last_run: dict[str, object] | None = None
+    snapshot: int = 0
+    days_compacted: int = 0
 
 
 def _ranges(hours: list[datetime]) -> list[str]:
@@ -164,9 +221,11 @@ def project_status(
     Returns:
         The project's status.
     """
-    lake = Lake(settings.lake_root)
+    lake = open_lake(settings)
     layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
-    loaded = sorted(ManifestStore(layout).loaded_hours())
+    pinned = LakeSnapshot.newest(lake)
+    state = pinned.snapshot.table(layout.key)
+    loaded = sorted(ManifestStore(layout, pinned.snapshot).loaded_hours())
     newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
     first = project.start or settings.start or (loaded[0] if loaded else None)
     status = ProjectStatus(
@@ -179,27 +238,30 @@ def project_status(
     if first:
         loaded_set = set(loaded)
         status.gaps = _ranges([h for h in hours_between(first, newest) if h not in loaded_set])
+    status.snapshot = pinned.snapshot.version
+    status.days_compacted = sum(1 for day in state.days)
     if loaded:
+        manifests = quote_list(pinned.urls(e.manifest for e in state.hours.values()))
         with duckdb.connect() as con:
             row = con.execute(
                 "SELECT sum(rows), sum(rejects), count(*) FILTER (WHERE rows = 0), max(loaded_at)"
-                f" FROM read_json('{lake.url(layout.manifest_dir)}/*.json', format = 'auto',"
+                f" FROM read_json({manifests}, format = 'auto',"
                 " columns = {rows: 'BIGINT', rejects: 'BIGINT', loaded_at: 'VARCHAR'})"
             ).fetchone()
             if row:
                 status.rows, status.rejects, status.hours_empty = (int(v or 0) for v in row[:3])
                 status.last_loaded_at = row[3]
-            index = layout.state_file("duplicates.parquet")
-            if lake.exists(index):
+            if state.index:
                 later = con.execute(
-                    f"SELECT uuid, upload_hour FROM read_parquet('{lake.url(index)}',"
+                    f"SELECT uuid, upload_hour FROM read_parquet("
+                    f"{quote_literal(pinned.url(state.index))},"
                     " hive_partitioning = false) ORDER BY upload_hour DESC"
                 ).fetchall()
                 status.duplicate_uuids = len(later)
                 status.duplicate_examples = [
                     f"{u} (again at {h:%Y-%m-%dT%H})" for u, h in later[:5]
                 ]
-    last_run = layout.state_file(LAST_RUN)
+    last_run = lake.join(layout.state_file(LAST_RUN))
     if lake.exists(last_run):
         status.last_run = json.loads(lake.read_bytes(last_run))
     return status

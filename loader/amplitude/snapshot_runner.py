@@ -13,6 +13,7 @@ from loader.amplitude.clients import project_client
 from loader.amplitude.cohorts import CohortOptions, CohortReport, CohortSnapshot
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE
+from loader.amplitude.runner import open_lake
 from loader.amplitude.taxonomy import (
     TaxonomyReport,
     TaxonomySnapshot,
@@ -21,8 +22,7 @@ from loader.amplitude.taxonomy import (
 )
 from loader.errors import LoaderError
 from loader.hours import utc_now
-from loader.lake import Lake
-from loader.snapshots import SnapshotWriter
+from loader.snapshot_tables import SnapshotWriter
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def snapshot_project(
     """
     started = time.monotonic()
     snapshot_at = (now or utc_now()).replace(microsecond=0)
-    lake = Lake(settings.lake_root)
+    lake = open_lake(settings)
     scratch = lake.scratch(uuid.uuid4().hex)
     writer = SnapshotWriter(lake, SOURCE, str(project.project_id), snapshot_at, scratch)
     client = project_client(project, settings, "REST API", read_seconds=300)

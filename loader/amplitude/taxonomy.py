@@ -18,7 +18,7 @@ import pyarrow as pa
 from loader.errors import AuthError, LoaderError
 from loader.http import HttpClient
 from loader.ratelimit import SlidingWindow
-from loader.snapshots import SnapshotWriter
+from loader.snapshot_tables import SnapshotWriter
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
+from loader.amplitude.events import SOURCE
 from loader.catalog import View, quote_identifier, quote_literal
-from loader.lake import Lake, project_of
+from loader.snapshot.reader import LakeSnapshot
 
 SCHEMA = "amplitude_events"
 
@@ -96,27 +97,27 @@ def _column(prop: PlannedProperty, name: str) -> str:
     return f"{value} AS {quote_identifier(name)}"
 
 
-def planned_properties(lake: Lake) -> dict[str, list[PlannedProperty]]:
+def planned_properties(pinned: LakeSnapshot) -> dict[str, list[PlannedProperty]]:
     """Read the latest taxonomy snapshot of every project: event type -> its typed properties.
 
     Where projects disagree on a property's type, it is JSON.
 
     Args:
-        lake: The lake.
+        pinned: The snapshot of the lake.
 
     Returns:
         Event type to its properties (shared ones included), sorted; empty without a taxonomy.
     """
-    latest: dict[str, str] = {}
-    pattern = lake.join("amplitude", "project=*", "taxonomy_event_properties", "*", "data.parquet")
-    for path in lake.glob(pattern):
-        project = project_of(path)
-        latest[project] = max(latest.get(project, ""), path)
+    latest = [
+        max(state.files, key=_stamp)
+        for _, state in pinned.snapshot.tables_named(SOURCE, "taxonomy_event_properties")
+        if state.files
+    ]
     types: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for path in latest.values():
+    for path in latest:
         # No thread pool for a small file: threaded reads just before a command exits made the
         # process abort now and then ("terminate called without an active exception", 2 in 30).
-        table = pq.read_table(io.BytesIO(lake.read_bytes(path)), use_threads=False)
+        table = pq.read_table(io.BytesIO(pinned.read_bytes(path)), use_threads=False)
         for row in table.select(
             ["event_type", "event_property", "type", "is_array_type"]
         ).to_pylist():
@@ -133,11 +134,16 @@ def planned_properties(lake: Lake) -> dict[str, list[PlannedProperty]]:
     return plan
 
 
-def typed_event_views(lake: Lake) -> list[View]:
+def _stamp(path: str) -> str:
+    """The `snapshot_at=` stamp in a snapshot file's path, which orders snapshots."""
+    return path.split("snapshot_at=", 1)[1]
+
+
+def typed_event_views(pinned: LakeSnapshot) -> list[View]:
     """One view per event type of the tracking plan, its properties as typed columns.
 
     Args:
-        lake: The lake.
+        pinned: The snapshot of the lake.
 
     Returns:
         Views in schema `amplitude_events`, named after the event types (SQL-safe, collisions
@@ -145,7 +151,7 @@ def typed_event_views(lake: Lake) -> list[View]:
     """
     views: list[View] = []
     view_names: set[str] = set()
-    for event_type, props in planned_properties(lake).items():
+    for event_type, props in planned_properties(pinned).items():
         name = _unique(sql_name(event_type, "event"), view_names)
         columns = {*BASE_COLUMNS, "event_properties"}
         selected = [quote_identifier(c) for c in BASE_COLUMNS]

@@ -5,6 +5,6 @@ SELECT e.*
 FROM amplitude.events_all AS e
 WHERE NOT EXISTS (
     SELECT 1
-    FROM read_parquet('{duplicates_glob}', hive_partitioning = false) AS d
+    FROM read_parquet({duplicates_files}, hive_partitioning = false) AS d
     WHERE d.uuid = e.uuid AND d.upload_hour = e.upload_hour AND d.project_id = e.project_id
 )

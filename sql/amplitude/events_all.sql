@@ -1,7 +1,8 @@
 -- Every row Amplitude exported, for every project and upload hour, including the later copies
--- of a uuid that Amplitude exported in two upload hours. It reads the copies by upload day, which
--- hold the rows of the hour files in fewer files and row groups. union_by_name is on once files
--- of two schema versions exist, so that a column added by a newer loader never breaks older
--- files; off while all share one schema, since it makes every query read every footer first.
+-- of a uuid that Amplitude exported in two upload hours. It reads the files of one snapshot of
+-- the lake: one file per compacted upload day, and the hour files of days not compacted yet.
+-- union_by_name is on while files of two schema versions are live, so that a column added by a
+-- newer loader never breaks older files; off otherwise, since it makes every query read every
+-- footer first.
 SELECT *
-FROM read_parquet('{events_glob}', hive_partitioning = false, union_by_name = {union_by_name})
+FROM read_parquet({events_files}, hive_partitioning = false, union_by_name = {union_by_name})

@@ -20,7 +20,7 @@ SELECT
     seconds,
     extra
 FROM read_json(
-    '{manifests_glob}',
+    {manifest_files},
     format = 'auto',
     columns = {
         project: 'VARCHAR', "table": 'VARCHAR', hour: 'VARCHAR', rows: 'BIGINT',

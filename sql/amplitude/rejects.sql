@@ -8,7 +8,7 @@ SELECT
     reason,
     line
 FROM read_json(
-    '{rejects_glob}',
+    {rejects_files},
     format = 'newline_delimited',
     columns = {
         project_id: 'BIGINT', upload_hour: 'VARCHAR', member: 'VARCHAR', line_no: 'BIGINT',

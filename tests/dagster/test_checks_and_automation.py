@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -17,6 +16,9 @@ from dagster_defs.definitions import defs
 from dagster_defs.resources import LakeResource
 from loader.emulator import EmulatorServer
 from loader.emulator.faults import FaultRule
+from loader.lake import Lake
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import TableState, with_hours
 from tests.conftest import LAST
 
 FIRST = LAST - timedelta(hours=11)
@@ -49,12 +51,13 @@ def _checks(lake: LakeResource) -> dict[str, bool]:
     return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
 
 
-def _hour_dir(lake: LakeResource, hour: datetime) -> Path:
-    return (
-        Path(lake.lake_root)
-        / "amplitude/project=100001/events"
-        / f"upload_date={hour:%Y-%m-%d}"
-        / f"hour={hour:%H}"
+KEY = "amplitude/project=100001/events"
+
+
+def _commit(lake: LakeResource, change: Callable[[TableState], TableState]) -> None:
+    """Commit a snapshot whose events table is changed by hand, as a broken writer would."""
+    CommitLog(Lake(lake.lake_root)).commit(
+        "a broken writer", lambda base: {KEY: change(base.table(KEY))}
     )
 
 
@@ -75,17 +78,22 @@ def test_injected_duplicates_fail_the_uniqueness_check(
 ) -> None:
     _load(resources, instance)
     lake: LakeResource = resources["lake"]  # type: ignore[assignment]
-    hour = next(
-        h for h in (FIRST + timedelta(hours=i) for i in range(12)) if _hour_dir(lake, h).exists()
-    )
-    day = _hour_dir(lake, hour).parent.name  # upload_date=...
-    data = Path(lake.lake_root) / "amplitude/project=100001/events_by_day" / day / "data.parquet"
-    copy = data.with_name("copy.parquet")  # the day's rows, three of them twice
+    root = Lake(lake.lake_root)
+    hours = CommitLog(root).latest().table(KEY).hours
+    key, entry = next((k, e) for k, e in sorted(hours.items()) if e.data)
+    data = root.join(entry.data or "")
+    twice = data.replace(".parquet", "-twice.parquet")  # the hour's rows, three of them twice
     duckdb.execute(
         f"COPY (SELECT * FROM read_parquet('{data}') UNION ALL"
-        f" (SELECT * FROM read_parquet('{data}') LIMIT 3)) TO '{copy}' (FORMAT parquet)"
+        f" (SELECT * FROM read_parquet('{data}') LIMIT 3)) TO '{twice}' (FORMAT parquet)"
     )
-    copy.replace(data)
+    _commit(
+        lake,
+        lambda state: replace(
+            with_hours(state, {key: replace(entry, data=twice[len(root.root) + 1 :])}),
+            days={d: f for d, f in state.days.items() if d != key[:10]},
+        ),
+    )
     results = _checks(lake)
     assert results["uuid_unique"] is False
     assert results["rows_match_manifests"] is False  # the hour's file rows disagree too
@@ -97,10 +105,11 @@ def test_an_injected_gap_fails_the_gap_check(
 ) -> None:
     _load(resources, instance)
     lake: LakeResource = resources["lake"]  # type: ignore[assignment]
-    middle = FIRST + timedelta(hours=5)
-    manifests = Path(lake.lake_root) / "amplitude/project=100001/_manifests/events"
-    (manifests / f"{middle:%Y-%m-%dT%H}.json").unlink()
-    shutil.rmtree(_hour_dir(lake, middle), ignore_errors=True)
+    middle = f"{FIRST + timedelta(hours=5):%Y-%m-%dT%H}"
+    _commit(
+        lake,
+        lambda state: replace(state, hours={k: e for k, e in state.hours.items() if k != middle}),
+    )
     results = _checks(lake)
     assert results["no_gaps"] is False
     assert results["uuid_unique"] is True

@@ -25,6 +25,7 @@ from loader.amplitude.catalog_views import amplitude_views
 from loader.catalog import connect_views
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
+from loader.snapshot.reader import LakeSnapshot
 from tests.truth import truth
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,7 +182,7 @@ def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
         ("2024-03-08-00:00", "2024-03-14-23:00"),
     ]
 
-    with connect_views(amplitude_views(Lake(tmp_path / "lake"))) as con:
+    with connect_views(amplitude_views(LakeSnapshot.newest(Lake(tmp_path / "lake")))) as con:
         loaded_uuids = {r[0] for r in con.execute("SELECT uuid FROM amplitude.events").fetchall()}
     assert loaded_uuids == set(truth(project, START, LAST))
 

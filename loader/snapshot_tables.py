@@ -1,9 +1,9 @@
 """Snapshots of slowly changing state (cohorts, a tracking plan): history kept, one file a table.
 
-Each snapshot of a table is one Parquet file, written aside and renamed into place, under
-`<source>/project=<id>/<table>/[<part>=<value>/]snapshot_at=<stamp>/data.parquet`; every row
-carries `snapshot_at` and `project_id`, so the catalog can show the history and the latest state.
-A snapshot log records what each run fetched, skipped or could not fetch, and why.
+Each snapshot of a table is one new Parquet file (see `loader.snapshot.layout` for where), made
+part of the lake by a commit of its own; every row carries `snapshot_at` and `project_id`, so
+the catalog can show the history and the latest state. A snapshot log records what each run
+fetched, skipped or could not fetch, and why.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loader.lake import Lake
+from loader.snapshot.layout import SNAPSHOT_LOG, TableLayout, part_id
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import with_files
 
 
 def stamp(moment: datetime) -> str:
@@ -52,22 +55,19 @@ class SnapshotWriter:
         self.project = project
         self.snapshot_at = snapshot_at
         self.scratch = scratch
+        self.commits = CommitLog(lake)
 
-    def table_path(self, table: str, part: tuple[str, str] | None = None) -> str:
-        """Return where this snapshot of a table goes.
+    def layout(self, table: str) -> TableLayout:
+        """Where one snapshot table of this project lives."""
+        return TableLayout(self.lake, self.source, self.project, table)
 
-        Args:
-            table: The table's name.
-            part: An optional (key, value) folder level, for example one cohort.
-
-        Returns:
-            The path of the data file.
-        """
-        folder = [self.source, f"project={self.project}", table]
-        if part:
-            folder.append(f"{part[0]}={part[1]}")
-        folder += [f"snapshot_at={stamp(self.snapshot_at)}", "data.parquet"]
-        return self.lake.join(*folder)
+    def _commit(self, table: str, path: str) -> None:
+        layout = self.layout(table)
+        key = layout.key
+        self.commits.commit(
+            f"snapshot {table} of project {self.project} at {stamp(self.snapshot_at)}",
+            lambda base: {key: with_files(base.table(key), [path])},
+        )
 
     def write(
         self,
@@ -104,7 +104,9 @@ class SnapshotWriter:
                 ]
                 writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=full))
                 rows += n
-        self.lake.put(local, self.table_path(table, part))
+        path = self.layout(table).new_snapshot_file(stamp(self.snapshot_at), part)
+        self.lake.put(local, self.lake.join(path))
+        self._commit(table, path)
         return rows
 
     def log(self, kind: str, record: dict[str, Any]) -> None:
@@ -120,11 +122,11 @@ class SnapshotWriter:
             "snapshot_at": self.snapshot_at.isoformat(),
             **record,
         }
-        path = self.lake.join(
-            self.source,
-            f"project={self.project}",
-            "_snapshots",
-            kind,
-            f"{stamp(self.snapshot_at)}.json",
+        path = (
+            f"{self.layout(SNAPSHOT_LOG).project_root}/{SNAPSHOT_LOG}/{kind}"
+            f"/{stamp(self.snapshot_at)}-{part_id()}.json"
         )
-        self.lake.write_bytes(path, json.dumps(entry, indent=1, default=str).encode())
+        self.lake.write_bytes(
+            self.lake.join(path), json.dumps(entry, indent=1, default=str).encode()
+        )
+        self._commit(SNAPSHOT_LOG, path)

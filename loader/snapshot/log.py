@@ -1,0 +1,121 @@
+"""The commit log: one record per snapshot of the lake, created once, never changed.
+
+A commit is the one atomic step that makes new files part of the lake: the record of snapshot
+N+1 is created under `_commits/` only if no record of that number exists yet. Everything a
+commit adds (data, index, day files) is written before, under new names, so a crash before the
+record leaves snapshot N whole (the files written for nothing are removed by the vacuum), and a
+crash after it leaves N+1 whole. This is how Delta Lake and Iceberg's file catalogs commit.
+
+On a local lake the create is a hard link of a finished file, which fails if the target exists,
+and commits also hold a file lock so that two writers do not each do the work of a commit only
+for one to lose the race. On object storage the same step is a conditional create
+(`If-None-Match: *`); a writer that loses re-reads the newest snapshot and applies its change
+again, which is why a change is a function of the snapshot it applies to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+
+from loader.errors import LoaderError
+from loader.lake import Lake
+from loader.snapshot.state import Snapshot, TableState
+from loader.testing_hooks import crash_point
+
+log = logging.getLogger(__name__)
+
+#: The folder of the commit records, below the lake's root.
+COMMITS = "_commits"
+_LOCK = "commit.lock"
+#: How often a writer re-applies its change after losing the race for a record.
+ATTEMPTS = 8
+
+#: A change maps the snapshot it applies to to the new states of the tables it changes.
+Change = Callable[[Snapshot], Mapping[str, TableState]]
+
+
+def record_name(version: int) -> str:
+    """The file name of a snapshot's record."""
+    return f"{version:020d}.json"
+
+
+class CommitLog:
+    """The snapshots of one lake.
+
+    Args:
+        lake: The lake.
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.folder = lake.join(COMMITS)
+
+    def versions(self) -> list[int]:
+        """The versions whose records exist, oldest first."""
+        names = self.lake.names(self.folder)
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def read(self, version: int) -> Snapshot:
+        """Read one snapshot.
+
+        Args:
+            version: Its number.
+
+        Returns:
+            The snapshot.
+        """
+        return Snapshot.from_json(self.lake.read_bytes(f"{self.folder}/{record_name(version)}"))
+
+    def latest(self) -> Snapshot:
+        """The newest committed snapshot (an empty one, version 0, before the first commit)."""
+        for _ in range(3):
+            versions = self.versions()
+            if not versions:
+                return Snapshot()
+            try:
+                return self.read(versions[-1])
+            except FileNotFoundError:  # a vacuum removed it between the listing and the read
+                continue
+        return self.read(self.versions()[-1])
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the lake's commit lock (re-entrant within a process).
+
+        Yields:
+            While it is held.
+        """
+        with self.lake.lock(f"{self.folder}/{_LOCK}"):
+            yield
+
+    def commit(self, operation: str, change: Change) -> Snapshot:
+        """Apply a change to the newest snapshot and record the result as the next one.
+
+        Args:
+            operation: What the commit does, for people (kept in the record).
+            change: Computes the new states of the tables it changes from the newest snapshot;
+                it may be called again on a newer snapshot if another writer committed first.
+
+        Returns:
+            The snapshot committed.
+
+        Raises:
+            LoaderError: If other writers kept committing first.
+        """
+        with self.locked():
+            for _ in range(ATTEMPTS):
+                base = self.latest()
+                new = base.changed(base.version + 1, operation, change(base))
+                crash_point("commit.before_record")
+                path = f"{self.folder}/{record_name(new.version)}"
+                if self.lake.create_exclusive(path, new.to_json()):
+                    log.debug("committed snapshot %d: %s", new.version, operation)
+                    crash_point("commit.after_record")
+                    return new
+                log.info("snapshot %d was committed by another writer; retrying", new.version)
+        raise LoaderError(
+            f"could not commit {operation!r}: other writers committed first {ATTEMPTS} times",
+            remedy="run again; if it persists, fewer loads at once on this lake",
+        )

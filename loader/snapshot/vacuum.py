@@ -1,0 +1,149 @@
+"""The vacuum: deletes the files that no snapshot a reader may still hold references.
+
+A file leaves the lake in two ways:
+
+- **superseded**: a snapshot listed it and a later commit dropped it (an hour reloaded, a new
+  duplicate index, a day compacted again). An analyst's session that opened the older snapshot
+  may still read it, so it is kept until every snapshot that lists it was superseded more than
+  the retention ago;
+- **never committed**: a crash, or a writer that lost a commit race, left it before any record
+  listed it. It is deleted once it is older than the retention (a writer on another machine may
+  be about to commit it).
+
+Commit records go too, once their snapshot was superseded more than the retention ago; the
+newest always stays. Each vacuum that removes anything writes a record of what it removed to
+`_vacuum/`. The loader's own notes (`_state/`), scratch space and the commit lock are never
+touched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from loader.lake import FileInfo, Lake
+from loader.snapshot.layout import STATE
+from loader.snapshot.log import COMMITS, CommitLog, record_name
+from loader.snapshot.state import Snapshot
+from loader.testing_hooks import crash_point
+
+log = logging.getLogger(__name__)
+
+#: Where each vacuum's record goes, below the lake's root.
+VACUUM_LOG = "_vacuum"
+#: Top-level folders of the lake that hold no table files.
+_NOT_TABLES = {COMMITS, VACUUM_LOG, "_scratch"}
+
+
+@dataclass
+class VacuumReport:
+    """What a vacuum did.
+
+    Attributes:
+        at: When it ran (ISO, UTC).
+        retention_hours: The retention it applied.
+        kept_snapshots: Versions whose files it kept (the newest, and those superseded within
+            the retention).
+        superseded: Files that a later snapshot had dropped, deleted.
+        uncommitted: Files that no snapshot ever listed, deleted.
+        records: Commit records deleted.
+        bytes_freed: Bytes of the files deleted.
+    """
+
+    at: str
+    retention_hours: float
+    kept_snapshots: list[int] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    uncommitted: list[str] = field(default_factory=list)
+    records: list[int] = field(default_factory=list)
+    bytes_freed: int = 0
+
+    @property
+    def removed(self) -> int:
+        """Files deleted, commit records included."""
+        return len(self.superseded) + len(self.uncommitted) + len(self.records)
+
+
+def vacuum(lake: Lake, retention: timedelta, now: datetime | None = None) -> VacuumReport:
+    """Delete what no snapshot younger than the retention references.
+
+    Args:
+        lake: The lake.
+        retention: How long a superseded snapshot stays readable.
+        now: The current moment (tests pin it).
+
+    Returns:
+        What was removed.
+    """
+    now = now or datetime.now(UTC)
+    cutoff = now - retention
+    commits = CommitLog(lake)
+    report = VacuumReport(now.isoformat(), retention.total_seconds() / 3600)
+    with commits.locked():
+        snapshots = [_read(commits, v) for v in commits.versions()]
+        history = [s for s in snapshots if s is not None]
+        if not history:
+            return report
+        kept: list[Snapshot] = [history[-1]]
+        expired: list[Snapshot] = []
+        for older, newer in itertools.pairwise(history):
+            superseded_at = newer.committed
+            if superseded_at is not None and superseded_at <= cutoff:
+                expired.append(older)
+            else:
+                kept.append(older)
+        report.kept_snapshots = sorted(s.version for s in kept)
+        live = set().union(*(s.live_files() for s in kept))
+        listed = live.union(*(s.live_files() for s in expired))
+        for info in _table_files(lake):
+            relative = info.path[len(lake.root) + 1 :]
+            if relative in live:
+                continue
+            if relative in listed:
+                report.superseded.append(relative)
+            elif info.modified is None or info.modified > cutoff:
+                continue  # perhaps a commit in progress on another machine
+            else:
+                report.uncommitted.append(relative)
+            crash_point("vacuum.before_delete")
+            lake.delete(info.path)
+            report.bytes_freed += info.size
+        for snapshot in expired:
+            lake.delete(f"{commits.folder}/{record_name(snapshot.version)}")
+            report.records.append(snapshot.version)
+        if report.removed:
+            stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+            record = json.dumps(asdict(report), indent=1).encode()
+            lake.write_bytes(lake.join(VACUUM_LOG, f"{stamp}.json"), record)
+    log.info(
+        "vacuum: %d superseded and %d uncommitted file(s), %d commit record(s), %.1f MB",
+        len(report.superseded),
+        len(report.uncommitted),
+        len(report.records),
+        report.bytes_freed / 1e6,
+    )
+    return report
+
+
+def _read(commits: CommitLog, version: int) -> Snapshot | None:
+    try:
+        return commits.read(version)
+    except FileNotFoundError:
+        return None
+
+
+def _table_files(lake: Lake) -> list[FileInfo]:
+    """Every file below the sources' project folders, the loader's own notes aside."""
+    out = []
+    for source in lake.names(lake.root):
+        if source in _NOT_TABLES or source.startswith("."):
+            continue
+        for info in lake.files(lake.join(source)):
+            relative = info.path[len(lake.root) + 1 :]
+            parts = relative.split("/")
+            if len(parts) > 2 and parts[1].startswith("project=") and parts[2] != STATE:
+                out.append(info)
+    return out

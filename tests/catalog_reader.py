@@ -1,0 +1,54 @@
+"""A reader in its own process, as an analyst's session: counts the events views until told to stop.
+
+Run as `python tests/catalog_reader.py CATALOG MODE STOP_FILE`; MODE is `long` (one read-only
+connection for the whole run), `fresh` (a new connection per query) or `attach` (a connection
+held open the whole run, as a notebook would, and each query through `open_catalog`). Each
+answer is printed as one JSON line: the four counts of one query, or the error it raised.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from loader.catalog import open_catalog
+
+QUERY = """
+SELECT (SELECT count(*) FROM amplitude.events),
+       (SELECT count(DISTINCT uuid) FROM amplitude.events),
+       (SELECT count(*) FROM amplitude.events_all),
+       (SELECT count(DISTINCT uuid) FROM amplitude.events_all)
+"""
+
+
+def _connect(catalog: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(catalog, read_only=True)
+    con.execute("SET parquet_metadata_cache = true")  # as the README recommends
+    return con
+
+
+def main(catalog: str, mode: str, stop: Path) -> None:
+    """Query every few tens of milliseconds until `stop` exists."""
+    con = _connect(catalog) if mode in ("long", "attach") else None
+    while not stop.exists():
+        try:
+            if mode == "attach":
+                with open_catalog(catalog) as attached:
+                    row = attached.execute(QUERY).fetchone()
+            elif con is None:
+                with _connect(catalog) as fresh:
+                    row = fresh.execute(QUERY).fetchone()
+            else:
+                row = con.execute(QUERY).fetchone()
+            print(json.dumps({"counts": list(row or ())}), flush=True)
+        except Exception as exc:
+            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], Path(sys.argv[3]))

@@ -1,0 +1,201 @@
+"""Readers see whole snapshots while loads publish, reload, compact and vacuum.
+
+Readers run in their own processes, as analysts' sessions do, and query the events views every
+few tens of milliseconds while the lake changes under them. Every answer must be the totals of
+one committed snapshot, computed from the emulator's ground truth for the hours (and the content
+of each hour) that the snapshot lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.runner import sync_projects, vacuum_lake
+from loader.emulator import EmulatorServer, SyntheticProject
+from loader.hours import hours_between
+from loader.lake import Lake
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import Snapshot
+from tests.conftest import LAST, NOW, START
+from tests.truth import truth as truth_rows
+
+KEY = "amplitude/project=100001/events"
+READER = Path(__file__).with_name("catalog_reader.py")
+
+
+class Truth:
+    """The totals of every snapshot committed, from the content each hour was loaded from."""
+
+    def __init__(self, settings: LoaderSettings) -> None:
+        self.log = CommitLog(Lake(settings.lake_root))
+        self.snapshots: dict[int, Snapshot] = {}
+        self.content: dict[str, SyntheticProject] = {}  # manifest -> the content it was loaded from
+
+    def record(self, loaded_from: SyntheticProject) -> None:
+        """Note the snapshots committed since the last call, loaded from one content."""
+        for version in self.log.versions():
+            if version not in self.snapshots:
+                snapshot = self.log.read(version)
+                self.snapshots[version] = snapshot
+                for entry in snapshot.table(KEY).hours.values():
+                    self.content.setdefault(entry.manifest, loaded_from)
+
+    def totals(self, snapshot: Snapshot) -> tuple[int, int, int, int]:
+        """(events rows, events uuids, events_all rows, events_all uuids) of a snapshot."""
+        uuids: set[str] = set()
+        rows = 0
+        for key, entry in snapshot.table(KEY).hours.items():
+            hour = datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+            events = self.content[entry.manifest].events(hour)
+            rows += len(events)
+            uuids.update(e["uuid"] for e in events)
+        return len(uuids), len(uuids), rows, len(uuids)
+
+
+def _sync(
+    emulator: EmulatorServer,
+    content: SyntheticProject,
+    truth: Truth,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+    **window: object,
+) -> None:
+    emulator.projects[content.api_key] = content
+    sync_projects([project], settings, now=NOW, **window)  # type: ignore[arg-type]
+    truth.record(content)
+
+
+def test_every_answer_is_one_committed_snapshot_while_loads_reload_compact_and_vacuum(
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    truth = Truth(settings)
+    hour = timedelta(hours=1)
+    first_again = min(
+        h
+        for h in hours_between(START, LAST)
+        if any(source >= START for source, _ in synthetic.reexports(h))
+    )
+    assert START + 2 * hour < first_again < START + 20 * hour
+    # Before the readers: a few commits whose files a vacuum may remove later.
+    _sync(emulator, synthetic, truth, project, settings, end=START + hour)
+    _sync(emulator, synthetic, truth, project, settings, end=first_again - hour)
+    before_readers = datetime.now(UTC)
+    time.sleep(1.0)
+
+    stop = tmp_path / "stop"
+    readers = {
+        mode: subprocess.Popen(
+            [sys.executable, str(READER), settings.catalog_path, mode, str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in ("long", "fresh", "attach")
+    }
+    try:
+        time.sleep(1.5)  # every reader has opened the catalog and answered
+        # (a), (c) and (d): new hours in steps, the first re-exported uuid, day 1 compacted.
+        end = first_again
+        while end < START + 36 * hour:
+            _sync(emulator, synthetic, truth, project, settings, end=end)
+            end += 5 * hour
+        assert "2024-03-01" in truth.log.latest().table(KEY).days, "day 1 was not compacted"
+        # (e) a vacuum removes what only snapshots superseded before the readers started held.
+        retention = datetime.now(UTC) - before_readers - timedelta(seconds=0.5)
+        vacuumed = vacuum_lake(replace(settings, retention_hours=retention.total_seconds() / 3600))
+        assert vacuumed.superseded, "the vacuum had nothing to remove: the test proves nothing"
+        # (b) reloads with changed content (rows removed and added): of the compacted day (a new
+        # day file in the same commit) and of a day read from its hour files.
+        changed = replace(synthetic, seed=8)
+        for first in (START + 10 * hour, START + 30 * hour):
+            _sync(
+                emulator,
+                changed,
+                truth,
+                project,
+                settings,
+                start=first,
+                end=first + 3 * hour,
+                reload=True,
+            )
+        _sync(emulator, synthetic, truth, project, settings, end=LAST)
+        retention = datetime.now(UTC) - before_readers - timedelta(seconds=0.5)
+        vacuum_lake(replace(settings, retention_hours=retention.total_seconds() / 3600))
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        answers = {}
+        for mode, reader in readers.items():
+            out, err = reader.communicate(timeout=60)
+            answers[mode] = [json.loads(line) for line in out.splitlines()]
+            assert reader.returncode == 0, err
+
+    allowed = {truth.totals(s): v for v, s in truth.snapshots.items()}
+    for mode, lines in answers.items():
+        errors = [a["error"] for a in lines if "error" in a]
+        assert not errors, (mode, errors[:3])
+        counts = [tuple(a["counts"]) for a in lines]
+        assert len(counts) > 20, (mode, len(counts))
+        wrong = [c for c in counts if c not in allowed]
+        assert not wrong, (mode, wrong[:3], sorted(allowed))
+    # An open session keeps its snapshot; a new one, and open_catalog, see each new one.
+    assert len(set(map(tuple, (a["counts"] for a in answers["long"])))) == 1
+    newest = truth.totals(truth.log.latest())
+    for mode in ("fresh", "attach"):
+        seen = {allowed[tuple(a["counts"])] for a in answers[mode]}
+        assert len(seen) >= 8, (mode, sorted(seen))
+        assert tuple(answers[mode][-1]["counts"]) == newest, mode
+
+
+def test_two_loaders_on_overlapping_hours_commit_in_turn_and_the_result_is_exact(
+    tmp_path: Path, emulator: EmulatorServer, synthetic: SyntheticProject
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    env.update(AMPLITUDE_API_KEY=synthetic.api_key, AMPLITUDE_SECRET_KEY=synthetic.secret_key)
+    common = ["--project-id", "100001", "--base-url", emulator.url]
+    common += ["--lake", str(tmp_path / "lake"), "--catalog", str(tmp_path / "catalog.duckdb")]
+    ranges = [
+        ["--start", f"{START:%Y%m%dT%H}", "--end", f"{START + timedelta(hours=47):%Y%m%dT%H}"],
+        ["--start", f"{START + timedelta(hours=24):%Y%m%dT%H}", "--end", f"{LAST:%Y%m%dT%H}"],
+    ]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "loader", "backfill", *window, *common, "--reload"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for window in ranges
+    ]
+    for child in children:
+        output = child.communicate(timeout=300)[0]
+        assert child.returncode == 0, output[-3000:]
+    log = CommitLog(Lake(tmp_path / "lake"))
+    versions = log.versions()
+    assert versions == list(range(1, len(versions) + 1))  # each commit on the one before
+    newest = log.latest()
+    assert len(newest.table(KEY).hours) == 72
+    settings = LoaderSettings(
+        lake_root=str(tmp_path / "lake"), catalog_path=str(tmp_path / "catalog.duckdb")
+    )
+    expected = {u: r["upload_hour"] for u, r in truth_rows(synthetic, START, LAST).items()}
+    with duckdb.connect(settings.catalog_path, read_only=True) as con:
+        rows = con.execute("SELECT uuid, upload_hour FROM amplitude.events").fetchall()
+        pinned = con.execute("SELECT version FROM amplitude.lake_snapshot").fetchone()
+    assert len(rows) == len(expected) and dict(rows) == expected
+    assert pinned == (newest.version,)
