@@ -16,12 +16,13 @@ from dagster_defs.checks import EVENT_CHECKS
 from dagster_defs.dbt import amplitude_dbt_models, dbt_resource
 from dagster_defs.resources import build_resources
 from dagster_defs.snapshots import daily_snapshots, snapshots, snapshots_job
+from dagster_defs.vacuum import daily_vacuum, vacuum_job
 
 defs = dg.Definitions(
     assets=[events, catalog, snapshots, amplitude_dbt_models],
     asset_checks=EVENT_CHECKS,
-    jobs=[events_job, snapshots_job],
-    schedules=[hourly_events, daily_recheck, daily_snapshots],
+    jobs=[events_job, snapshots_job, vacuum_job],
+    schedules=[hourly_events, daily_recheck, daily_snapshots, daily_vacuum],
     sensors=[failure_alert, automation_sensor],
     resources={**build_resources(), "dbt": dbt_resource},
 )

@@ -216,3 +216,36 @@ def test_the_failure_alert_carries_the_librarys_explanation(
         message = failure_message(context)
     assert "amplitude__events" in message and "project 100001" in message
     assert "AMPLITUDE_REGION=eu" in message and "wrong-secret-4321" not in message
+
+
+def test_the_vacuum_job_removes_superseded_files_and_the_checks_still_pass(
+    resources: dict[str, object], instance: dg.DagsterInstance
+) -> None:
+    from dagster_defs.vacuum import vacuum_job
+
+    _load(resources, instance)
+    reload = dg.RunConfig(ops={"amplitude__events": {"config": {"reload": True}}})
+    assert dg.materialize(
+        [events, catalog],
+        resources=resources,
+        instance=instance,
+        run_config=reload,
+        tags={
+            "dagster/asset_partition_range_start": f"{LAST:%Y-%m-%d-%H:%M}",
+            "dagster/asset_partition_range_end": f"{LAST:%Y-%m-%d-%H:%M}",
+        },
+    ).success
+    strict: LakeResource = resources["lake"]  # type: ignore[assignment]
+    no_retention = LakeResource(
+        lake_root=strict.lake_root,
+        catalog_path=strict.catalog_path,
+        start=strict.start,
+        retention_hours=0,
+    )
+    result = vacuum_job.execute_in_process(resources={"lake": no_retention}, instance=instance)
+    assert result.success
+    materialized = result.get_step_success_events()  # the op's metadata
+    outputs = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = outputs[0].event_specific_data.metadata  # type: ignore[union-attr]
+    assert materialized and metadata["superseded_files"].value > 0
+    assert all(_checks(no_retention).values())
