@@ -1,6 +1,7 @@
 """The events asset and the catalog asset: each calls the library once per run."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -10,6 +11,7 @@ from dagster_defs.partitions import EVENTS_PARTITIONS, hours_in_run, projects_in
 from dagster_defs.resources import AmplitudeResource, LakeResource
 from dagster_defs.settings import SETTINGS
 from loader.amplitude.runner import refresh_catalog, sync_projects
+from loader.catalog import catalog_version
 from loader.errors import LoaderError
 from loader.hours import hour_key
 
@@ -94,9 +96,16 @@ def events(
     automation_condition=dg.AutomationCondition.eager(),
 )
 def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """The DuckDB catalog of views over the lake, swapped in whole when its views change."""
+    """The DuckDB catalog of views over the newest snapshot of the lake, swapped in whole."""
     changed = refresh_catalog(lake.settings())
-    context.log.info("catalog %s", "rebuilt" if changed else "already up to date")
+    snapshot = catalog_version(Path(lake.catalog_path))
+    context.log.info(
+        "catalog %s, reading snapshot %d", "rebuilt" if changed else "already up to date", snapshot
+    )
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(lake.catalog_path), "rebuilt": changed}
+        metadata={
+            "path": dg.MetadataValue.path(lake.catalog_path),
+            "rebuilt": changed,
+            "lake_snapshot": snapshot,
+        }
     )

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ from loader.amplitude.runner import (
 )
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
+from loader.catalog import catalog_version
 from loader.errors import ConfigError, LoaderError
 from loader.hours import newest_ready_hour, parse_hour, utc_now
 from loader.secrets import install_log_redaction, redact
@@ -97,6 +99,17 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with -v for details)", 1)
 
     return wrapper
+
+
+RETENTION_OPTION = click.option(
+    "--retention-hours",
+    envvar="AMPLITUDE_RETENTION_HOURS",
+    type=click.FloatRange(0),
+    default=24.0,
+    show_default=True,
+    help="How long files of superseded snapshots stay for sessions that still read them"
+    " (env AMPLITUDE_RETENTION_HOURS).",
+)
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -174,15 +187,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Re-check window: a day is compacted once it ended this long (plus the lag)"
             " ago (env AMPLITUDE_RECHECK_HOURS).",
         ),
-        click.option(
-            "--retention-hours",
-            envvar="AMPLITUDE_RETENTION_HOURS",
-            type=click.FloatRange(0),
-            default=24.0,
-            show_default=True,
-            help="How long superseded files stay for readers of older snapshots"
-            " (env AMPLITUDE_RETENTION_HOURS).",
-        ),
+        RETENTION_OPTION,
         click.option(
             "--default-start",
             "default_start",
@@ -354,7 +359,10 @@ def status(as_json: bool, **kwargs: Any) -> None:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
         return
     if statuses:
-        click.echo(f"lake snapshot {statuses[0].snapshot} (what readers opening it now see)")
+        committed, pinned = statuses[0].snapshot, catalog_version(Path(settings.catalog_path))
+        click.echo(f"lake snapshot {committed}; the catalog reads snapshot {pinned}")
+        if pinned != committed:
+            click.echo("  (the catalog is behind: `amplitude-loader catalog` brings it up to date)")
     for s in statuses:
         click.echo(f"project {s.project}")
         click.echo(f"  wanted        {s.start or '(no start configured)'} .. {s.newest_ready}")
@@ -395,14 +403,7 @@ def catalog(lake: str, catalog: str, force: bool) -> None:
 
 @main.command()
 @click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True)
-@click.option(
-    "--retention-hours",
-    envvar="AMPLITUDE_RETENTION_HOURS",
-    type=click.FloatRange(0),
-    default=24.0,
-    show_default=True,
-    help="Keep what snapshots superseded less than this long ago still reference.",
-)
+@RETENTION_OPTION
 @handle_errors
 def vacuum(lake: str, retention_hours: float) -> None:
     """Delete files that no snapshot younger than the retention references."""
@@ -459,8 +460,6 @@ def query(sql: str, catalog: str, max_rows: int) -> None:
 @handle_errors
 def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
     """Measure the loader against the physical floor on this machine."""
-    from pathlib import Path
-
     from loader.benchmark import report_text, run_benchmark, write_json
 
     results = []

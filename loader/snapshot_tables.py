@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,13 +61,19 @@ class SnapshotWriter:
         """Where one snapshot table of this project lives."""
         return TableLayout(self.lake, self.source, self.project, table)
 
-    def _commit(self, table: str, path: str) -> None:
-        layout = self.layout(table)
-        key = layout.key
-        self.commits.commit(
-            f"snapshot {table} of project {self.project} at {stamp(self.snapshot_at)}",
-            lambda base: {key: with_files(base.table(key), [path])},
-        )
+    def _add(self, table: str, path: str, put: Callable[[str], None]) -> None:
+        """Put a new file into the lake and commit it to its table.
+
+        Both under the commit lock, so that a vacuum never takes the file for one that a crash
+        left uncommitted.
+        """
+        key = self.layout(table).key
+        with self.commits.locked():
+            put(self.lake.join(path))
+            self.commits.commit(
+                f"snapshot {table} of project {self.project} at {stamp(self.snapshot_at)}",
+                lambda base: {key: with_files(base.table(key), [path])},
+            )
 
     def write(
         self,
@@ -105,8 +111,7 @@ class SnapshotWriter:
                 writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=full))
                 rows += n
         path = self.layout(table).new_snapshot_file(stamp(self.snapshot_at), part)
-        self.lake.put(local, self.lake.join(path))
-        self._commit(table, path)
+        self._add(table, path, lambda target: self.lake.put(local, target))
         return rows
 
     def log(self, kind: str, record: dict[str, Any]) -> None:
@@ -126,7 +131,5 @@ class SnapshotWriter:
             f"{self.layout(SNAPSHOT_LOG).project_root}/{SNAPSHOT_LOG}/{kind}"
             f"/{stamp(self.snapshot_at)}-{part_id()}.json"
         )
-        self.lake.write_bytes(
-            self.lake.join(path), json.dumps(entry, indent=1, default=str).encode()
-        )
-        self._commit(SNAPSHOT_LOG, path)
+        data = json.dumps(entry, indent=1, default=str).encode()
+        self._add(SNAPSHOT_LOG, path, lambda target: self.lake.write_bytes(target, data))

@@ -56,6 +56,12 @@ def test_sync_status_and_a_second_sync(tmp_path: Path, emulator: EmulatorServer)
     [state] = json.loads(status.stdout)
     assert state["loaded_ranges"] == [f"{LAST:%Y-%m-%d}T00..{LAST:%Y-%m-%dT%H}"]
     assert state["last_run"]["ok"] is True and state["hours_loaded"] == 24
+    text = _run("status", "--default-start", f"{LAST:%Y-%m-%d}", cwd=tmp_path, **env)
+    snapshot = state["snapshot"]
+    assert f"lake snapshot {snapshot}; the catalog reads snapshot {snapshot}" in text.stdout
+    vacuumed = _run("vacuum", "--retention-hours", "0", cwd=tmp_path)
+    assert vacuumed.returncode == 0, vacuumed.stderr
+    assert f"kept snapshots {snapshot}" in vacuumed.stdout
 
 
 def test_missing_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
