@@ -269,6 +269,11 @@ def sync(start: datetime | None, **kwargs: Any) -> None:
 @handle_errors
 def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> None:
     """Load the hours from --start to --end, both included."""
+    if end < start:
+        raise ConfigError(
+            f"--end {end:%Y-%m-%dT%H} is before --start {start:%Y-%m-%dT%H}",
+            remedy="swap them: both ends are included",
+        )
     projects, settings = _configure(kwargs)
     with TerminalProgress() as progress:
         reports = sync_projects(

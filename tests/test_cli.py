@@ -70,6 +70,19 @@ def test_missing_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and "AMPLITUDE_PROJECT_ID" in result.stderr
 
 
+def test_a_reversed_range_and_no_start_are_configuration_errors(tmp_path: Path) -> None:
+    keys = {"AMPLITUDE_API_KEY": "k", "AMPLITUDE_SECRET_KEY": "s", "AMPLITUDE_PROJECT_ID": "1"}
+    reversed_range = _run(
+        "backfill", "--start", "2024-03-05", "--end", "2024-03-02", cwd=tmp_path, **keys
+    )
+    assert reversed_range.returncode == 2, reversed_range.stderr
+    assert reversed_range.stderr.count("\n") == 1
+    assert "--end 2024-03-02T23 is before --start 2024-03-05T00" in reversed_range.stderr
+    no_start = _run("sync", "--base-url", "http://127.0.0.1:9", cwd=tmp_path, **keys)
+    assert no_start.returncode == 2, no_start.stderr
+    assert "no start date configured" in no_start.stderr and "AMPLITUDE_START" in no_start.stderr
+
+
 def test_wrong_keys_exit_1_with_one_line_naming_the_region(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:

@@ -23,6 +23,7 @@ from loader.amplitude.hour_writer import ORDER, StageRequest
 from loader.amplitude.schema import SCHEMA_VERSION
 from loader.amplitude.stage import Stager
 from loader.errors import (
+    ConfigError,
     CorruptArchiveError,
     ExportTooLargeError,
     LoaderError,
@@ -168,7 +169,7 @@ class EventsLoader:
         """
         first = start or self.project.start or self.settings.start
         if first is None:
-            raise LoaderError(
+            raise ConfigError(
                 "no start date configured",
                 project=self.project.label,
                 remedy="set AMPLITUDE_START (for example 2024-01-01) or pass --start",
