@@ -128,17 +128,32 @@ class MemberReader:
         """
         first_line = 1
         pending = b""
+        skipping = False  # inside a line longer than the guard, up to its newline
+        guard = self.guards.max_line_bytes
         try:
             with self.archive.open(member) as raw, igzip.open(raw, "rb") as stream:
                 while chunk := stream.read(self.block_bytes):
                     self._count(len(chunk), member.filename)
+                    if skipping:
+                        end = chunk.find(b"\n")
+                        if end < 0:
+                            continue
+                        chunk, skipping = chunk[end + 1 :], False
+                        if not chunk:
+                            continue
                     data = pending + chunk if pending else chunk
                     cut = data.rfind(b"\n") + 1
-                    if cut == 0 and len(data) <= self.guards.max_line_bytes:
+                    if cut == 0 and len(data) <= guard:
                         pending = data
                         continue
-                    if cut == 0:  # one line longer than the guard: hand it on whole
-                        cut = len(data)
+                    if cut == 0:
+                        # One line longer than the guard: its start goes on as one line (over
+                        # the guard, so it becomes one reject) and the rest is skipped up to its
+                        # newline. Handed on in pieces, a piece could load as an event.
+                        yield LineBlock.from_bytes(data[: guard + 1], first_line)
+                        first_line += 1
+                        pending, skipping = b"", True
+                        continue
                     # A view, not a slice: the block shares the decompressed bytes.
                     block = LineBlock.from_bytes(memoryview(data)[:cut], first_line)
                     pending = data[cut:]

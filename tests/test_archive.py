@@ -9,9 +9,11 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from loader.amplitude.members import parse_member_name
+from loader.amplitude.normalise import Normaliser
 from loader.archive import Guards, LineBlock, MemberReader, safe_members, verify_zip
 from loader.errors import ArchiveError
 from loader.http import TransientError
@@ -126,3 +128,40 @@ def test_verify_zip_accepts_zips_and_refuses_the_rest(tmp_path: Path) -> None:
     zipfile.ZipFile(buffer, "w").close()
     (tmp_path / "empty.zip").write_bytes(buffer.getvalue())
     verify_zip(tmp_path / "empty.zip")
+
+
+@pytest.mark.parametrize("block_bytes", [1000, 4096, 65_536])
+def test_a_line_over_the_guard_is_one_reject_and_skipped_whole_to_its_newline(
+    tmp_path: Path, block_bytes: int
+) -> None:
+    guard = 10_000
+    hidden = json.dumps({"uuid": "hidden", "event_type": "inside the long line"})
+    # A 50,000-byte line with a whole event inside it after byte 40,000, then ordinary lines.
+    long_line = "x" * 40_000 + "é" + hidden + "y" * (10_000 - len(hidden))
+    lines = [json.dumps({"uuid": "before"}), long_line] + [
+        json.dumps({"uuid": f"after-{i}"}) for i in range(300)
+    ]
+    path = _zip(
+        tmp_path / "x.zip", {"1/1_2024-01-01_0#0.json.gz": gzip.compress("\n".join(lines).encode())}
+    )
+    with zipfile.ZipFile(path) as archive:
+        reader = MemberReader(archive, Guards(max_line_bytes=guard), block_bytes=block_bytes)
+        blocks = list(reader.blocks(safe_members(archive, ".json.gz")[0]))
+    got = [line for b in blocks for line in b.lines.to_pylist()]
+    numbers = [n for b in blocks for n in b.line_numbers.to_pylist()]
+    assert numbers == list(range(1, len(lines) + 1))  # the long line counts once
+    assert [len(line.encode()) > guard + 1 for line in got].count(True) == 1  # one reject
+    short = [line for line in got if len(line.encode()) <= guard + 1]
+    assert not any("hidden" in line for line in short)  # no piece of it can load as an event
+    assert [line.rstrip("\n") for line in got[2:]] == lines[2:]
+
+    normaliser = Normaliser(threads=1, max_line_bytes=guard)
+    block = pa.array(got, pa.large_string())
+    result = normaliser.normalise(
+        block, pa.array(numbers, pa.int64()), pa.array([0] * len(got), pa.int32())
+    )
+    assert result.events.num_rows == len(lines) - 1
+    assert "hidden" not in result.events.column("uuid").to_pylist()
+    [reject] = result.rejects.to_pylist()
+    assert reject["line_no"] == 2 and reject["reason"] == f"line longer than {guard:,} bytes"
+    assert reject["line"] == "x" * 4096

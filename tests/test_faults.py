@@ -134,6 +134,43 @@ def test_a_few_bad_lines_are_rejected_with_reasons_and_counted(
     assert all(r["rows"] == r["lines_read"] - r["rejects"] for r in log)
 
 
+def test_lines_that_are_not_utf8_are_rejected_and_the_hours_load(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    from dataclasses import replace
+
+    emulator.faults.set([FaultRule(kind="bad_bytes", times=1, params={"lines": 4})])
+    _sync(project, replace(settings, max_reject_ratio=0.5))
+
+    _assert_exact(settings, synthetic)
+    rejects = catalog_rows(settings, "rejects")
+    members = sum(len(synthetic.parts(FIRST + timedelta(hours=h))) for h in range(24))
+    assert (
+        len(rejects) == 4 * members
+    )  # one reject per bad line: a string, a bag, a field, not JSON
+    assert all(r["reason"].startswith("invalid UTF-8 at byte ") for r in rejects)
+    assert {r["line"][:25] for r in rejects} >= {
+        '{"uuid": "bad-utf8-string',
+        '{"uuid": "bad-utf8-bag", ',
+        '{"uuid": "bad-utf8-unknow',
+    }
+    expected = set()  # where the emulator put them: line numbers after a bad line stay right
+    for h in range(24):
+        for name, events in synthetic.parts(FIRST + timedelta(hours=h)):
+            lines: list[object] = list(events)
+            for i in range(4):
+                lines.insert(min(i * 5 + 1, len(lines)), i)
+            expected |= {(name, n) for n, x in enumerate(lines, 1) if isinstance(x, int)}
+    assert {(r["member"].rsplit("/", 1)[-1], r["line_no"]) for r in rejects} == {
+        (m.rsplit("/", 1)[-1], n) for m, n in expected
+    }
+    log = catalog_rows(settings, "load_log")
+    assert all(r["rows"] == r["lines_read"] - r["rejects"] for r in log)
+
+
 def test_too_many_bad_lines_fail_the_hour_and_record_it_not(
     emulator: EmulatorServer,
     synthetic: SyntheticProject,

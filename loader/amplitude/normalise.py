@@ -155,6 +155,8 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
+#: How much of a rejected line that is too long or not UTF-8 is kept, as text.
+REJECT_TEXT_BYTES = 4096
 LINES_SCHEMA = pa.schema(
     [("line_no", pa.int64()), ("part", pa.int32()), ("line", pa.large_string())]
 )
@@ -231,7 +233,7 @@ class Normaliser:
         def source() -> Iterator[pa.RecordBatch]:
             try:
                 for batch in batches:
-                    batch = self._drop_too_long(batch, too_long)
+                    batch = _drop_invalid_utf8(self._drop_too_long(batch, too_long), too_long)
                     # DuckDB hands each chunk to one thread: small chunks keep both busy.
                     for offset in range(0, batch.num_rows, CHUNK_ROWS):
                         yield batch.slice(offset, CHUNK_ROWS)
@@ -272,14 +274,56 @@ class Normaliser:
                     "part": batch.column("part").filter(too_long),
                     "line_no": batch.column("line_no").filter(too_long),
                     "reason": pa.array([f"line longer than {self.max_line_bytes:,} bytes"] * count),
-                    "line": pc.utf8_slice_codeunits(lines.filter(too_long), 0, 4096).cast(
-                        pa.string()
+                    # Its first bytes, decoded leniently: a cut may fall inside a character.
+                    "line": pa.array(
+                        [
+                            raw[:REJECT_TEXT_BYTES].decode("utf-8", "replace")
+                            for raw in lines.filter(too_long).cast(pa.large_binary()).to_pylist()
+                        ],
+                        pa.string(),
                     ),
                 },
                 schema=REJECT_SCHEMA,
             )
         )
         return batch.filter(pc.invert(too_long))
+
+
+def _drop_invalid_utf8(batch: pa.RecordBatch, rejects: list[pa.Table]) -> pa.RecordBatch:
+    """Take lines that are not valid UTF-8 out of a batch, as rejects.
+
+    DuckDB's JSON functions meet such a line with a fatal error that invalidates the whole
+    database, so one bad byte would stop the load. Arrow checks a batch at memory speed; only a
+    batch that fails is looked at line by line.
+    """
+    lines = batch.column("line")
+    try:
+        lines.validate(full=True)
+        return batch
+    except pa.ArrowInvalid:
+        pass
+    bad, reasons, texts = [], [], []
+    for raw in lines.cast(pa.large_binary()).to_pylist():
+        try:
+            raw.decode("utf-8")
+            bad.append(False)
+        except UnicodeDecodeError as exc:
+            bad.append(True)
+            reasons.append(f"invalid UTF-8 at byte {exc.start:,} of the line")
+            texts.append(raw[:REJECT_TEXT_BYTES].decode("utf-8", "replace").rstrip("\n"))
+    mask = pa.array(bad)
+    rejects.append(
+        pa.table(
+            {
+                "part": batch.column("part").filter(mask),
+                "line_no": batch.column("line_no").filter(mask),
+                "reason": pa.array(reasons, pa.string()),
+                "line": pa.array(texts, pa.string()),
+            },
+            schema=REJECT_SCHEMA,
+        )
+    )
+    return batch.filter(pc.invert(mask))
 
 
 def _drain(tables: list[pa.Table]) -> pa.Table:

@@ -26,6 +26,7 @@ KINDS = frozenset(
         "non_zip_body",  # a 200 whose body is an HTML error page
         "corrupt_member",  # a byte of a member's data flipped after its checksum was taken
         "bad_lines",  # `lines` malformed lines added to each member
+        "bad_bytes",  # `lines` lines that are not UTF-8 added to each member
         "plan_gated",  # a 403 as for an endpoint the plan does not include
     }
 )

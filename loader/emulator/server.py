@@ -161,7 +161,12 @@ class EmulatorServer:
         return project if project and project.secret_key == password else None
 
     def build_export(
-        self, project: SyntheticProject, first: datetime, last: datetime, bad_lines: int = 0
+        self,
+        project: SyntheticProject,
+        first: datetime,
+        last: datetime,
+        bad_lines: int = 0,
+        bad_bytes: int = 0,
     ) -> bytes | None:
         """Build the zip of an export range, or None if no hour in it has data.
 
@@ -170,6 +175,8 @@ class EmulatorServer:
             first: First hour.
             last: Last hour, included.
             bad_lines: Malformed lines to add to each member.
+            bad_bytes: Lines with a byte that is not UTF-8 to add to each member (in a string,
+                a property bag, an unknown field, a line that is not JSON, in turn).
 
         Returns:
             The zip's bytes, or None.
@@ -180,13 +187,25 @@ class EmulatorServer:
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
             for hour in hours_between(first, min(last, ready)):
                 for name, events in project.parts(hour):
-                    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+                    lines = [json.dumps(e, ensure_ascii=False).encode() for e in events]
                     for i in range(bad_lines):
-                        lines.insert(min(i * 7, len(lines)), '{"uuid": "broken", "event_type": ')
-                    text = "\n".join(lines)  # no newline after the last line, as some members
-                    archive.writestr(name, gzip.compress(text.encode(), self.gzip_level, mtime=0))
+                        lines.insert(min(i * 7, len(lines)), b'{"uuid": "broken", "event_type": ')
+                    for i in range(bad_bytes):
+                        lines.insert(min(i * 5 + 1, len(lines)), _NOT_UTF8[i % len(_NOT_UTF8)])
+                    text = b"\n".join(lines)  # no newline after the last line, as some members
+                    archive.writestr(name, gzip.compress(text, self.gzip_level, mtime=0))
                     members += 1
         return buffer.getvalue() if members else None
+
+
+#: Lines with bytes that are not UTF-8: in a string, in a property bag, in an unknown field,
+#: and on a line that is not JSON at all.
+_NOT_UTF8 = (
+    b'{"uuid": "bad-utf8-string", "event_type": "Caf\xe9 Opened"}',
+    b'{"uuid": "bad-utf8-bag", "event_type": "x", "event_properties": {"k": "\xff\xfe"}}',
+    b'{"uuid": "bad-utf8-unknown", "event_type": "x", "new_field": "\xc3\x28"}',
+    b"\x80\x81 not even JSON",
+)
 
 
 def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
@@ -313,7 +332,8 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self._send_file(static)
                 return
             bad = int(kinds["bad_lines"].params.get("lines", 3)) if "bad_lines" in kinds else 0
-            body = server.build_export(project, first, last, bad_lines=bad)
+            invalid = kinds["bad_bytes"].params.get("lines", 4) if "bad_bytes" in kinds else 0
+            body = server.build_export(project, first, last, bad_lines=bad, bad_bytes=int(invalid))
             if body is None:
                 self._send(404, NOT_FOUND_BODY.encode(), "text")
                 return
