@@ -45,7 +45,10 @@ def open_lake(settings: LoaderSettings) -> Lake:
         The lake.
     """
     lake = Lake(settings.lake_root)
-    if not CommitLog(lake).versions():
+    # Only a lake with source folders but no commit log has anything to adopt; a new or empty
+    # lake gets no scratch folder.
+    written = any(not name.startswith("_") for name in lake.names(lake.root))
+    if written and not CommitLog(lake).versions():
         scratch = lake.scratch(uuid.uuid4().hex)
         try:
             migrate_legacy(lake, scratch)
