@@ -63,6 +63,14 @@ def test_all_55_fields_get_their_types() -> None:
         ("is_attribution_event", "yes", "is_attribution_event"),
         ("location_lat", "north", "location_lat"),
         ("session_id", {"a": 1}, "session_id"),
+        # Another JSON type is a misfit too, never converted: a string is no number or boolean,
+        # a number no string, and a null nested in a misfit stays.
+        ("amplitude_id", "123", "amplitude_id"),
+        ("location_lat", "52.5", "location_lat"),
+        ("is_attribution_event", "true", "is_attribution_event"),
+        ("user_id", 12345, "user_id"),
+        ("event_type", {"": None, "x": [None]}, "event_type"),
+        ("paying", 0.5, "paying"),
     ],
 )
 def test_values_that_do_not_fit_go_to_extra_fields_untouched(
@@ -74,7 +82,7 @@ def test_values_that_do_not_fit_go_to_extra_fields_untouched(
     assert json.loads(str(rows[0]["extra_fields"])) == {key: value}
 
 
-def test_unknown_keys_are_kept_with_their_values_byte_for_byte() -> None:
+def test_unknown_keys_are_kept_with_json_equal_values() -> None:
     line = '{"uuid":"u","new_field":{"n":18446744073709551617,"s":"é🎉"},"other":[1,2]}'
     rows, _ = _normalise(line)
     extra = str(rows[0]["extra_fields"])
@@ -110,6 +118,8 @@ def test_malformed_lines_are_rejected_with_a_reason_and_their_line_number() -> N
         '{"event_type": "no uuid"}',
         '{"uuid": "x"} trailing',
         '{"uuid": ""}',
+        '{"uuid": 7}',
+        '{"uuid": "a", "uuid": "b"}',
     )
     assert [r["uuid"] for r in rows] == ["ok"]
     assert [(r["line_no"], r["reason"]) for r in rejects] == [
@@ -119,6 +129,8 @@ def test_malformed_lines_are_rejected_with_a_reason_and_their_line_number() -> N
         (5, "missing uuid"),
         (6, "invalid JSON"),
         (7, "missing uuid"),
+        (8, "uuid is not a JSON string"),
+        (9, "a top-level key appears twice"),
     ]
     assert rejects[0]["line"] == "not json"
 

@@ -10,14 +10,18 @@ top-level keys (`json_keys`) and sorts each line into an event or a reject with 
 * DuckDB's casts are lenient (`'1.5'` casts to BIGINT 2, a `+02:00` offset is dropped), so
   integers are checked by round trip and timestamps parsed with the two exact formats the export
   uses (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC);
-* a line that is not a JSON object, or has no `uuid`, is a reject.
+* a value of another JSON type than its column's is a misfit too: `"123"` is no BIGINT, `12345`
+  no string (`$schema` and `paying`, whose type differs between projects, keep any scalar as
+  its text);
+* a line that is not a JSON object, repeats a top-level key, or has no `uuid` string is a
+  reject.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import duckdb
@@ -39,13 +43,44 @@ def _json_path(key: str) -> str:
     return quote_literal("$." + json.dumps(key))
 
 
+#: How `json_transform` hands each kind over: as JSON text where the JSON type must be checked
+#: (a string `"123"` and a number `123` are both `123` as VARCHAR), else as VARCHAR.
+_TRANSFORM = {
+    "string": "JSON",
+    "bigint": "JSON",
+    "double": "JSON",
+    "boolean": "JSON",
+    "json": "JSON",
+    "text": "JSON",
+    "timestamp": "VARCHAR",
+}
+
+
 def _cast(field: Field) -> str | None:
-    """SQL that casts a field's raw text to its type (None for text and JSON fields)."""
+    """SQL that turns a field's raw value into its type (None for text and JSON fields).
+
+    The raw value of a string, number or boolean field is its JSON text, so a value of another
+    JSON type fails the cast: `"123"` is no BIGINT, `"true"` no BOOLEAN, `12345` no string.
+    """
     raw = f"s.{quote_identifier(field.key)}"
+    if field.kind == "string":
+        # Most strings hold no escape: their text is between the quotes. json_transform has
+        # already rewritten \u escapes of printable characters; `->>` decodes the rest.
+        return (
+            f"CASE WHEN starts_with({raw}, '\"') THEN CASE WHEN contains({raw}, '\\')"
+            f" THEN {raw}->>'$' ELSE {raw}[2:-2] END END"
+        )
+    # Cast from the text: a cast from JSON would read the string "52.5" as a number.
+    if field.kind == "text":  # a string as itself; an integer or a boolean as its JSON text
+        return (
+            f"CASE WHEN starts_with({raw}, '\"') THEN {_cast(replace(field, kind='string'))}"
+            f" WHEN {raw} IN ('true', 'false') OR regexp_full_match({raw}, '-?[0-9]+')"
+            f" THEN {raw}::VARCHAR END"
+        )
     if field.kind == "bigint":
-        return f"TRY_CAST({raw} AS BIGINT)"
+        return f"TRY_CAST({raw}::VARCHAR AS BIGINT)"
     if field.kind == "double":
-        return f"TRY_CAST({raw} AS DOUBLE)"
+        return f"TRY_CAST({raw}::VARCHAR AS DOUBLE)"
     if field.kind == "boolean":
         return f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
     if field.kind == "timestamp":
@@ -67,7 +102,7 @@ def build_query(table: str) -> str:
         SQL producing the event columns, `extra_fields`, `reject_reason`, `line_no`, `part`
         (passed through, to tell where each line came from) and `rejected_line` (rejects only).
     """
-    transform = {f.key: ("JSON" if f.kind == "json" else "VARCHAR") for f in FIELDS}
+    transform = {f.key: _TRANSFORM[f.kind] for f in FIELDS}
     known = "[" + ", ".join(quote_literal(f.key) for f in FIELDS) + "]"
     # Exports list every key, in sorted order: comparing the whole list at once (NULL for a line
     # that is not JSON) is far cheaper than a set test, or than carrying the key list through
@@ -89,14 +124,16 @@ def build_query(table: str) -> str:
         typed_value = quote_identifier("v_" + f.column)
         misfit[f.key] = f"({raw} IS NOT NULL{empty_ok} AND {typed_value} IS NULL)"
     any_misfit = " OR ".join(misfit.values())
-    misfit_object = (
-        "json_object("
-        + ", ".join(
-            f"{quote_literal(key)}, CASE WHEN {m} THEN line->{_json_path(key)} END"
-            for key, m in misfit.items()
-        )
-        + ")"
-    )
+    # extra_fields is assembled as text: the unknown keys' members, then `"key":value` of each
+    # misfit. A JSON merge patch would drop the nulls nested in a misfit value.
+    members = [
+        f"CASE WHEN unknown THEN NULLIF((json_merge_patch(line, {quote_literal(drop_known)})"
+        "::VARCHAR)[2:-2], '') END"
+    ] + [
+        f"CASE WHEN {m} THEN {quote_literal(json.dumps(key) + ':')}"
+        f" || (line->{_json_path(key)})::VARCHAR END"
+        for key, m in misfit.items()
+    ]
     columns = [
         f"{quote_identifier('v_' + f.column)} AS {quote_identifier(f.column)}"
         if _cast(f) is not None
@@ -104,9 +141,8 @@ def build_query(table: str) -> str:
         for f in FIELDS
     ]
     extra = (
-        f"CASE WHEN reason IS NULL AND (unknown OR {any_misfit}) THEN json_merge_patch("
-        f"CASE WHEN unknown THEN json_merge_patch(line, {quote_literal(drop_known)})"
-        f" ELSE '{{}}' END, {misfit_object}) END"
+        f"CASE WHEN reason IS NULL AND (unknown OR {any_misfit})"
+        f" THEN '{{' || concat_ws(',', {', '.join(members)}) || '}}' END"
     )
     return f"""
         SELECT {", ".join(columns)},
@@ -119,11 +155,15 @@ def build_query(table: str) -> str:
         FROM (
             SELECT *, {", ".join(values)} FROM (
                 SELECT *, {casts},
-                       CASE WHEN sorted_keys THEN
-                                CASE WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END
-                            WHEN sorted_keys IS NULL THEN 'invalid JSON'
-                            WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object'
-                            WHEN s.uuid IS NULL OR s.uuid = '' THEN 'missing uuid' END AS reason,
+                       CASE WHEN sorted_keys IS NULL THEN 'invalid JSON'
+                            WHEN NOT sorted_keys AND json_type(line) <> 'OBJECT'
+                                THEN 'not a JSON object'
+                            WHEN NOT sorted_keys
+                                 AND list_unique(json_keys(line)) <> len(json_keys(line))
+                                THEN 'a top-level key appears twice'
+                            WHEN s.uuid IS NULL OR s.uuid = '""' THEN 'missing uuid'
+                            WHEN NOT starts_with(s.uuid, '"') THEN 'uuid is not a JSON string'
+                            END AS reason,
                        CASE WHEN sorted_keys THEN false
                             ELSE NOT list_has_all({known}, TRY(json_keys(line))) END AS unknown
                 FROM (

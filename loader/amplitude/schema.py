@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["string", "bigint", "double", "boolean", "timestamp", "json"]
+#: `string` holds JSON strings only; `text` holds any scalar as its JSON text (for the two
+#: fields whose JSON type differs between projects).
+Kind = Literal["string", "text", "bigint", "double", "boolean", "timestamp", "json"]
 
 #: Parquet/DuckDB type of each kind.
 SQL_TYPES: dict[Kind, str] = {
     "string": "VARCHAR",
+    "text": "VARCHAR",
     "bigint": "BIGINT",
     "double": "DOUBLE",
     "boolean": "BOOLEAN",
@@ -51,7 +54,7 @@ FIELDS: tuple[Field, ...] = (
     _f("event_id", "bigint", "Per-device counter; not unique."),
     _f("$insert_id", "string", "Sender's idempotency id."),
     _f("$insert_key", "string", "Undocumented; usually null."),
-    _f("$schema", "string", "Legacy; integer or string, kept as text."),
+    _f("$schema", "text", "Legacy; integer or string, kept as text."),
     _f("app", "bigint", "Project id."),
     _f("event_properties", "json", "Event properties as sent."),
     _f("user_properties", "json", "User properties as they stood at event time."),
@@ -94,7 +97,7 @@ FIELDS: tuple[Field, ...] = (
     _f("library", "string", "SDK or library that sent the event."),
     _f("version_name", "string", "App version."),
     _f("start_version", "string", "App version the user was first seen on."),
-    _f("paying", "string", "Whether the user ever logged revenue (boolean or string, as text)."),
+    _f("paying", "text", "Whether the user ever logged revenue (boolean or string, as text)."),
     _f("is_attribution_event", "boolean", "Whether this is an attribution event."),
     _f("sample_rate", "double", "Sampling rate (Scale add-on)."),
     _f("data_type", "string", "Observed value: event."),
