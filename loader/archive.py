@@ -36,11 +36,18 @@ class Guards:
         max_archive_bytes: Largest zip accepted.
         max_uncompressed_bytes: Largest total of decompressed member bytes in one archive.
         max_line_bytes: Longest line; a longer one is rejected with a reason, not parsed.
+        max_expansion: Most decompressed bytes per compressed byte of a member, once it has
+            expanded past `expansion_floor_bytes`. Exports expand about 10 times; a zip bomb
+            (one line repeated) hundreds of times, and is stopped within its first seconds.
+        expansion_floor_bytes: A member may expand any amount up to this size (small,
+            repetitive members legitimately compress far better than a large export).
     """
 
     max_archive_bytes: int = 5 * 1024**3
     max_uncompressed_bytes: int = 80 * 1024**3
     max_line_bytes: int = 16 * 1024**2
+    max_expansion: float = 100.0
+    expansion_floor_bytes: int = 64 * 1024**2
 
 
 def verify_zip(path: Path) -> None:
@@ -132,8 +139,12 @@ class MemberReader:
         guard = self.guards.max_line_bytes
         try:
             with self.archive.open(member) as raw, igzip.open(raw, "rb") as stream:
+                expanded = 0
                 while chunk := stream.read(self.block_bytes):
                     self._count(len(chunk), member.filename)
+                    expanded += len(chunk)
+                    if expanded > self.guards.expansion_floor_bytes:
+                        self._check_expansion(expanded, raw.tell(), member)
                     if skipping:
                         end = chunk.find(b"\n")
                         if end < 0:
@@ -167,6 +178,20 @@ class MemberReader:
             ) from None
         if pending:
             yield LineBlock.from_bytes(pending, first_line)
+
+    def _check_expansion(self, expanded: int, consumed: int, member: zipfile.ZipInfo) -> None:
+        """Stop a member that decompresses far more than an export ever does (a zip bomb)."""
+        # `consumed` counts the zip layer's output; scaled to the bytes stored in the archive,
+        # a member compressed twice (by the zip and by gzip) is measured whole.
+        stored = max(consumed * member.compress_size / max(member.file_size, 1), 1.0)
+        ratio = expanded / stored
+        if ratio > self.guards.max_expansion:
+            raise ArchiveError(
+                f"member {member.filename} expands {ratio:,.0f} times (over the guard of"
+                f" {self.guards.max_expansion:,g}); exports expand about 10 times, so this"
+                " archive is broken or hostile and was not loaded",
+                remedy="if the data is genuine, raise the expansion guard (--max-expansion)",
+            )
 
     def _count(self, size: int, name: str) -> None:
         self.uncompressed_bytes += size

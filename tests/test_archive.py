@@ -114,6 +114,34 @@ def test_the_uncompressed_guard_stops_a_zip_bomb(tmp_path: Path) -> None:
             list(reader.blocks(safe_members(archive, ".json.gz")[0]))
 
 
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_the_expansion_guard_stops_a_member_that_expands_like_a_bomb_early(
+    tmp_path: Path, compression: int
+) -> None:
+    line = json.dumps({"uuid": "same", "event_type": "x" * 200}).encode() + b"\n"
+    bomb = gzip.compress(line * 200_000, compresslevel=9)  # 45 MB of one line: over 500:1
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        archive.writestr("1/1_2024-01-01_0#0.json.gz", bomb)
+    guards = Guards(expansion_floor_bytes=1 << 20)
+    with zipfile.ZipFile(path) as archive:
+        reader = MemberReader(archive, guards, block_bytes=1 << 18)
+        with pytest.raises(ArchiveError, match=r"expands [\d,]+ times \(over the guard of 100\)"):
+            list(reader.blocks(safe_members(archive, ".json.gz")[0]))
+        # stopped long before its end: once the compressed bytes read ahead are expanded
+        assert reader.uncompressed_bytes < len(line) * 200_000 / 2
+
+    # An export that expands like real ones (about 10 times) passes the same guard.
+    varied = b"".join(
+        json.dumps({"uuid": f"u{i}", "n": i * 7919 % 100_003}).encode() + b"\n"
+        for i in range(100_000)
+    )
+    normal = _zip(tmp_path / "normal.zip", {"1/1_2024-01-01_0#0.json.gz": gzip.compress(varied)})
+    with zipfile.ZipFile(normal) as archive:
+        reader = MemberReader(archive, guards, block_bytes=1 << 18)
+        assert sum(b.nbytes for b in reader.blocks(safe_members(archive, ".json.gz")[0])) > 2 << 20
+
+
 def test_verify_zip_accepts_zips_and_refuses_the_rest(tmp_path: Path) -> None:
     good = _zip(tmp_path / "good.zip", {"a.json.gz": gzip.compress(b"{}")})
     verify_zip(good)
