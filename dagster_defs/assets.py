@@ -55,7 +55,7 @@ def events(
     first, last = hours_in_run(context)
     wanted = projects_in_run(context)
     projects = [p for p in amplitude.projects() if wanted is None or str(p.project_id) in wanted]
-    settings = lake.settings(amplitude.timeouts())
+    settings = lake.settings(amplitude.timeouts(), amplitude.retry())
     try:
         reports = sync_projects(
             projects,

@@ -14,9 +14,22 @@ DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
 DBT_POOL = "amplitude_dbt"
 
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
-if not dbt_project.manifest_path.exists():
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """Whether the manifest is missing or older than a file of the project (a model, a test)."""
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [*DBT_DIR.glob("*.yml"), *(DBT_DIR / "models").rglob("*")]
+    return any(path.stat().st_mtime > built for path in sources if path.is_file())
+
+
+if _manifest_is_stale(dbt_project):
     # `dagster dev` would parse on its own, but `dg check defs`, tests and runs need the manifest
-    # too; parsing reads no database and takes a few seconds, once.
+    # too, and one older than the models would name tests that are gone or miss new ones;
+    # parsing reads no database and takes a few seconds.
     dbt_project.preparer.prepare(dbt_project)
 
 

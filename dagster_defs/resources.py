@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_defs.settings import SETTINGS, LocationSettings
 from loader.amplitude.config import LoaderSettings, ProjectConfig, projects_from_env
 from loader.hours import parse_hour
-from loader.http import Timeouts
+from loader.http import RetryPolicy, Timeouts
 
 
 class AmplitudeResource(dg.ConfigurableResource):
@@ -28,6 +28,7 @@ class AmplitudeResource(dg.ConfigurableResource):
     base_url: str | None = None
     connect_timeout_seconds: float = 30.0
     read_timeout_seconds: float = 600.0
+    retry_minutes: float = 30.0
 
     def projects(self) -> list[ProjectConfig]:
         """Return the configured projects (keys are read here, in the run, never at load).
@@ -49,6 +50,10 @@ class AmplitudeResource(dg.ConfigurableResource):
         """Return the HTTP timeouts."""
         return Timeouts(self.connect_timeout_seconds, self.read_timeout_seconds)
 
+    def retry(self) -> RetryPolicy:
+        """Return how long a failing call is retried."""
+        return RetryPolicy(deadline_seconds=self.retry_minutes * 60)
+
 
 class LakeResource(dg.ConfigurableResource):
     """Where the lake and the catalog are, and how loads behave."""
@@ -61,11 +66,14 @@ class LakeResource(dg.ConfigurableResource):
     recheck_hours: int = 24
     retention_hours: float = 24.0
 
-    def settings(self, timeouts: Timeouts | None = None) -> LoaderSettings:
+    def settings(
+        self, timeouts: Timeouts | None = None, retry: RetryPolicy | None = None
+    ) -> LoaderSettings:
         """Return the library's settings.
 
         Args:
             timeouts: HTTP timeouts from the Amplitude resource.
+            retry: The retry policy from the Amplitude resource.
 
         Returns:
             Loader settings.
@@ -79,7 +87,9 @@ class LakeResource(dg.ConfigurableResource):
             recheck_hours=self.recheck_hours,
             retention_hours=self.retention_hours,
         )
-        return replace(settings, timeouts=timeouts) if timeouts else settings
+        if timeouts:
+            settings = replace(settings, timeouts=timeouts)
+        return replace(settings, retry=retry) if retry else settings
 
 
 def build_resources(settings: LocationSettings = SETTINGS) -> dict[str, dg.ConfigurableResource]:

@@ -97,7 +97,7 @@ def snapshots(
     try:
         reports = snapshot_projects(
             amplitude.projects(),
-            lake.settings(amplitude.timeouts()),
+            lake.settings(amplitude.timeouts(), amplitude.retry()),
             kinds,
             cohort_options=options,
             strict_taxonomy=config.strict_taxonomy,

@@ -33,9 +33,11 @@ from loader.amplitude.runner import (
 )
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
+from loader.archive import Guards
 from loader.catalog import catalog_version
-from loader.errors import ConfigError, LoaderError
+from loader.errors import ConfigError, LoaderError, explain_unexpected
 from loader.hours import newest_ready_hour, parse_hour, utc_now
+from loader.http import RetryPolicy
 from loader.secrets import install_log_redaction, redact
 from loader.terminal import TerminalProgress
 
@@ -72,8 +74,9 @@ HOUR_TYPE = HourType()
 END_HOUR_TYPE = HourType(end=True)
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"amplitude-loader: {redact(message)}", err=True)
+def _fail(message: str, code: int, *, scrub: bool = True) -> None:
+    """Print one line and exit; `scrub` masks secrets (a LoaderError has masked its own)."""
+    click.echo(f"amplitude-loader: {redact(message) if scrub else message}", err=True)
     sys.exit(code)
 
 
@@ -85,9 +88,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
-            _fail(exc.describe(), 2)
+            _fail(exc.describe(), 2, scrub=False)
         except LoaderError as exc:
-            _fail(exc.describe(), 1)
+            _fail(exc.describe(), 1, scrub=False)
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
@@ -96,7 +99,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if log.isEnabledFor(logging.DEBUG):
                 raise
-            _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with -v for details)", 1)
+            _fail(explain_unexpected(exc, project=None, hours=None).describe(), 1)
 
     return wrapper
 
@@ -173,10 +176,21 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-reject-ratio",
-            type=float,
+            envvar="AMPLITUDE_MAX_REJECT_RATIO",
+            type=click.FloatRange(0, 1),
             default=0.01,
             show_default=True,
-            help="Share of malformed lines above which an hour fails.",
+            help="Share of malformed lines above which an hour fails and is quarantined"
+            " (env AMPLITUDE_MAX_REJECT_RATIO).",
+        ),
+        click.option(
+            "--max-repeat-ratio",
+            envvar="AMPLITUDE_MAX_REPEAT_RATIO",
+            type=click.FloatRange(0, 1),
+            default=0.5,
+            show_default=True,
+            help="Share of lines repeating a uuid of their hour above which an hour fails"
+            " (from 1,000 repeats; env AMPLITUDE_MAX_REPEAT_RATIO).",
         ),
         click.option(
             "--recheck-hours",
@@ -188,6 +202,32 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             " ago (env AMPLITUDE_RECHECK_HOURS).",
         ),
         RETENTION_OPTION,
+        click.option(
+            "--retry-minutes",
+            envvar="AMPLITUDE_RETRY_MINUTES",
+            type=click.FloatRange(0),
+            default=30.0,
+            show_default=True,
+            help="How long a failing API call is retried before the hours it serves fail"
+            " (env AMPLITUDE_RETRY_MINUTES).",
+        ),
+        click.option(
+            "--max-line-mb",
+            envvar="AMPLITUDE_MAX_LINE_MB",
+            type=click.FloatRange(0, min_open=True),
+            default=16.0,
+            show_default=True,
+            help="A longer line is one reject, skipped whole (env AMPLITUDE_MAX_LINE_MB).",
+        ),
+        click.option(
+            "--max-expansion",
+            envvar="AMPLITUDE_MAX_EXPANSION",
+            type=click.FloatRange(1),
+            default=100.0,
+            show_default=True,
+            help="Most a member may expand when decompressed; exports expand about 10 times"
+            " (env AMPLITUDE_MAX_EXPANSION).",
+        ),
         click.option(
             "--default-start",
             "default_start",
@@ -201,9 +241,12 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _configure(kwargs: dict[str, Any]) -> tuple[list[ProjectConfig], LoaderSettings]:
+def _configure(
+    kwargs: dict[str, Any], *, keys: bool = True
+) -> tuple[list[ProjectConfig], LoaderSettings]:
     projects = projects_from_env(
         os.environ,
+        keys=keys,
         projects_file=kwargs.pop("projects_file"),
         project_id=kwargs.pop("project_id"),
         api_key=kwargs.pop("api_key"),
@@ -217,8 +260,14 @@ def _configure(kwargs: dict[str, Any]) -> tuple[list[ProjectConfig], LoaderSetti
         start=kwargs.pop("default_start"),
         lag_hours=kwargs.pop("lag_hours"),
         max_reject_ratio=kwargs.pop("max_reject_ratio"),
+        max_repeat_ratio=kwargs.pop("max_repeat_ratio"),
         recheck_hours=kwargs.pop("recheck_hours"),
         retention_hours=kwargs.pop("retention_hours"),
+        retry=RetryPolicy(deadline_seconds=kwargs.pop("retry_minutes") * 60),
+        guards=Guards(
+            max_line_bytes=int(kwargs.pop("max_line_mb") * 1024**2),
+            max_expansion=kwargs.pop("max_expansion"),
+        ),
     )
     return projects, settings
 
@@ -234,7 +283,25 @@ def print_reports(reports: list[SyncReport]) -> None:
         )
 
 
-@click.group()
+class LoaderGroup(click.Group):
+    """The command group, whose usage errors are one line, like every other error."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run a command; a bad option or value exits 2 with one line naming the fix."""
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            result = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.ClickException as exc:
+            command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
+            hint = f" (see `{command} --help`)" if command else ""
+            _fail(exc.format_message() + hint, exc.exit_code)
+        except click.Abort:
+            _fail("interrupted", 130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=LoaderGroup)
 @click.version_option(__version__, prog_name="amplitude-loader")
 @click.option("-v", "--verbose", count=True, help="-v for progress logs, -vv for debugging.")
 def main(verbose: int) -> None:
@@ -357,8 +424,8 @@ def snapshot(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def status(as_json: bool, **kwargs: Any) -> None:
-    """Show, per project, loaded ranges, gaps, rows, the last load and failures."""
-    projects, settings = _configure(kwargs)
+    """Show, per project, loaded ranges, gaps, rows, the last load and failures (no keys needed)."""
+    projects, settings = _configure(kwargs, keys=False)
     statuses = [project_status(p, settings) for p in projects]
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
@@ -384,9 +451,15 @@ def status(as_json: bool, **kwargs: Any) -> None:
             f" {s.days_compacted:,} day(s) compacted"
         )
         click.echo(
-            f"  events        {s.rows:,} rows, {s.rejects:,} rejected lines,"
+            f"  events        {s.rows:,} rows; rejected: {s.rejects:,} malformed line(s),"
+            f" {s.repeated_uuids:,} uuid(s) repeated within an hour;"
             f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden"
         )
+        if s.quarantined:
+            click.echo(
+                f"  quarantined   {', '.join(s.quarantined)}: not loaded, too many rejects"
+                " (amplitude.rejects WHERE NOT loaded)"
+            )
         for example in s.duplicate_examples:
             click.echo(f"  re-exported   {example}")
         click.echo(f"  last load     {s.last_loaded_at or 'never'}")
@@ -428,10 +501,26 @@ def vacuum(lake: str, retention_hours: float) -> None:
 @handle_errors
 def query(sql: str, catalog: str, max_rows: int) -> None:
     """Run SQL on the catalog, read-only (loads keep running meanwhile)."""
+    import duckdb
+
     from loader.catalog import open_catalog
 
+    if not Path(catalog).is_file():
+        raise ConfigError(
+            f"there is no catalog at {catalog}",
+            remedy="load something first (`amplitude-loader sync`, or `amplitude-loader demo`),"
+            " or point --catalog / AMPLITUDE_CATALOG at the catalog file",
+        )
     with open_catalog(catalog) as con:
-        result = con.execute(sql)
+        try:
+            result = con.execute(sql)
+        except duckdb.Error as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"the query failed: {first_line}",
+                remedy='fix the SQL; `amplitude-loader query "SHOW ALL TABLES"` lists the'
+                " tables and views",
+            ) from None
         if result.description is None:
             click.echo("OK")
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from loader.secrets import redact
 
 
@@ -24,10 +26,25 @@ class LoaderError(Exception):
         hours: str | None = None,
     ) -> None:
         self.what = redact(what)
-        self.remedy = redact(remedy)
+        self.remedy = remedy  # the loader's own words, never a server's: not scrubbed
         self.project = project
         self.hours = hours
         super().__init__(self.describe())
+
+    def locate(self, *, project: str | int | None, hours: str | None) -> LoaderError:
+        """Fill in the project and the hours that the code raising the error did not know.
+
+        Args:
+            project: The project concerned.
+            hours: The hours concerned.
+
+        Returns:
+            This error, its message updated.
+        """
+        self.project = self.project if self.project is not None else project
+        self.hours = self.hours or hours
+        self.args = (self.describe(),)
+        return self
 
     def describe(self) -> str:
         """Return the whole explanation on one line.
@@ -83,3 +100,46 @@ class RejectThresholdError(LoaderError):
 
 class ExportTooLargeError(LoaderError):
     """One hour alone is over the Export API's size limit."""
+
+
+class UnexpectedError(LoaderError):
+    """A failure the loader did not raise on purpose (a full disk, a bug), explained."""
+
+
+def explain_unexpected(
+    exc: BaseException, *, project: str | int | None, hours: str | None
+) -> UnexpectedError:
+    """Turn any exception into an explanation with the project, the hours and a remedy.
+
+    Args:
+        exc: What was raised.
+        project: The project being loaded.
+        hours: The hours being loaded, if known.
+
+    Returns:
+        The explanation, ready to record and raise.
+    """
+    rerun = "what was published stays; a rerun resumes from there"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return UnexpectedError(
+            f"the disk is full{where}",
+            project=project,
+            hours=hours,
+            remedy=f"free space where the lake and its scratch folder are, then run again; {rerun}",
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UnexpectedError(
+            f"cannot write {exc.filename or 'a file'}: {exc.strerror}",
+            project=project,
+            hours=hours,
+            remedy=f"make the folder writable, or choose another; {rerun}",
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return UnexpectedError("interrupted", project=project, hours=hours, remedy=rerun)
+    return UnexpectedError(
+        f"unexpected {type(exc).__name__}: {exc}",
+        project=project,
+        hours=hours,
+        remedy=f"run again with -v for the details, and report it if it repeats; {rerun}",
+    )

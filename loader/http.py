@@ -26,7 +26,7 @@ import tenacity
 
 from loader import __version__
 from loader.errors import AuthError, ConfigError, HttpError
-from loader.secrets import Secret, redact
+from loader.secrets import Secret, redact, register_basic_auth
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +44,21 @@ _CHUNK = 1 << 20
 class RetryPolicy:
     """How hard to try before giving up.
 
+    A call is tried again until the deadline; the waits grow from `base_seconds` to
+    `cap_seconds`, so 30 minutes hold about ten attempts.
+
     Attributes:
-        attempts: Most attempts of one call, the first included.
+        attempts: Most attempts of one call, the first included (None: until the deadline).
         base_seconds: First backoff step; step n waits up to base * 2**n (full jitter).
         cap_seconds: Longest single wait.
         deadline_seconds: Longest total time one call may take, waits included.
         statuses: HTTP statuses that are retried.
     """
 
-    attempts: int = 6
+    attempts: int | None = None
     base_seconds: float = 5.0
     cap_seconds: float = 300.0
-    deadline_seconds: float = 3600.0
+    deadline_seconds: float = 1800.0
     statuses: frozenset[int] = RETRY_STATUSES
 
 
@@ -175,6 +178,15 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _reason(exc: BaseException) -> BaseException | None:
+    """The error urllib3 wraps in `reason` (a MaxRetryError's), or in its first argument."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return reason
+    first = exc.args[0] if exc.args else None
+    return first if isinstance(first, BaseException) else None
+
+
 class _Wait(tenacity.wait.wait_base):
     """Full-jitter exponential backoff, or the server's Retry-After when it sent one."""
 
@@ -205,6 +217,7 @@ class HttpClient:
         retry: Retry policy.
         max_concurrency: Most requests in flight at once through this client.
         auth_hint: What to tell the user when the server refuses the credentials.
+        retry_hint: How the user lets calls retry for longer (the setting's name).
         name: What to call the API in messages.
     """
 
@@ -217,14 +230,18 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         max_concurrency: int = 5,
         auth_hint: str = "check the credentials",
+        retry_hint: str = "raise the retry deadline",
         name: str = "API",
     ) -> None:
         self.base_url = check_base_url(base_url)
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.auth_hint = auth_hint
+        self.retry_hint = retry_hint
         self.name = name
         self._auth = auth
+        if auth is not None:  # a server may echo the Authorization header it got
+            register_basic_auth(auth[0], auth[1].reveal())
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._local = threading.local()
 
@@ -253,14 +270,13 @@ class HttpClient:
         with self._slots:
             yield
 
-    def _retrying(self) -> tenacity.Retrying:
-        started = time.monotonic()
+    def _retrying(self, started: float) -> tenacity.Retrying:
+        stop: tenacity.stop.stop_base = tenacity.stop_after_delay(self.retry.deadline_seconds)
+        if self.retry.attempts is not None:
+            stop = stop | tenacity.stop_after_attempt(self.retry.attempts)
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
-            stop=(
-                tenacity.stop_after_attempt(self.retry.attempts)
-                | tenacity.stop_after_delay(self.retry.deadline_seconds)
-            ),
+            stop=stop,
             wait=_Wait(self.retry, started),
             before_sleep=self._log_retry,
             reraise=True,
@@ -296,13 +312,27 @@ class HttpClient:
                 status=response.status_code,
             )
 
-    def _give_up(self, path: str, exc: TransientError, attempts: int) -> HttpError:
+    def _give_up(self, path: str, exc: TransientError, attempts: int, seconds: float) -> HttpError:
         return HttpError(
-            f"{self.name} call {path} kept failing after {attempts} attempts (last: {exc})",
+            f"{self.name} call {path} kept failing for {seconds / 60:,.1f} min over {attempts}"
+            f" attempts (last: {exc})",
             status=exc.status,
-            remedy="the service may be down or throttling this key; run again later, or raise"
-            " the retry deadline",
+            remedy="the service may be down or throttling this key; run again later, or let calls"
+            f" retry longer than {self.retry.deadline_seconds / 60:,g} min: {self.retry_hint}",
         )
+
+    def _refused(self, path: str, exc: Exception) -> None:
+        """Fail at once when nothing listens on a loopback base URL: no retry will change that."""
+        host = urlsplit(self.base_url).hostname or ""
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ConnectionRefusedError):
+            cause = cause.__cause__ or cause.__context__ or _reason(cause)
+        if cause is not None and is_loopback(host):
+            raise HttpError(
+                f"{self.name}: nothing listens at {self.base_url} (connection refused on {path})",
+                status=None,
+                remedy="start the server there, or fix the base URL",
+            ) from None
 
     def get(
         self,
@@ -335,8 +365,9 @@ class HttpClient:
     ) -> Fetched:
         """Call `once` until it succeeds or the retry policy gives up."""
         attempts = 0
+        started = time.monotonic()
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying(started):
                 with attempt:
                     attempts += 1
                     fetched = once()
@@ -345,7 +376,7 @@ class HttpClient:
         except TransientError as exc:
             if cleanup is not None:
                 cleanup()
-            raise self._give_up(path, exc, attempts) from None
+            raise self._give_up(path, exc, attempts, time.monotonic() - started) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _raise_unexpected(self, path: str, response: requests.Response) -> None:
@@ -377,6 +408,7 @@ class HttpClient:
                     allow_redirects=False,
                 )
         except _TRANSPORT_ERRORS as exc:
+            self._refused(path, exc)
             raise TransientError(f"{type(exc).__name__} on {path}") from None
         self._check_status(path, response, statuses)
         if response.status_code not in accept:
@@ -493,6 +525,7 @@ class HttpClient:
                 headers = dict(response.headers)
                 status = response.status_code
         except _TRANSPORT_ERRORS as exc:
+            self._refused(path, exc)
             raise TransientError(
                 f"{type(exc).__name__} after {written:,} bytes of {path}"
             ) from None

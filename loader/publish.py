@@ -111,6 +111,9 @@ class Publisher:
             def change(base: Snapshot) -> dict[str, TableState]:
                 before = base.table(key)
                 after = with_hours(before, entries)
+                if any(h in before.quarantine for h in entries):  # loaded now: released
+                    kept = {h: f for h, f in before.quarantine.items() if h not in entries}
+                    after = replace(after, quarantine=kept)
                 # An empty hour that had no rows changes no data: quiet hours rewrite nothing.
                 moved = [
                     h for h in hours if entries[hour_key(h)].data or _data(before, h) is not None
@@ -133,6 +136,39 @@ class Publisher:
             )
         log.info("published %d hour(s) of %s", len(staged), self.layout.table)
         return snapshot
+
+    def quarantine(self, failed: list[StagedHour]) -> Snapshot | None:
+        """Keep the rejected lines of hours that failed, where readers look for rejects.
+
+        The hours stay unloaded (their rows are dropped); their rejects replace those of any
+        earlier failed attempt, and are released when the hour loads.
+
+        Args:
+            failed: The hours that failed, with their rejects files on local disk.
+
+        Returns:
+            The snapshot committed, or None if no hour had a rejects file.
+        """
+        held = [s for s in failed if s.rejects_file is not None]
+        if not held:
+            return None
+        key, lake = self.layout.key, self.layout.lake
+        with self.log.locked():
+            files = {}
+            for item in held:
+                assert item.rejects_file is not None
+                files[hour_key(item.hour)] = self.layout.new_rejects_file(item.hour)
+                lake.put(item.rejects_file, lake.join(files[hour_key(item.hour)]))
+
+            def change(base: Snapshot) -> dict[str, TableState]:
+                state = base.table(key)
+                return {key: replace(state, quarantine={**state.quarantine, **files})}
+
+            return self.log.commit(
+                f"quarantine the rejects of {self.layout.table} of project"
+                f" {self.layout.project}: {describe_hours(s.hour for s in held)}",
+                change,
+            )
 
     def compact(self, finished_before: datetime) -> list[date]:
         """Compact every finished day that is not compacted yet, in one commit.

@@ -1,18 +1,70 @@
-"""Secrets that never show up in output.
+"""Secrets that never show up in output, in any encoding.
 
 A `Secret` hides its value from `repr` and `str`. Every secret is also registered so that
 `redact` and the logging filter can scrub it from text that came from elsewhere (an exception
-message, a server's error body), which is the last line of defence for invariant 6.
+message, a server's error body that echoes the request), which is the last line of defence for
+invariant 6. A value is masked raw, in base64 and URL-encoded; the Basic auth token of a
+key pair is registered as well, and any `Authorization` value or `Basic`/`Bearer` token is masked
+whatever it holds.
+
+A secret is masked where it stands as a whole token (not inside a longer word), so that a
+secret such as `wrong` does not garble the message "the secret key is wrong" in a word like
+"wrongly"; the explanations the loader writes itself (an error's remedy) are not scrubbed.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 import threading
+from urllib.parse import quote, quote_plus
 
 _MASK = "***"
 _registered: set[str] = set()
 _lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+#: An `Authorization` header or field, however it is quoted: its value is masked.
+_AUTHORIZATION = re.compile(
+    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)((?:basic|bearer|token)\s+)?[^\s\"',;}\]]+"
+)
+#: A scheme and token anywhere else (`Basic a2V5Oj...`).
+_SCHEME_TOKEN = re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9+/=_.~-]{8,}")
+
+
+def _encodings(value: str) -> set[str]:
+    """The forms in which a value may come back: raw, base64 (padded or not), URL-encoded."""
+    encoded = base64.b64encode(value.encode()).decode()
+    url_safe = base64.urlsafe_b64encode(value.encode()).decode()
+    forms = {value, encoded, encoded.rstrip("="), url_safe, url_safe.rstrip("=")}
+    forms |= {quote(value, safe=""), quote_plus(value)}
+    return {f for f in forms if f}
+
+
+def register(value: str) -> None:
+    """Mask `value` (in all its encodings) in everything `redact` sees from now on.
+
+    Args:
+        value: A secret value; shorter than 4 characters is ignored (it would mask ordinary
+            words in messages).
+    """
+    global _pattern
+    if len(value) < 4:
+        return
+    with _lock:
+        if value not in _registered:
+            _registered.add(value)
+            _pattern = None
+
+
+def register_basic_auth(user: str, password: str) -> None:
+    """Mask the Basic auth token of a user and password, as a server may echo the header.
+
+    Args:
+        user: The user name (an API key).
+        password: The password (a secret key).
+    """
+    register(f"{user}:{password}")
 
 
 class Secret:
@@ -22,9 +74,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        if len(value) >= 4:  # shorter strings would mask ordinary words in messages
-            with _lock:
-                _registered.add(value)
+        register(value)
 
     def reveal(self) -> str:
         """Return the real value, for the one place that must send it (the auth header).
@@ -50,8 +100,21 @@ class Secret:
         return hash(self._value)
 
 
+def _compiled() -> re.Pattern[str] | None:
+    global _pattern
+    with _lock:
+        if _pattern is None and _registered:
+            forms = {form for value in _registered for form in _encodings(value)}
+            alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+            # A token edge is a character that is not a letter or digit, or a %XX escape.
+            before = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))"
+            after = r"(?:(?![A-Za-z0-9])|(?=%[0-9A-Fa-f]{2}))"
+            _pattern = re.compile(f"{before}(?:{alternatives}){after}")
+        return _pattern
+
+
 def redact(text: str) -> str:
-    """Replace every registered secret in `text` with a mask.
+    """Mask every registered secret, in every encoding, and every authorization value in `text`.
 
     Args:
         text: Any text about to be shown or stored.
@@ -59,12 +122,10 @@ def redact(text: str) -> str:
     Returns:
         The text with secret values masked.
     """
-    with _lock:
-        values = sorted(_registered, key=len, reverse=True)
-    for value in values:
-        if value in text:
-            text = text.replace(value, _MASK)
-    return text
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + _MASK, text)
+    text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _MASK, text)
+    pattern = _compiled()
+    return pattern.sub(_MASK, text) if pattern else text
 
 
 class RedactingFilter(logging.Filter):

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
-from datetime import timedelta
+import zipfile
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, timedelta
+from pathlib import Path
 
 import pytest
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import EventsLoader
-from loader.amplitude.runner import sync_projects
+from loader.amplitude.runner import project_status, sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.faults import FaultRule
 from loader.errors import AuthError, HttpError, LoaderError
+from loader.hours import contiguous_ranges
 from loader.secrets import Secret
 from tests.conftest import LAST, NOW, catalog_rows, config_for
 from tests.truth import truth
@@ -84,7 +91,8 @@ def test_persistent_faults_fail_clearly_and_record_nothing(
     with pytest.raises(HttpError) as error:
         _sync(project, settings)
     message = str(error.value)
-    assert "kept failing after 4 attempts" in message and "project 100001" in message
+    assert "kept failing for" in message and "over 4 attempts" in message
+    assert "project 100001, hours 2024-03-03T" in message and "AMPLITUDE_RETRY_MINUTES" in message
     _assert_nothing_recorded(project, settings)
 
 
@@ -118,7 +126,6 @@ def test_a_few_bad_lines_are_rejected_with_reasons_and_counted(
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
-    from dataclasses import replace
 
     emulator.faults.set([FaultRule(kind="bad_lines", times=1, params={"lines": 1})])
     _sync(project, replace(settings, max_reject_ratio=0.5))
@@ -140,7 +147,6 @@ def test_lines_that_are_not_utf8_are_rejected_and_the_hours_load(
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
-    from dataclasses import replace
 
     emulator.faults.set([FaultRule(kind="bad_bytes", times=1, params={"lines": 4})])
     _sync(project, replace(settings, max_reject_ratio=0.5))
@@ -178,12 +184,54 @@ def test_too_many_bad_lines_fail_the_hour_and_record_it_not(
     settings: LoaderSettings,
 ) -> None:
     emulator.faults.set([FaultRule(kind="bad_lines", times=None, params={"lines": 30})])
-    with pytest.raises(LoaderError, match="too many malformed lines") as error:
+    with pytest.raises(LoaderError, match="too many rejected lines") as error:
         _sync(project, settings)
     assert "max-reject-ratio" in str(error.value)
+    assert f"{FIRST:%Y-%m-%dT%H} 30 malformed of " in str(error.value)
     recorded = EventsLoader(project, settings, now=NOW).manifests.loaded_hours()
     hours = [FIRST + timedelta(hours=h) for h in range(24)]
-    assert recorded == {h for h in hours if not synthetic.events(h)}  # only the empty hours
+    busy = [h for h in hours if synthetic.events(h)]
+    assert recorded == set(hours) - set(busy)  # only the empty hours
+
+    # The rejects of the failed hours are where the message points, marked as not loaded.
+    quarantined = catalog_rows(settings, "rejects")
+    assert quarantined and not any(r["loaded"] for r in quarantined)
+    assert {r["upload_hour"].replace(tzinfo=UTC) for r in quarantined} == set(busy)
+    assert project_status(project, settings, now=NOW).quarantined == [
+        f"{a:%Y-%m-%dT%H}..{b:%Y-%m-%dT%H}" for a, b in contiguous_ranges(busy)
+    ]
+
+    # Loaded later, the hours release their quarantine.
+    emulator.faults.set([FaultRule(kind="bad_lines", times=None, params={"lines": 1})])
+    _sync(project, replace(settings, max_reject_ratio=0.5))
+    rejects = catalog_rows(settings, "rejects")
+    assert rejects and all(r["loaded"] for r in rejects)
+    assert project_status(project, settings, now=NOW).quarantined == []
+
+
+def test_an_export_repeating_one_line_fails_its_hour_and_says_so_apart(
+    emulator: EmulatorServer, synthetic: SyntheticProject, settings: LoaderSettings, tmp_path: Path
+) -> None:
+    hour = LAST
+    line = json.dumps(synthetic.events(hour)[0])
+    member = f"{synthetic.project_id}/{synthetic.project_id}_{hour:%Y-%m-%d}_{hour.hour}#0.json.gz"
+    export = tmp_path / "repeated.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr(member, gzip.compress((line + "\n").encode() * 1500 + b"{oops\n"))
+    emulator.static_exports[(f"{hour:%Y%m%dT%H}", f"{hour:%Y%m%dT%H}")] = export
+    project = config_for(synthetic, emulator)
+
+    with pytest.raises(LoaderError) as error:
+        sync_projects([project], settings, start=hour, end=hour, now=NOW)
+    assert "1 malformed and 1,499 repeated uuid(s) of 1,501 lines" in str(error.value)
+    status = project_status(project, settings, now=NOW)
+    assert status.hours_loaded == 0 and status.quarantined == [f"{hour:%Y-%m-%dT%H}"]
+    reasons = Counter(r["reason"] for r in catalog_rows(settings, "rejects"))
+    assert reasons == {"uuid repeated within the hour (first copy kept)": 1499, "invalid JSON": 1}
+
+    sync_projects([project], replace(settings, max_repeat_ratio=1.0), start=hour, end=hour, now=NOW)
+    status = project_status(project, settings, now=NOW)
+    assert (status.rows, status.rejects, status.repeated_uuids) == (1, 1, 1499)
 
 
 def test_size_limit_splits_the_window_until_it_fits(
@@ -287,7 +335,6 @@ def test_hours_inside_the_lag_are_not_ready_and_never_recorded(
 ) -> None:
     # The emulator exports an hour 2 hours after it ends; with the loader's lag set to 0 the
     # newest hours answer 404 "not found" but lie inside the lag, and must not be recorded.
-    from dataclasses import replace
 
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         project = config_for(synthetic, server)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.export_api import AUTH_HINT
 from loader.amplitude.runner import sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.faults import FaultRule
-from loader.errors import LoaderError
+from loader.errors import AuthError, LoaderError
 from loader.secrets import Secret, redact
 from tests.conftest import LAST, NOW
 
@@ -48,3 +54,77 @@ def test_keys_never_reach_logs_errors_or_files(
 def test_redact_masks_registered_secrets_in_any_text() -> None:
     Secret("very-secret-value-123")
     assert redact("failed with very-secret-value-123 in it") == "failed with *** in it"
+
+
+ECHO_API_KEY = "k3y-Alpha_0123456789abcdef"
+ECHO_SECRET_KEY = "s3cr3t/With+Special=Chars&more"
+
+
+def _forms(*keys: str) -> dict[str, str]:
+    """Every form in which a key may come back: raw, base64, URL-encoded, the Basic token."""
+    forms = {}
+    for key in keys:
+        forms[f"{key} raw"] = key
+        forms[f"{key} base64"] = base64.b64encode(key.encode()).decode().rstrip("=")
+        forms[f"{key} urlencoded"] = quote(key, safe="")
+        forms[f"{key} urlencoded+"] = quote_plus(key)
+    pair = f"{keys[0]}:{keys[1]}"
+    forms["basic token"] = base64.b64encode(pair.encode()).decode().rstrip("=")
+    return forms
+
+
+def test_no_output_log_lake_file_or_catalog_holds_a_key_in_any_encoding(tmp_path: Path) -> None:
+    synthetic = SyntheticProject(
+        api_key=ECHO_API_KEY, secret_key=ECHO_SECRET_KEY, events_per_hour=20
+    )
+    env = {
+        "AMPLITUDE_PROJECT_ID": str(synthetic.project_id),
+        "AMPLITUDE_API_KEY": ECHO_API_KEY,
+        "AMPLITUDE_SECRET_KEY": ECHO_SECRET_KEY,
+    }
+    day = f"{LAST:%Y-%m-%d}"
+    outputs = []
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        env["AMPLITUDE_BASE_URL"] = server.url
+        loaded = _cli("-vv", "backfill", "--start", day, "--end", day, cwd=tmp_path, env=env)
+        assert loaded.returncode == 0, loaded.stderr
+        # The server now answers with every form of the keys in its error body.
+        server.faults.set([FaultRule(kind="echo_headers", times=None)])
+        echoed = _cli(
+            "-vv", "backfill", "--start", day, "--end", day, "--reload", cwd=tmp_path, env=env
+        )
+        assert echoed.returncode == 1 and "received Authorization: Basic ***" in echoed.stderr
+        outputs += [loaded, echoed]
+    outputs.append(_cli("status", cwd=tmp_path, env=env))
+    outputs.append(_cli("status", "--json", cwd=tmp_path, env=env))
+    assert "received Authorization" in outputs[-1].stdout  # the failure is recorded, masked
+
+    texts = {f"output {i}": o.stdout + o.stderr for i, o in enumerate(outputs)}
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in files) and any(p.suffix == ".parquet" for p in files)
+    for path in files:
+        texts[str(path)] = path.read_bytes().decode("latin-1")
+    for name, form in _forms(ECHO_API_KEY, ECHO_SECRET_KEY).items():
+        for where, text in texts.items():
+            assert form not in text, f"{name} in {where}"
+
+
+def test_a_short_secret_masks_whole_tokens_and_never_the_loader_s_own_advice() -> None:
+    Secret("wrong")
+    error = AuthError("the server refused wrong keys", status=403, remedy=AUTH_HINT)
+    assert error.describe() == f"the server refused *** keys. {AUTH_HINT}."
+    assert "the API key or secret key is wrong" in error.describe()
+    assert redact("wrongly, wrong-headed, a%3Dwrong%26") == "wrongly, ***-headed, a%3D***%26"
+    assert redact('{"Authorization": "Bearer abc.def.ghi"}') == '{"Authorization": "Bearer ***"}'
+
+
+def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "loader", *args],
+        cwd=cwd,
+        env={**clean, "AMPLITUDE_START": f"{LAST:%Y-%m-%d}", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -166,6 +166,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
     rejects_files = pinned.urls(
         e.rejects for s in tables for _, e in sorted(s.hours.items()) if e.rejects
     )
+    quarantined = pinned.urls(f for s in tables for _, f in sorted(s.quarantine.items()))
     # union_by_name makes every query read every footer first: only while two schema
     # versions are live, so that a column added by a newer loader never breaks older files.
     versions = set().union(*(s.schema_versions() for s in tables))
@@ -212,19 +213,23 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
             ]
         )
     )
-    rejects = (
-        _template("rejects", rejects_files=quote_list(rejects_files))
-        if rejects_files
-        else _empty(
-            [
-                ("project_id", "BIGINT"),
-                ("upload_hour", "TIMESTAMP"),
-                ("member", "VARCHAR"),
-                ("line_no", "BIGINT"),
-                ("reason", "VARCHAR"),
-                ("line", "VARCHAR"),
-            ]
-        )
+    # Rejects of loaded hours, and of hours that failed (too many rejects) and stay unloaded.
+    rejects = " UNION ALL ".join(
+        f"SELECT *, {loaded} AS loaded FROM ("
+        + _template("rejects", rejects_files=quote_list(files))
+        + ")"
+        for files, loaded in ((rejects_files, "true"), (quarantined, "false"))
+        if files
+    ) or _empty(
+        [
+            ("project_id", "BIGINT"),
+            ("upload_hour", "TIMESTAMP"),
+            ("member", "VARCHAR"),
+            ("line_no", "BIGINT"),
+            ("reason", "VARCHAR"),
+            ("line", "VARCHAR"),
+            ("loaded", "BOOLEAN"),
+        ]
     )
     snapshot = pinned.snapshot
     committed = snapshot.committed
@@ -252,7 +257,13 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
             "One row per uuid and project: the earliest upload hour's copy. Timestamps are UTC.",
         ),
         View(SCHEMA, "load_log", load_log, "One row per loaded hour: the loader's manifests."),
-        View(SCHEMA, "rejects", rejects, "Lines that could not be loaded, with the reason."),
+        View(
+            SCHEMA,
+            "rejects",
+            rejects,
+            "Lines that could not be loaded, with the reason; `loaded` is false for the lines of"
+            " hours that failed (too many rejects) and are not loaded.",
+        ),
         View(
             SCHEMA,
             "lake_snapshot",

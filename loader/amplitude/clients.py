@@ -10,6 +10,9 @@ from loader.http import HttpClient
 
 #: Amplitude allows 5 concurrent requests per project across its analytics APIs.
 MAX_CONCURRENT_REQUESTS = 4
+RETRY_HINT = (
+    "--retry-minutes or AMPLITUDE_RETRY_MINUTES (Dagster: the amplitude resource's retry_minutes)"
+)
 
 
 def project_client(
@@ -26,7 +29,11 @@ def project_client(
 
     Returns:
         The client.
+
+    Raises:
+        ConfigError: If the project's keys are not set.
     """
+    project.require_keys()
     timeouts = settings.timeouts
     if read_seconds is not None:
         timeouts = replace(timeouts, read_seconds=read_seconds)
@@ -37,5 +44,6 @@ def project_client(
         retry=settings.retry,
         max_concurrency=MAX_CONCURRENT_REQUESTS,
         auth_hint=AUTH_HINT,
+        retry_hint=RETRY_HINT,
         name=f"Amplitude {api} (project {project.label})",
     )

@@ -67,10 +67,19 @@ class ProjectConfig:
                 project=self.project_id,
                 remedy="set AMPLITUDE_REGION to us or eu",
             )
+
+    def require_keys(self) -> None:
+        """Check that both keys are set, before any call to Amplitude.
+
+        Commands that only read the lake (`status`) configure projects without keys.
+
+        Raises:
+            ConfigError: If a key is empty.
+        """
         if not self.api_key or not self.secret_key:
             raise ConfigError(
                 "the API key or the secret key is empty",
-                project=self.project_id,
+                project=self.label,
                 remedy="set AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY (or the variables your"
                 " projects file names)",
             )
@@ -97,6 +106,8 @@ class LoaderSettings:
         lag_hours: Hours to wait after an hour starts before exporting it.
         target_window_bytes: Estimated compressed size one export request aims for.
         max_reject_ratio: Share of malformed lines above which an hour fails.
+        max_repeat_ratio: Share of lines repeating a uuid of the same hour above which an
+            hour fails (a broken or hostile export; real ones repeat a few percent at most).
         guards: Archive size limits.
         timeouts: HTTP timeouts.
         retry: HTTP retry policy.
@@ -113,6 +124,7 @@ class LoaderSettings:
     lag_hours: int = 3
     target_window_bytes: int = 1 << 30
     max_reject_ratio: float = 0.01
+    max_repeat_ratio: float = 0.5
     guards: Guards = field(default_factory=Guards)
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -128,8 +140,8 @@ class LoaderSettings:
             )
         if self.lag_hours < 0:
             raise ConfigError("the export lag cannot be negative", remedy="use 3 (the default)")
-        if not 0 <= self.max_reject_ratio <= 1:
-            raise ConfigError("the reject ratio must be between 0 and 1")
+        if not (0 <= self.max_reject_ratio <= 1 and 0 <= self.max_repeat_ratio <= 1):
+            raise ConfigError("the reject and repeat ratios must be between 0 and 1")
         if Path(self.catalog_path).stem in CATALOG_SCHEMAS:
             raise ConfigError(
                 f"the catalog file {self.catalog_path} is named like the schema"
@@ -138,9 +150,9 @@ class LoaderSettings:
             )
 
 
-def _env_secret(env: Mapping[str, str], name: str, project: str | int) -> Secret:
+def _env_secret(env: Mapping[str, str], name: str, project: str | int, required: bool) -> Secret:
     value = env.get(name, "")
-    if not value:
+    if not value and required:
         raise ConfigError(
             f"environment variable {name} is not set",
             project=project,
@@ -149,11 +161,14 @@ def _env_secret(env: Mapping[str, str], name: str, project: str | int) -> Secret
     return Secret(value)
 
 
-def projects_from_env(env: Mapping[str, str], **overrides: Any) -> list[ProjectConfig]:
+def projects_from_env(
+    env: Mapping[str, str], *, keys: bool = True, **overrides: Any
+) -> list[ProjectConfig]:
     """Read the configured projects: from the projects file if one is named, else one project.
 
     Args:
         env: The environment (usually `os.environ`).
+        keys: Require the API keys (commands that only read the lake pass False).
         **overrides: CLI values that take precedence over the environment: `projects_file`,
             `project_id`, `api_key`, `secret_key`, `region`, `base_url`.
 
@@ -172,7 +187,9 @@ def projects_from_env(env: Mapping[str, str], **overrides: Any) -> list[ProjectC
     base_url = pick("base_url", "AMPLITUDE_BASE_URL")
     projects_file = pick("projects_file", "AMPLITUDE_PROJECTS_FILE")
     if projects_file:
-        return projects_from_file(Path(projects_file), env, region=region, base_url=base_url)
+        return projects_from_file(
+            Path(projects_file), env, region=region, base_url=base_url, keys=keys
+        )
     project_id = pick("project_id", "AMPLITUDE_PROJECT_ID")
     if not project_id:
         raise ConfigError(
@@ -180,8 +197,10 @@ def projects_from_env(env: Mapping[str, str], **overrides: Any) -> list[ProjectC
             remedy="set AMPLITUDE_PROJECT_ID, AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY, or"
             " AMPLITUDE_PROJECTS_FILE for several projects; `amplitude-loader demo` needs none",
         )
-    api_key = overrides.get("api_key") or _env_secret(env, "AMPLITUDE_API_KEY", project_id)
-    secret_key = overrides.get("secret_key") or _env_secret(env, "AMPLITUDE_SECRET_KEY", project_id)
+    api_key = overrides.get("api_key") or _env_secret(env, "AMPLITUDE_API_KEY", project_id, keys)
+    secret_key = overrides.get("secret_key") or _env_secret(
+        env, "AMPLITUDE_SECRET_KEY", project_id, keys
+    )
     return [
         ProjectConfig(
             project_id=_project_id(project_id),
@@ -204,7 +223,12 @@ def _project_id(value: object) -> int:
 
 
 def projects_from_file(
-    path: Path, env: Mapping[str, str], *, region: str = "us", base_url: str | None = None
+    path: Path,
+    env: Mapping[str, str],
+    *,
+    region: str = "us",
+    base_url: str | None = None,
+    keys: bool = True,
 ) -> list[ProjectConfig]:
     """Read several projects from a TOML file.
 
@@ -213,6 +237,7 @@ def projects_from_file(
         env: The environment holding the keys the file names.
         region: Default region for projects that name none.
         base_url: Default base URL for projects that name none.
+        keys: Require the keys the file names.
 
     Returns:
         The projects, in file order.
@@ -236,9 +261,9 @@ def projects_from_file(
         projects.append(
             ProjectConfig(
                 project_id=pid,
-                api_key=_env_secret(env, entry.get("api_key_env", "AMPLITUDE_API_KEY"), pid),
+                api_key=_env_secret(env, entry.get("api_key_env", "AMPLITUDE_API_KEY"), pid, keys),
                 secret_key=_env_secret(
-                    env, entry.get("secret_key_env", "AMPLITUDE_SECRET_KEY"), pid
+                    env, entry.get("secret_key_env", "AMPLITUDE_SECRET_KEY"), pid, keys
                 ),
                 region=entry.get("region", region),
                 base_url=entry.get("base_url", base_url),

@@ -40,6 +40,8 @@ from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
 
+#: Fewer repeated uuids than this never fail an hour, whatever their share of a tiny hour.
+MIN_REPEATS_TO_FAIL = 1000
 #: How often a window whose zip turns out corrupt is downloaded before giving up.
 DOWNLOADS = 3
 SOURCE = "amplitude"
@@ -136,6 +138,7 @@ class EventsLoader:
         self.lake = Lake(settings.lake_root)
         self.layout = TableLayout(self.lake, SOURCE, str(project.project_id), TABLE)
         self.after_commit = after_commit or (lambda: None)
+        self.current: Window | None = None  # the window being loaded, for failure reports
         client = project_client(project, settings, "Export API")
         self.api = ExportApi(client, project.label, settings.guards)
 
@@ -165,7 +168,7 @@ class EventsLoader:
             The hours, in order.
 
         Raises:
-            LoaderError: If no start is known.
+            ConfigError: If no start is known, or the hours begin after the newest ready one.
         """
         first = start or self.project.start or self.settings.start
         if first is None:
@@ -173,6 +176,13 @@ class EventsLoader:
                 "no start date configured",
                 project=self.project.label,
                 remedy="set AMPLITUDE_START (for example 2024-01-01) or pass --start",
+            )
+        if first > self.newest_ready_hour:
+            raise ConfigError(
+                f"hours from {hour_key(first)} are not exported yet: the newest ready hour is"
+                f" {hour_key(self.newest_ready_hour)} (with a lag of {self.settings.lag_hours} h)",
+                project=self.project.label,
+                remedy="ask for hours in the past; the start may be mistyped",
             )
         last = min(end, self.newest_ready_hour) if end else self.newest_ready_hour
         return list(hours_between(first, last)) if first <= last else []
@@ -307,6 +317,7 @@ class EventsLoader:
                 self.progress.note(f"{exc.what}; downloading {window} again")
 
     def _export_and_stage(self, window: Window, run: _Run) -> None:
+        self.current = window
         stager, report = run.stager, run.report
         store = self.manifests  # what is loaded now, for a re-check to compare with
         scratch = stager.scratch
@@ -369,6 +380,7 @@ class EventsLoader:
         snapshot = run.publisher.publish(good)
         if snapshot is not None:
             report.duplicates = snapshot.table(self.layout.key).index_rows
+        run.publisher.quarantine(failed)
         run.publisher.compact(self.finished_before)
         self.after_commit()
         for item in good:
@@ -384,15 +396,15 @@ class EventsLoader:
                 report.hours_empty += 1
         if failed:
             raise RejectThresholdError(
-                f"too many malformed lines (over {self.settings.max_reject_ratio:.2%} of lines): "
-                + ", ".join(
-                    f"{hour_key(s.hour)} {s.manifest.rejects} of {s.manifest.lines_read}"
-                    for s in failed
-                ),
+                f"too many rejected lines (over {self.settings.max_reject_ratio:.2%} of lines"
+                f" malformed, or over {self.settings.max_repeat_ratio:.0%} repeating a uuid): "
+                + ", ".join(_describe_rejects(s.hour, s.manifest) for s in failed),
                 project=self.project.label,
                 hours=describe_hours(s.hour for s in failed),
-                remedy="these hours were not loaded; see the reasons in amplitude.rejects, then"
-                " raise --max-reject-ratio if they are acceptable",
+                remedy="these hours were not loaded; their rejected lines are in amplitude.rejects"
+                " (WHERE NOT loaded); if they are acceptable, raise --max-reject-ratio or"
+                " --max-repeat-ratio (env AMPLITUDE_MAX_REJECT_RATIO, AMPLITUDE_MAX_REPEAT_RATIO)"
+                " and load them again",
             )
 
     def _changed(self, hour: datetime, fingerprint: str, store: ManifestStore) -> bool:
@@ -403,10 +415,16 @@ class EventsLoader:
         good, failed = [], []
         for item in staged:
             lines = item.manifest.lines_read
-            # A uuid repeated within the hour is a reject (its first copy is kept), not a
-            # malformed line: it does not count towards the ratio.
-            malformed = item.manifest.rejects - item.manifest.extra.get("duplicates_in_hour", 0)
-            if lines and malformed / lines > self.settings.max_reject_ratio:
+            repeated = int(item.manifest.extra.get("duplicates_in_hour", 0))
+            malformed = item.manifest.rejects - repeated
+            # Exports repeat a uuid within an hour now and then (a few percent of a quiet
+            # hour), so repeats have a guard of their own: an export that repeats one line
+            # millions of times is broken, and must not load as "1 event".
+            too_many_repeats = (
+                repeated >= MIN_REPEATS_TO_FAIL
+                and repeated / lines > self.settings.max_repeat_ratio
+            )
+            if lines and (malformed / lines > self.settings.max_reject_ratio or too_many_repeats):
                 failed.append(item)
             else:
                 good.append(item)
@@ -438,3 +456,13 @@ class EventsLoader:
             extra={"members": [], "unknown_keys": [], "rows_outside_hour": 0},
         )
         return StagedHour(hour, manifest, None, None)
+
+
+def _describe_rejects(hour: datetime, manifest: HourManifest) -> str:
+    """`hour: M malformed and R repeated uuids of L lines`, the parts that are not zero."""
+    repeated = int(manifest.extra.get("duplicates_in_hour", 0))
+    malformed = manifest.rejects - repeated
+    parts = [f"{malformed:,} malformed"] if malformed or not repeated else []
+    if repeated:
+        parts.append(f"{repeated:,} repeated uuid(s)")
+    return f"{hour_key(hour)} {' and '.join(parts)} of {manifest.lines_read:,} lines"

@@ -99,16 +99,19 @@ class ExportApi:
                 retrying did not fix.
         """
         params = {"start": format_hour(window.first), "end": format_hour(window.last)}
-        fetched = self.client.download(
-            EXPORT_PATH,
-            params,
-            dest,
-            accept=frozenset({400, 404, 504}),
-            retry_statuses=frozenset({429, 500, 502, 503}),  # a 504 is answered by splitting
-            validate=verify_zip,
-            max_bytes=self.guards.max_archive_bytes,
-            progress=progress if callable(progress) else None,
-        )
+        try:
+            fetched = self.client.download(
+                EXPORT_PATH,
+                params,
+                dest,
+                accept=frozenset({400, 404, 504}),
+                retry_statuses=frozenset({429, 500, 502, 503}),  # a 504 is answered by splitting
+                validate=verify_zip,
+                max_bytes=self.guards.max_archive_bytes,
+                progress=progress if callable(progress) else None,
+            )
+        except HttpError as exc:
+            raise exc.locate(project=self.project, hours=str(window)) from None
         if fetched.status == 200:
             return ExportResult("zip", fetched)
         if fetched.status == 404:

@@ -19,8 +19,15 @@ from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader, SyncReport
 from loader.catalog import publish_catalog, quote_list, quote_literal
-from loader.errors import LoaderError
-from loader.hours import contiguous_ranges, hour_key, hours_between, newest_ready_hour, utc_now
+from loader.errors import ConfigError, LoaderError, explain_unexpected
+from loader.hours import (
+    contiguous_ranges,
+    hour_key,
+    hours_between,
+    newest_ready_hour,
+    parse_hour,
+    utc_now,
+)
 from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.progress import Progress
@@ -99,7 +106,34 @@ def _record_run(layout: TableLayout, report: SyncReport | None, error: str | Non
         else {k: v for k, v in asdict(report).items() if k not in ("published", "rows_by_hour")},
     }
     lake = layout.lake
-    lake.write_bytes(lake.join(layout.state_file(LAST_RUN)), json.dumps(record, indent=1).encode())
+    try:
+        lake.write_bytes(
+            lake.join(layout.state_file(LAST_RUN)), json.dumps(record, indent=1).encode()
+        )
+    except OSError as exc:  # a full disk: the error itself still reaches the user
+        log.error("could not record the run's outcome in %s: %s", layout.state_file(LAST_RUN), exc)
+
+
+def check_catalog_writable(settings: LoaderSettings) -> None:
+    """Find a catalog folder that cannot be written before anything is downloaded.
+
+    Args:
+        settings: Where the catalog is.
+
+    Raises:
+        ConfigError: If the folder cannot be created or written.
+    """
+    folder = Path(settings.catalog_path).resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-check-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"the catalog folder {folder} cannot be written ({exc.strerror or exc})",
+            remedy="make it writable, or point --catalog / AMPLITUDE_CATALOG elsewhere",
+        ) from None
 
 
 def sync_projects(
@@ -136,25 +170,41 @@ def sync_projects(
     Raises:
         LoaderError: If any project failed; its message has each project's explanation.
     """
-    reports, errors = [], []
-    open_lake(settings)
+    reports: list[SyncReport] = []
+    errors: list[LoaderError] = []
+    lake = open_lake(settings)
     if catalog:  # a crash may have left it behind the newest snapshot
+        check_catalog_writable(settings)
         refresh_catalog(settings)
     for project in projects:
-        loader = EventsLoader(
-            project,
-            settings,
-            now=now,
-            progress=progress,
-            after_commit=(lambda: refresh_catalog(settings)) if catalog else None,
-        )
+        layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
+        loader: EventsLoader | None = None
         try:
+            loader = EventsLoader(
+                project,
+                settings,
+                now=now,
+                progress=progress,
+                after_commit=(lambda: refresh_catalog(settings)) if catalog else None,
+            )
             report = loader.sync(start, end, reload=reload, recheck=recheck)
-        except LoaderError as exc:
-            _record_run(loader.layout, None, exc.describe())
-            errors.append(exc)
+        except BaseException as exc:  # every failure is recorded before it ends the process
+            window = loader.current if loader else None
+            error = (
+                exc
+                if isinstance(exc, LoaderError)
+                else explain_unexpected(
+                    exc, project=project.label, hours=str(window) if window else None
+                )
+            )
+            _record_run(layout, None, error.describe())
+            if not isinstance(exc, Exception):  # an interrupt still interrupts
+                raise
+            if not isinstance(exc, LoaderError):
+                log.debug("unexpected failure", exc_info=exc)
+            errors.append(error)
             continue
-        _record_run(loader.layout, report, None)
+        _record_run(layout, report, None)
         reports.append(report)
     if catalog:
         refresh_catalog(settings)
@@ -178,7 +228,9 @@ class ProjectStatus:
         hours_loaded: Loaded hours.
         hours_empty: Loaded hours without rows.
         rows: Rows in the lake (later copies of re-exported uuids included).
-        rejects: Rejected lines.
+        rejects: Rejected lines that are not events (malformed, not UTF-8, too long).
+        repeated_uuids: Lines rejected because their uuid was repeated within the hour.
+        quarantined: Hours that failed (too many rejects): not loaded, their rejects readable.
         duplicate_uuids: Later copies of uuids exported in two upload hours (hidden by `events`).
         duplicate_examples: A few of those uuids with the hour of their later copy.
         last_loaded_at: When an hour was last published.
@@ -196,6 +248,8 @@ class ProjectStatus:
     hours_empty: int = 0
     rows: int = 0
     rejects: int = 0
+    repeated_uuids: int = 0
+    quarantined: list[str] = field(default_factory=list)
     duplicate_uuids: int = 0
     duplicate_examples: list[str] = field(default_factory=list)
     last_loaded_at: str | None = None
@@ -243,17 +297,21 @@ def project_status(
         status.gaps = _ranges([h for h in hours_between(first, newest) if h not in loaded_set])
     status.snapshot = pinned.snapshot.version
     status.days_compacted = sum(1 for day in state.days)
+    status.quarantined = _ranges([parse_hour(h) for h in state.quarantine])
     if loaded:
         manifests = quote_list(pinned.urls(e.manifest for e in state.hours.values()))
         with duckdb.connect() as con:
             row = con.execute(
-                "SELECT sum(rows), sum(rejects), count(*) FILTER (WHERE rows = 0), max(loaded_at)"
-                f" FROM read_json({manifests}, format = 'auto',"
-                " columns = {rows: 'BIGINT', rejects: 'BIGINT', loaded_at: 'VARCHAR'})"
+                "SELECT sum(rows), sum(rejects), count(*) FILTER (WHERE rows = 0), max(loaded_at),"
+                " sum(coalesce((extra->>'duplicates_in_hour')::BIGINT, 0))"
+                f" FROM read_json({manifests}, format = 'auto', columns = {{rows: 'BIGINT',"
+                " rejects: 'BIGINT', loaded_at: 'VARCHAR', extra: 'JSON'})"
             ).fetchone()
             if row:
-                status.rows, status.rejects, status.hours_empty = (int(v or 0) for v in row[:3])
+                status.rows, rejects, status.hours_empty = (int(v or 0) for v in row[:3])
                 status.last_loaded_at = row[3]
+                status.repeated_uuids = int(row[4] or 0)
+                status.rejects = rejects - status.repeated_uuids
             if state.index:
                 later = con.execute(
                     f"SELECT uuid, upload_hour FROM read_parquet("

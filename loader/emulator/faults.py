@@ -28,6 +28,7 @@ KINDS = frozenset(
         "bad_lines",  # `lines` malformed lines added to each member
         "bad_bytes",  # `lines` lines that are not UTF-8 added to each member
         "plan_gated",  # a 403 as for an endpoint the plan does not include
+        "echo_headers",  # an error (`status`, default 400) whose body echoes the credentials
     }
 )
 

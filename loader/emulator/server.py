@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 from loader.emulator.faults import FaultPlan, FaultRule
 from loader.emulator.generator import SyntheticProject
@@ -313,6 +313,10 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                         headers["Retry-After"] = str(kinds[status].params["retry_after"])
                     self._send(int(status), b"Too many requests or a server error", "text", headers)
                     return
+            if "echo_headers" in kinds:
+                code = int(kinds["echo_headers"].params.get("status", 400))
+                self._send(code, self._echo(), "json")
+                return
             if "plan_gated" in kinds:
                 self._send(403, _error_json(403, "Forbidden", "Your plan does not include this"))
                 return
@@ -360,6 +364,23 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             self._send(200, body, "zip")
+
+        def _echo(self) -> bytes:
+            """An error body that repeats the request's credentials in every common form."""
+            header = self.headers.get("Authorization", "")
+            token = header.partition(" ")[2]
+            user, _, password = base64.b64decode(token).decode(errors="replace").partition(":")
+            details = {
+                "authorization": header,
+                "url": self.path,
+                "user": user,
+                "password": password,
+                "password_base64": base64.b64encode(password.encode()).decode(),
+                "password_urlencoded": quote(password, safe=""),
+                "user_urlencoded": quote_plus(user),
+            }
+            message = f"Invalid request; received Authorization: {header} ({details})"
+            return _error_json(400, message, json.dumps(details))
 
         def _send_file(self, path: Path) -> None:
             self.send_response(200)

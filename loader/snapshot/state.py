@@ -58,6 +58,8 @@ class TableState:
         index: The duplicate index (later copies of keys exported in two hours), if any.
         index_rows: How many later copies `index` lists.
         files: The files of a snapshot table, oldest first.
+        quarantine: Upload hour to the rejected lines of its last failed load (too many
+            rejects): kept where readers look for rejects, until the hour loads.
     """
 
     hours: Mapping[str, HourEntry] = field(default_factory=dict)
@@ -65,11 +67,13 @@ class TableState:
     index: str | None = None
     index_rows: int = 0
     files: tuple[str, ...] = ()
+    quarantine: Mapping[str, str] = field(default_factory=dict)
 
     def live_files(self) -> Iterator[str]:
         """Every file this state references."""
         for entry in self.hours.values():
             yield from entry.files()
+        yield from self.quarantine.values()
         yield from (path for path in self.days.values() if path)
         if self.index:
             yield self.index
@@ -158,6 +162,7 @@ class Snapshot:
                 for hour, entry in sorted(state.hours.items())
             }
             raw["days"] = dict(sorted(state.days.items()))
+            raw["quarantine"] = dict(sorted(state.quarantine.items()))
             raw["files"] = list(state.files)
             tables[key] = {k: v for k, v in raw.items() if v not in (None, 0, {}, [])}
         record = {
@@ -179,6 +184,7 @@ class Snapshot:
                 index=t.get("index"),
                 index_rows=t.get("index_rows", 0),
                 files=tuple(t.get("files", ())),
+                quarantine=t.get("quarantine", {}),
             )
             for key, t in raw["tables"].items()
         }
