@@ -28,8 +28,11 @@ _pattern: re.Pattern[str] | None = None
 _AUTHORIZATION = re.compile(
     r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)((?:basic|bearer|token)\s+)?[^\s\"',;}\]]+"
 )
-#: A scheme and token anywhere else (`Basic a2V5Oj...`).
-_SCHEME_TOKEN = re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9+/=_.~-]{8,}")
+#: A scheme and token anywhere else (`Basic a2V5Oj...`); a token holds a digit or `+/=`, so
+#: prose ("basic authentication") stays.
+_SCHEME_TOKEN = re.compile(
+    r"(?i)\b(basic|bearer)(\s+)(?=[A-Za-z0-9+/=_.~-]*[0-9+/=])[A-Za-z0-9+/=_.~-]{8,}"
+)
 
 
 def _encodings(value: str) -> set[str]:

@@ -26,6 +26,16 @@ def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _demo_env(emulator: EmulatorServer) -> dict[str, str]:
+    """The demo project's id and keys, going to the emulator."""
+    return {
+        "AMPLITUDE_PROJECT_ID": "100001",
+        "AMPLITUDE_API_KEY": "demo-api-key",
+        "AMPLITUDE_SECRET_KEY": "demo-secret-key",
+        "AMPLITUDE_BASE_URL": emulator.url,
+    }
+
+
 def test_demo_loads_the_synthetic_project_and_checks_itself(tmp_path: Path) -> None:
     result = _run("demo", "--days", "1", "--events-per-hour", "40", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -44,12 +54,7 @@ def test_demo_loads_the_synthetic_project_and_checks_itself(tmp_path: Path) -> N
 
 
 def test_sync_status_and_a_second_sync(tmp_path: Path, emulator: EmulatorServer) -> None:
-    env = {
-        "AMPLITUDE_PROJECT_ID": "100001",
-        "AMPLITUDE_API_KEY": "demo-api-key",
-        "AMPLITUDE_SECRET_KEY": "demo-secret-key",
-        "AMPLITUDE_BASE_URL": emulator.url,
-    }
+    env = _demo_env(emulator)
     args = ("--start", f"{LAST:%Y-%m-%d}", "--end", f"{LAST:%Y-%m-%d}")
     first = _run("backfill", *args, cwd=tmp_path, **env)
     assert first.returncode == 0, first.stderr
@@ -123,12 +128,7 @@ def test_snapshot_command_and_a_second_run_that_downloads_nothing(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     emulator.metadata.polls_before_done = 0
-    env = {
-        "AMPLITUDE_PROJECT_ID": "100001",
-        "AMPLITUDE_API_KEY": "demo-api-key",
-        "AMPLITUDE_SECRET_KEY": "demo-secret-key",
-        "AMPLITUDE_BASE_URL": emulator.url,
-    }
+    env = _demo_env(emulator)
     first = _run("snapshot", cwd=tmp_path, **env)
     assert first.returncode == 0, first.stderr
     assert "downloaded 5" in first.stdout and "skipped c5huge" in first.stdout
@@ -194,12 +194,7 @@ def test_nothing_listening_on_a_loopback_url_fails_at_once(tmp_path: Path) -> No
 def test_a_full_disk_is_explained_and_recorded_for_status(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
-    env = {
-        "AMPLITUDE_PROJECT_ID": "100001",
-        "AMPLITUDE_API_KEY": "demo-api-key",
-        "AMPLITUDE_SECRET_KEY": "demo-secret-key",
-        "AMPLITUDE_BASE_URL": emulator.url,
-    }
+    env = _demo_env(emulator)
     day = f"{LAST:%Y-%m-%d}"
     full = _run(
         "backfill",
@@ -232,10 +227,7 @@ def test_an_unwritable_catalog_folder_is_found_before_downloading(
         "--catalog",
         "not-a-folder/catalog.duckdb",
         cwd=tmp_path,
-        AMPLITUDE_PROJECT_ID="100001",
-        AMPLITUDE_API_KEY="demo-api-key",
-        AMPLITUDE_SECRET_KEY="demo-secret-key",
-        AMPLITUDE_BASE_URL=emulator.url,
+        **_demo_env(emulator),
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "the catalog folder" in result.stderr and "cannot be written" in result.stderr

@@ -116,6 +116,9 @@ def test_a_short_secret_masks_whole_tokens_and_never_the_loader_s_own_advice() -
     assert "the API key or secret key is wrong" in error.describe()
     assert redact("wrongly, wrong-headed, a%3Dwrong%26") == "wrongly, ***-headed, a%3D***%26"
     assert redact('{"Authorization": "Bearer abc.def.ghi"}') == '{"Authorization": "Bearer ***"}'
+    assert redact("echoed Basic a2V5OjEyMzQ=, over basic authentication") == (
+        "echoed Basic ***, over basic authentication"
+    )
 
 
 def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
