@@ -7,7 +7,7 @@ inclusive at both ends, as the Export API's are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 HOUR = timedelta(hours=1)
 
@@ -106,18 +106,6 @@ def hours_between(first: datetime, last: datetime) -> Iterator[datetime]:
     while hour <= last:
         yield hour
         hour += HOUR
-
-
-def start_of_day(day: date) -> datetime:
-    """Return the first hour of a UTC day.
-
-    Args:
-        day: The day.
-
-    Returns:
-        Midnight UTC of that day.
-    """
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def describe_hours(hours: Iterable[datetime]) -> str:

@@ -37,13 +37,6 @@ class TerminalProgress:
             transient=True,
             disable=not self.enabled,
         )
-        self._events = Progress(
-            TextColumn("{task.description}"),
-            TextColumn("{task.completed:,.0f} events"),
-            console=console,
-            transient=True,
-            disable=not self.enabled,
-        )
         self._download: TaskID | None = None
         self._normalised: TaskID | None = None
 

@@ -17,6 +17,7 @@ from loader.amplitude.normalise import Normaliser
 from loader.archive import Guards, LineBlock, MemberReader, safe_members, verify_zip
 from loader.errors import ArchiveError
 from loader.http import TransientError
+from tests.normalising import normalise
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -185,8 +186,8 @@ def test_a_line_over_the_guard_is_one_reject_and_skipped_whole_to_its_newline(
 
     normaliser = Normaliser(threads=1, max_line_bytes=guard)
     block = pa.array(got, pa.large_string())
-    result = normaliser.normalise(
-        block, pa.array(numbers, pa.int64()), pa.array([0] * len(got), pa.int32())
+    result = normalise(
+        normaliser, block, pa.array(numbers, pa.int64()), pa.array([0] * len(got), pa.int32())
     )
     assert result.events.num_rows == len(lines) - 1
     assert "hidden" not in result.events.column("uuid").to_pylist()

@@ -13,6 +13,7 @@ from loader.amplitude.normalise import LINES_SCHEMA, Normaliser
 from loader.amplitude.schema import FIELDS
 from loader.archive import LineBlock
 from loader.errors import ArchiveError
+from tests.normalising import normalise
 
 
 def _normalise(*lines: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
@@ -20,7 +21,7 @@ def _normalise(*lines: str) -> tuple[list[dict[str, object]], list[dict[str, obj
     normaliser = Normaliser(threads=1)
     try:
         parts = pa.array([0] * len(block.lines), pa.int32())
-        result = normaliser.normalise(block.lines, block.line_numbers, parts)
+        result = normalise(normaliser, block.lines, block.line_numbers, parts)
     finally:
         normaliser.close()
     return result.events.to_pylist(), result.rejects.to_pylist()
@@ -138,7 +139,7 @@ def test_malformed_lines_are_rejected_with_a_reason_and_their_line_number() -> N
 def test_overlong_lines_are_rejected_without_parsing() -> None:
     block = LineBlock.from_bytes(b'{"uuid":"a"}\n{"uuid":"' + b"x" * 500 + b'"}', 1)
     normaliser = Normaliser(threads=1, max_line_bytes=100)
-    result = normaliser.normalise(block.lines, block.line_numbers, pa.array([0, 0], pa.int32()))
+    result = normalise(normaliser, block.lines, block.line_numbers, pa.array([0, 0], pa.int32()))
     assert result.events.column("uuid").to_pylist() == ["a"]
     assert result.rejects.column("reason").to_pylist() == ["line longer than 100 bytes"]
 
@@ -190,8 +191,8 @@ def test_no_lines_give_empty_results() -> None:
     normaliser = Normaliser(threads=1)
     try:
         batch = _batch(0, [b"   "])  # a blank line is skipped, so no lines at all
-        result = normaliser.normalise(
-            batch.column("line"), batch.column("line_no"), batch.column("part")
+        result = normalise(
+            normaliser, batch.column("line"), batch.column("line_no"), batch.column("part")
         )
     finally:
         normaliser.close()

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from loader.amplitude.normalise import Normaliser
 from loader.amplitude.schema import FIELDS, KEYS, Field
 from loader.archive import LineBlock
+from tests.normalising import normalise
 
 MAX_LINE = 4096
 INT64 = (-(2**63), 2**63 - 1)
@@ -165,8 +166,8 @@ def test_every_line_is_one_faithful_event_or_one_reject(
     if not batch:
         return
     block = LineBlock.from_bytes(b"\n".join(batch), 1)
-    result = normaliser.normalise(
-        block.lines, block.line_numbers, pa.array([0] * len(block.lines), pa.int32())
+    result = normalise(
+        normaliser, block.lines, block.line_numbers, pa.array([0] * len(block.lines), pa.int32())
     )
     events, rejects = result.events.to_pylist(), result.rejects.to_pylist()
     assert all(r["reason"] for r in rejects)

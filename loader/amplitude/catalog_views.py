@@ -12,7 +12,7 @@ import pyarrow as pa
 from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.events import SOURCE, TABLE
-from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
+from loader.amplitude.schema import column_types
 from loader.amplitude.taxonomy import TABLES
 from loader.catalog import View, quote_list, quote_literal
 from loader.snapshot.layout import SNAPSHOT_LOG
@@ -24,12 +24,6 @@ SCHEMA = "amplitude"
 
 def _empty(columns: list[tuple[str, str]]) -> str:
     return "SELECT " + ", ".join(f'NULL::{t} AS "{c}"' for c, t in columns) + " WHERE false"
-
-
-def _events_columns() -> list[tuple[str, str]]:
-    return [(f.column, SQL_TYPES[f.kind]) for f in FIELDS] + [
-        (name, sql_type) for name, sql_type, _ in LOADER_COLUMNS
-    ]
 
 
 def _template(name: str, **values: str) -> str:
@@ -177,7 +171,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
             union_by_name="true" if len(versions) > 1 else "false",
         )
         if events_files
-        else _empty(_events_columns())
+        else _empty(list(column_types().items()))
     )
     # The snapshot's own index: without a later copy in it, the anti-join would read every
     # uuid for nothing, and this catalog never reads any other snapshot's files.

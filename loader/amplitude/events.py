@@ -93,11 +93,6 @@ class SyncReport:
         """Rows published per second of wall time."""
         return self.rows / self.seconds if self.seconds else 0.0
 
-    @property
-    def megabytes_per_second(self) -> float:
-        """Decompressed JSON megabytes per second of wall time."""
-        return self.bytes_json / 1e6 / self.seconds if self.seconds else 0.0
-
 
 @dataclass
 class _Run:

@@ -226,28 +226,6 @@ class Normaliser:
         """Release the DuckDB connection."""
         self._con.close()
 
-    def normalise(
-        self, lines: pa.Array, line_numbers: pa.Array, parts: pa.Array
-    ) -> NormalisedBatch:
-        """Normalise one batch of lines.
-
-        Args:
-            lines: The lines (a trailing newline is allowed).
-            line_numbers: Each line's number within its member.
-            parts: Each line's tag (int32), passed through to events and rejects.
-
-        Returns:
-            The events and the rejects of the batch.
-        """
-        batch = pa.record_batch(
-            [line_numbers, parts, lines.cast(pa.large_string())], schema=LINES_SCHEMA
-        )
-        results = list(self.stream([batch]))
-        return NormalisedBatch(
-            events=pa.concat_tables([r.events for r in results]),
-            rejects=pa.concat_tables([r.rejects for r in results]),
-        )
-
     def stream(
         self, batches: Iterable[pa.RecordBatch], output_rows: int = OUTPUT_ROWS
     ) -> Iterator[NormalisedBatch]:
