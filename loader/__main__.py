@@ -1,5 +1,5 @@
 """`python -m loader` runs the command line."""
 
-from loader.cli import main
+from loader.shell.cli import main
 
 main()

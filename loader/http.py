@@ -139,7 +139,7 @@ def check_base_url(base_url: str) -> str:
     """Validate a base URL: https anywhere, plain http only on loopback.
 
     Args:
-        base_url: The URL, for example `https://amplitude.com`.
+        base_url: The URL, for example `https://api.example.com`.
 
     Returns:
         The URL without a trailing slash.
@@ -151,7 +151,7 @@ def check_base_url(base_url: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(
             f"base URL {base_url!r} is not an http(s) URL",
-            remedy="give a URL such as https://amplitude.com",
+            remedy="give a URL such as https://api.example.com",
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(

@@ -22,9 +22,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from loader.day_files import DayFiles, days_of
-from loader.dedupe import DuplicateIndex
 from loader.hours import describe_hours, hour_key
 from loader.manifest import HourManifest, ManifestStore
+from loader.snapshot.duplicates import DuplicateIndex, UniqueKey
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import HourEntry, Snapshot, TableState, with_hours
@@ -78,17 +78,17 @@ class Publisher:
     Args:
         layout: Where the table lives.
         scratch: A local folder for temporary files.
-        key: The table's key column, unique across hours in the catalog.
+        unique: The table's key, unique across hours in the catalog.
         order: The column each hour file is sorted by, which the day files keep (optional).
     """
 
     def __init__(
-        self, layout: TableLayout, scratch: Path, key: str = "uuid", order: str | None = None
+        self, layout: TableLayout, scratch: Path, unique: UniqueKey, order: str | None = None
     ) -> None:
         self.layout = layout
         self.scratch = scratch
         self.log = CommitLog(layout.lake)
-        self.duplicates = DuplicateIndex(layout, key=key)
+        self.duplicates = DuplicateIndex(layout, unique)
         self.days = DayFiles(layout, scratch, order)
 
     def publish(self, staged: list[StagedHour]) -> Snapshot | None:

@@ -1,7 +1,7 @@
 """Fault injection for crash tests: kill the process, or fail as a full disk, at a named point.
 
-Set `AMPLITUDE_LOADER_CRASH_AT=<point>[:<n>]` to have the process SIGKILL itself the n-th time
-(default the first) it reaches `<point>`, or `AMPLITUDE_LOADER_DISK_FULL_AT=<point>[:<n>]` to
+Set `LOADER_CRASH_AT=<point>[:<n>]` to have the process SIGKILL itself the n-th time
+(default the first) it reaches `<point>`, or `LOADER_DISK_FULL_AT=<point>[:<n>]` to
 have it raise the `OSError` of a full disk there. Unset, a point costs two dictionary lookups.
 This is how the tests prove that a crash at any step leaves readers a consistent lake, and that
 an unexpected failure still explains and records itself.
@@ -13,8 +13,8 @@ import errno
 import os
 import signal
 
-_CRASH = "AMPLITUDE_LOADER_CRASH_AT"
-_DISK_FULL = "AMPLITUDE_LOADER_DISK_FULL_AT"
+_CRASH = "LOADER_CRASH_AT"
+_DISK_FULL = "LOADER_DISK_FULL_AT"
 _seen: dict[tuple[str, str], int] = {}
 
 
@@ -36,7 +36,7 @@ def crash_point(name: str) -> None:
         name: The point's name, for example `publish.before_manifest`.
 
     Raises:
-        OSError: ENOSPC, when `AMPLITUDE_LOADER_DISK_FULL_AT` names this point.
+        OSError: ENOSPC, when `LOADER_DISK_FULL_AT` names this point.
     """
     if _reached(_CRASH, name):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -7,9 +7,9 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loader.benchmark import BenchResult, report_text, run_benchmark, write_json
 from loader.emulator import SyntheticProject
 from loader.emulator.bulk import BulkSpec, write_export
+from loader.shell.benchmark import BenchResult, report_text, run_benchmark, write_json
 
 
 def test_the_bulk_export_has_the_real_layout_and_unique_uuids(tmp_path: Path) -> None:

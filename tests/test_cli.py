@@ -203,7 +203,7 @@ def test_a_full_disk_is_explained_and_recorded_for_status(
         "--end",
         day,
         cwd=tmp_path,
-        AMPLITUDE_LOADER_DISK_FULL_AT="publish.before_data",
+        LOADER_DISK_FULL_AT="publish.before_data",
         **env,
     )
     assert full.returncode == 1 and full.stderr.count("\n") == 1, full.stderr

@@ -1,7 +1,7 @@
 """SIGKILL at any point, then a rerun: exactly the ground truth, and never a partial hour.
 
 The loader runs in a child process (`python -m loader backfill`) against the emulator served
-by the test; `AMPLITUDE_LOADER_CRASH_AT` makes the child kill itself at a named point, and the
+by the test; `LOADER_CRASH_AT` makes the child kill itself at a named point, and the
 timed variant kills it from outside at arbitrary moments.
 """
 
@@ -150,7 +150,7 @@ def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         crashed = subprocess.run(
             _command(tmp_path, server.url),
-            env=_env(AMPLITUDE_LOADER_CRASH_AT=point),
+            env=_env(LOADER_CRASH_AT=point),
             capture_output=True,
             timeout=120,
         )
@@ -208,7 +208,7 @@ def test_sigkill_while_a_reload_rewrites_a_compacted_day_leaves_the_old_snapshot
             *_command(tmp_path, server.url)[8:],
             "--reload",
         ]
-        crashed = _run(reload, AMPLITUDE_LOADER_CRASH_AT="publish.before_days")
+        crashed = _run(reload, LOADER_CRASH_AT="publish.before_days")
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         _assert_whole_snapshots(tmp_path, synthetic)
         assert _run(reload).returncode == 0
@@ -232,7 +232,7 @@ def test_sigkill_during_a_vacuum_leaves_the_newest_snapshot_whole(
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         assert _run(_command(tmp_path, server.url)).returncode == 0
         assert _run([*_command(tmp_path, server.url), "--reload"]).returncode == 0
-        crashed = _run(vacuum, AMPLITUDE_LOADER_CRASH_AT=point)
+        crashed = _run(vacuum, LOADER_CRASH_AT=point)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         _assert_whole_snapshots(tmp_path, synthetic)
         done = _run(vacuum)

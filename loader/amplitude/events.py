@@ -35,6 +35,7 @@ from loader.manifest import HourManifest, ManifestStore
 from loader.planner import Window, plan_windows
 from loader.progress import NoProgress, Progress
 from loader.publish import Publisher, StagedHour
+from loader.snapshot.duplicates import UniqueKey
 from loader.snapshot.layout import TableLayout
 from loader.testing_hooks import crash_point
 
@@ -46,6 +47,8 @@ MIN_REPEATS_TO_FAIL = 1000
 DOWNLOADS = 3
 SOURCE = "amplitude"
 TABLE = "events"
+#: An event is its uuid within its project; the earliest upload hour's copy is the one shown.
+UNIQUE = UniqueKey("uuid", "upload_hour", ("project_id",))
 
 
 @dataclass
@@ -230,7 +233,7 @@ class EventsLoader:
         report = SyncReport(self.project.label, str(self.project.project_id))
         errors: list[LoaderError] = []
         scratch = self.lake.scratch(uuid.uuid4().hex)
-        publisher = Publisher(self.layout, scratch, order=ORDER)
+        publisher = Publisher(self.layout, scratch, UNIQUE, order=ORDER)
         stager = Stager(
             scratch, self.settings.guards, threads=self.settings.threads, progress=self.progress
         )

@@ -17,7 +17,7 @@ import duckdb
 
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.events import SOURCE, TABLE, EventsLoader, SyncReport
+from loader.amplitude.events import SOURCE, TABLE, UNIQUE, EventsLoader, SyncReport
 from loader.catalog import publish_catalog, quote_list, quote_literal
 from loader.errors import ConfigError, LoaderError, explain_unexpected
 from loader.hours import (
@@ -58,7 +58,7 @@ def open_lake(settings: LoaderSettings) -> Lake:
     if written and not CommitLog(lake).versions():
         scratch = lake.scratch(uuid.uuid4().hex)
         try:
-            migrate_legacy(lake, scratch)
+            migrate_legacy(lake, scratch, UNIQUE)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return lake

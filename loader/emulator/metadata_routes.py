@@ -15,15 +15,28 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from loader.emulator import metadata as data
-
-if TYPE_CHECKING:
-    from loader.emulator.server import EmulatorServer
+from loader.emulator.faults import FaultPlan
+from loader.emulator.generator import SyntheticProject
 
 Answer = tuple[int, bytes, str, dict[str, str]]
+
+
+class Server(Protocol):
+    """What these endpoints need of the emulator (which imports this module)."""
+
+    metadata: MetadataState
+    faults: FaultPlan
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+
+    def project_for(self, header: str | None) -> SyntheticProject | None:
+        """Return the project whose keys a Basic auth header carries."""
 
 
 @dataclass
@@ -61,7 +74,7 @@ def _taxonomy(payload: Any) -> Answer:
 
 
 def handle(
-    server: EmulatorServer, path: str, params: dict[str, str], headers: dict[str, str]
+    server: Server, path: str, params: dict[str, str], headers: dict[str, str]
 ) -> Answer | None:
     """Answer a metadata request, or return None if the path is not one of these endpoints.
 
@@ -182,7 +195,7 @@ def _signature(request_id: str, expires: str) -> str:
     return hashlib.sha256(f"{request_id}|{expires}".encode()).hexdigest()[:16]
 
 
-def _cohort_file(server: EmulatorServer, path: str) -> Answer:
+def _cohort_file(server: Server, path: str) -> Answer:
     request_id = path.split("/")[-2]
     job = server.metadata.jobs.get(request_id)
     if job is None or job["polls"] <= server.metadata.polls_before_done:
@@ -195,9 +208,7 @@ def _cohort_file(server: EmulatorServer, path: str) -> Answer:
     return 302, b"", "text", {"Location": location}
 
 
-def _storage(
-    server: EmulatorServer, path: str, params: dict[str, str], headers: dict[str, str]
-) -> Answer:
+def _storage(server: Server, path: str, params: dict[str, str], headers: dict[str, str]) -> Answer:
     state = server.metadata
     request_id = path.rsplit("/", 1)[1].removesuffix(".csv")
     expires = params.get("X-Amz-Expires", "0")

@@ -22,9 +22,9 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loader.dedupe import DuplicateIndex
 from loader.hours import hour_key
 from loader.lake import Lake
+from loader.snapshot.duplicates import DuplicateIndex, UniqueKey
 from loader.snapshot.layout import DAY_SUFFIX, SNAPSHOT_LOG, STATE, TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import HourEntry, Snapshot, TableState, with_files
@@ -35,12 +35,13 @@ _JOURNAL = "publishing.json"
 _OLD_STATE = ("duplicates.parquet", _JOURNAL, "publish.lock")
 
 
-def migrate_legacy(lake: Lake, scratch: Path) -> Snapshot | None:
+def migrate_legacy(lake: Lake, scratch: Path, unique: UniqueKey) -> Snapshot | None:
     """Commit a lake written by an earlier version as its first snapshot, once.
 
     Args:
         lake: The lake.
         scratch: A local folder for the duplicate index being built.
+        unique: The key of the hourly tables, for their duplicate index.
 
     Returns:
         The snapshot committed, or None if there was nothing to adopt.
@@ -55,7 +56,7 @@ def migrate_legacy(lake: Lake, scratch: Path) -> Snapshot | None:
             for folder in lake.names(lake.join(source)):
                 if folder.startswith("project="):
                     project = folder.split("=", 1)[1]
-                    cleanup += _adopt_project(lake, source, project, tables, scratch)
+                    cleanup += _adopt_project(lake, source, project, tables, scratch, unique)
         if not tables:
             return None
         snapshot = commits.commit(
@@ -72,7 +73,12 @@ def migrate_legacy(lake: Lake, scratch: Path) -> Snapshot | None:
 
 
 def _adopt_project(
-    lake: Lake, source: str, project: str, tables: dict[str, TableState], scratch: Path
+    lake: Lake,
+    source: str,
+    project: str,
+    tables: dict[str, TableState],
+    scratch: Path,
+    unique: UniqueKey,
 ) -> list[str]:
     root = f"{source}/project={project}"
     cleanup = []
@@ -113,7 +119,9 @@ def _adopt_project(
                 days[day] = copy
         state = TableState(hours=hours, days=days)
         hour_list = [datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=UTC) for k in hours]
-        index, rows = DuplicateIndex(layout).refresh(hour_list, TableState(), state, scratch)
+        index, rows = DuplicateIndex(layout, unique).refresh(
+            hour_list, TableState(), state, scratch
+        )
         tables[layout.key] = TableState(hours=hours, days=days, index=index, index_rows=rows)
         cleanup += [lake.join(root, STATE, table, name) for name in _OLD_STATE]
         cleanup += [

@@ -1,14 +1,15 @@
 """One row per key across hours: the earliest hour's copy wins, whatever the load order.
 
-A source may export the same key (Amplitude: `uuid`) in two upload hours. Both rows stay in the
-lake; an index of the later copies lets the catalog hide them with an anti join. Each commit that
-changes hours writes a new index, recomputed for the keys of those hours, so loads in any order
-and in parallel converge to the same result.
+A source may export the same key in two upload hours (`UniqueKey` says which columns). Both
+rows stay in the lake; an index of the later copies lets the catalog hide them with an anti
+join. Each commit that changes hours writes a new index, recomputed for the keys of those hours,
+so loads in any order and in parallel converge to the same result.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -22,19 +23,34 @@ from loader.snapshot.state import TableState
 MEMORY_LIMIT_MB = 256
 
 
+@dataclass(frozen=True)
+class UniqueKey:
+    """How a source tells a table's rows apart across hours.
+
+    Attributes:
+        column: The key column, unique across hours once later copies are hidden.
+        order: The column whose smallest value wins (the upload hour).
+        scope: Columns kept with each later copy, which readers anti-join on as well.
+    """
+
+    column: str
+    order: str
+    scope: tuple[str, ...] = ()
+
+
 class DuplicateIndex:
     """The later copies of repeated keys of one table of one project.
 
     Args:
         layout: The table's place in the lake.
-        key: The key column.
-        order: The column whose smallest value wins (the upload hour).
+        unique: The table's key, its order and its scope.
     """
 
-    def __init__(self, layout: TableLayout, key: str = "uuid", order: str = "upload_hour") -> None:
+    def __init__(self, layout: TableLayout, unique: UniqueKey) -> None:
         self.layout = layout
-        self.key = key
-        self.order = order
+        self.key = unique.column
+        self.order = unique.order
+        self.columns = ", ".join([unique.column, unique.order, *unique.scope])
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """Open an in-memory DuckDB that can read the lake.
@@ -87,7 +103,7 @@ class DuplicateIndex:
         def urls(paths: list[str]) -> str:
             return quote_list([lake.url(lake.join(p)) for p in paths])
 
-        key, order = self.key, self.order
+        key, order, columns = self.key, self.order, self.columns
         with self.connect() as con:
             # A first load touches every key: past this, DuckDB spills to scratch, so the
             # index never costs more memory than the stage before it did.
@@ -113,8 +129,8 @@ class DuplicateIndex:
             else:
                 con.execute(f"CREATE TEMP TABLE touched ({key} VARCHAR)")
             parts = [
-                f"""SELECT {key}, {order}, project_id FROM (
-                    SELECT {key}, {order}, project_id,
+                f"""SELECT {columns} FROM (
+                    SELECT {columns},
                            row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS copy
                     FROM read_parquet({urls(all_files)},
                                       hive_partitioning = false, union_by_name = true)
@@ -123,8 +139,7 @@ class DuplicateIndex:
             ]
             if old:
                 parts.append(
-                    f"SELECT {key}, {order}, project_id FROM {old}"
-                    f" WHERE {key} NOT IN (SELECT {key} FROM touched)"
+                    f"SELECT {columns} FROM {old} WHERE {key} NOT IN (SELECT {key} FROM touched)"
                 )
             local = scratch / f"duplicates-{uuid.uuid4().hex}.parquet"
             con.execute(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 import duckdb
@@ -16,7 +15,8 @@ from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between, newest_ready_hour, parse_hour
 from loader.secrets import Secret
-from loader.terminal import TerminalProgress
+from loader.shell.failures import handle_errors
+from loader.shell.terminal import TerminalProgress
 
 #: The demo loads a fixed stretch of synthetic history, so that its numbers are reproducible.
 DEMO_START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -40,12 +40,6 @@ DEMO_QUERIES = (
 )
 
 
-def _handle(command: Any) -> Any:
-    from loader.cli import handle_errors  # the CLI module registers these commands
-
-    return handle_errors(command)
-
-
 @click.command()
 @click.option(
     "--dir",
@@ -63,7 +57,7 @@ def _handle(command: Any) -> Any:
     help="Days of synthetic history to load.",
 )
 @click.option("--events-per-hour", default=300, show_default=True, type=click.IntRange(1))
-@_handle
+@handle_errors
 def demo(folder: str, days: int, events_per_hour: int) -> None:
     """Load a synthetic project from the built-in emulator into FOLDER and show what to query."""
     project = SyntheticProject(events_per_hour=events_per_hour)
@@ -139,7 +133,7 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
     help="Exports larger than this get the size-limit 400 (stands in for 4 GB).",
 )
 @click.option("--now", help="Pin the emulator's clock (ISO time); default: the real clock.")
-@_handle
+@handle_errors
 def emulator(
     port: int,
     project_id: int,

@@ -34,13 +34,13 @@ from isal import igzip
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader
-from loader.benchmark_hourly import measure_hourly
 from loader.catalog import tune_for_views
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.bulk import BulkSpec, write_export
 from loader.lake import Lake
 from loader.manifest import HourManifest, ManifestStore
 from loader.secrets import Secret
+from loader.shell.benchmark_hourly import measure_hourly
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import HourEntry, TableState
@@ -77,7 +77,7 @@ class BenchResult:
         queries: Per query: seconds on the views, on a native table, and their ratio.
         noop_sync_seconds: A sync with nothing to do over 8,760 loaded hours.
         hourly: The hourly mode: the first day published hour by hour, then compacted
-            (`loader.benchmark_hourly`); empty for windows of several days.
+            (`loader.shell.benchmark_hourly`); empty for windows of several days.
         hourly_text: The same, as a line for people.
     """
 

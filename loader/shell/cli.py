@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,8 +18,6 @@ from loader.amplitude.config import (
     DEFAULT_CATALOG,
     DEFAULT_LAKE,
     LoaderSettings,
-    ProjectConfig,
-    projects_from_env,
 )
 from loader.amplitude.events import SyncReport
 from loader.amplitude.runner import (
@@ -33,243 +28,22 @@ from loader.amplitude.runner import (
 )
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
-from loader.archive import Guards
 from loader.catalog import catalog_version
-from loader.errors import ConfigError, LoaderError, explain_unexpected
-from loader.hours import newest_ready_hour, parse_hour, utc_now
-from loader.http import RetryPolicy
-from loader.secrets import install_log_redaction, redact
-from loader.terminal import TerminalProgress
+from loader.errors import ConfigError
+from loader.hours import newest_ready_hour, utc_now
+from loader.secrets import install_log_redaction
+from loader.shell.demo import demo, emulator
+from loader.shell.failures import fail, handle_errors
+from loader.shell.options import (
+    END_HOUR_TYPE,
+    HOUR_TYPE,
+    RETENTION_OPTION,
+    configure,
+    settings_options,
+)
+from loader.shell.terminal import TerminalProgress
 
 log = logging.getLogger("loader")
-
-
-class HourType(click.ParamType):
-    """A click parameter for an hour or a date.
-
-    Args:
-        end: A bare date means its last hour (23:00) rather than its first, so that
-            `--end 2024-03-03` includes the whole day.
-    """
-
-    name = "hour"
-
-    def __init__(self, end: bool = False) -> None:
-        self.end = end
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """Parse the value as an hour."""
-        if isinstance(value, datetime):
-            return value
-        try:
-            hour = parse_hour(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-        if self.end and len(str(value).strip()) == 10:
-            hour += timedelta(hours=23)
-        return hour
-
-
-HOUR_TYPE = HourType()
-END_HOUR_TYPE = HourType(end=True)
-
-
-def _fail(message: str, code: int, *, scrub: bool = True) -> None:
-    """Print one line and exit; `scrub` masks secrets (a LoaderError has masked its own)."""
-    click.echo(f"amplitude-loader: {redact(message) if scrub else message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn errors into a one-line reason and a non-zero exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as exc:
-            _fail(exc.describe(), 2, scrub=False)
-        except LoaderError as exc:
-            _fail(exc.describe(), 1, scrub=False)
-        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except KeyboardInterrupt:
-            _fail("interrupted; what was published stays, a rerun resumes", 130)
-        except Exception as exc:
-            if log.isEnabledFor(logging.DEBUG):
-                raise
-            _fail(explain_unexpected(exc, project=None, hours=None).describe(), 1)
-
-    return wrapper
-
-
-RETENTION_OPTION = click.option(
-    "--retention-hours",
-    envvar="AMPLITUDE_RETENTION_HOURS",
-    type=click.FloatRange(0),
-    default=24.0,
-    show_default=True,
-    help="How long files of superseded snapshots stay for sessions that still read them"
-    " (env AMPLITUDE_RETENTION_HOURS).",
-)
-
-
-def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the options shared by the commands that load or inspect the lake."""
-    options = [
-        click.option(
-            "--projects-file",
-            envvar="AMPLITUDE_PROJECTS_FILE",
-            type=click.Path(),
-            help="TOML file listing several projects (env AMPLITUDE_PROJECTS_FILE).",
-        ),
-        click.option(
-            "--project-id",
-            envvar="AMPLITUDE_PROJECT_ID",
-            help="Project id (env AMPLITUDE_PROJECT_ID).",
-        ),
-        click.option(
-            "--api-key",
-            envvar="AMPLITUDE_API_KEY",
-            show_envvar=True,
-            help="Prefer the environment variable; flags show up in process lists.",
-        ),
-        click.option(
-            "--secret-key",
-            envvar="AMPLITUDE_SECRET_KEY",
-            show_envvar=True,
-            help="Prefer the environment variable.",
-        ),
-        click.option(
-            "--region",
-            envvar="AMPLITUDE_REGION",
-            type=click.Choice(["us", "eu"]),
-            help="Data region (env AMPLITUDE_REGION, default us).",
-        ),
-        click.option(
-            "--base-url",
-            envvar="AMPLITUDE_BASE_URL",
-            help="API host override; plain http only on loopback (env AMPLITUDE_BASE_URL).",
-        ),
-        click.option(
-            "--lake",
-            envvar="AMPLITUDE_LAKE",
-            default=DEFAULT_LAKE,
-            show_default=True,
-            help="Lake folder or fsspec URL (env AMPLITUDE_LAKE).",
-        ),
-        click.option(
-            "--catalog",
-            envvar="AMPLITUDE_CATALOG",
-            default=DEFAULT_CATALOG,
-            show_default=True,
-            help="DuckDB catalog file (env AMPLITUDE_CATALOG).",
-        ),
-        click.option(
-            "--lag-hours",
-            envvar="AMPLITUDE_EXPORT_LAG_HOURS",
-            type=int,
-            default=3,
-            show_default=True,
-            help="Hours before an hour is exported (env AMPLITUDE_EXPORT_LAG_HOURS).",
-        ),
-        click.option(
-            "--max-reject-ratio",
-            envvar="AMPLITUDE_MAX_REJECT_RATIO",
-            type=click.FloatRange(0, 1),
-            default=0.01,
-            show_default=True,
-            help="Share of malformed lines above which an hour fails and is quarantined"
-            " (env AMPLITUDE_MAX_REJECT_RATIO).",
-        ),
-        click.option(
-            "--max-repeat-ratio",
-            envvar="AMPLITUDE_MAX_REPEAT_RATIO",
-            type=click.FloatRange(0, 1),
-            default=0.5,
-            show_default=True,
-            help="Share of lines repeating a uuid of their hour above which an hour fails"
-            " (from 1,000 repeats; env AMPLITUDE_MAX_REPEAT_RATIO).",
-        ),
-        click.option(
-            "--recheck-hours",
-            envvar="AMPLITUDE_RECHECK_HOURS",
-            type=click.IntRange(0),
-            default=24,
-            show_default=True,
-            help="Re-check window: a day is compacted once it ended this long (plus the lag)"
-            " ago (env AMPLITUDE_RECHECK_HOURS).",
-        ),
-        RETENTION_OPTION,
-        click.option(
-            "--retry-minutes",
-            envvar="AMPLITUDE_RETRY_MINUTES",
-            type=click.FloatRange(0),
-            default=30.0,
-            show_default=True,
-            help="How long a failing API call is retried before the hours it serves fail"
-            " (env AMPLITUDE_RETRY_MINUTES).",
-        ),
-        click.option(
-            "--max-line-mb",
-            envvar="AMPLITUDE_MAX_LINE_MB",
-            type=click.FloatRange(0, min_open=True),
-            default=16.0,
-            show_default=True,
-            help="A longer line is one reject, skipped whole (env AMPLITUDE_MAX_LINE_MB).",
-        ),
-        click.option(
-            "--max-expansion",
-            envvar="AMPLITUDE_MAX_EXPANSION",
-            type=click.FloatRange(1),
-            default=100.0,
-            show_default=True,
-            help="Most a member may expand when decompressed; exports expand about 10 times"
-            " (env AMPLITUDE_MAX_EXPANSION).",
-        ),
-        click.option(
-            "--default-start",
-            "default_start",
-            envvar="AMPLITUDE_START",
-            type=HOUR_TYPE,
-            help="First hour to load for projects that name none (env AMPLITUDE_START).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _configure(
-    kwargs: dict[str, Any], *, keys: bool = True
-) -> tuple[list[ProjectConfig], LoaderSettings]:
-    projects = projects_from_env(
-        os.environ,
-        keys=keys,
-        projects_file=kwargs.pop("projects_file"),
-        project_id=kwargs.pop("project_id"),
-        api_key=kwargs.pop("api_key"),
-        secret_key=kwargs.pop("secret_key"),
-        region=kwargs.pop("region"),
-        base_url=kwargs.pop("base_url"),
-    )
-    settings = LoaderSettings(
-        lake_root=kwargs.pop("lake"),
-        catalog_path=kwargs.pop("catalog"),
-        start=kwargs.pop("default_start"),
-        lag_hours=kwargs.pop("lag_hours"),
-        max_reject_ratio=kwargs.pop("max_reject_ratio"),
-        max_repeat_ratio=kwargs.pop("max_repeat_ratio"),
-        recheck_hours=kwargs.pop("recheck_hours"),
-        retention_hours=kwargs.pop("retention_hours"),
-        retry=RetryPolicy(deadline_seconds=kwargs.pop("retry_minutes") * 60),
-        guards=Guards(
-            max_line_bytes=int(kwargs.pop("max_line_mb") * 1024**2),
-            max_expansion=kwargs.pop("max_expansion"),
-        ),
-    )
-    return projects, settings
 
 
 def print_reports(reports: list[SyncReport]) -> None:
@@ -295,9 +69,9 @@ class LoaderGroup(click.Group):
         except click.ClickException as exc:
             command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
             hint = f" (see `{command} --help`)" if command else ""
-            _fail(exc.format_message() + hint, exc.exit_code)
+            fail(exc.format_message() + hint, exc.exit_code)
         except click.Abort:
-            _fail("interrupted", 130)
+            fail("interrupted", 130)
         sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -317,7 +91,7 @@ def main(verbose: int) -> None:
 @handle_errors
 def sync(start: datetime | None, **kwargs: Any) -> None:
     """Load every missing hour from the start to the newest ready hour."""
-    projects, settings = _configure(kwargs)
+    projects, settings = configure(kwargs)
     with TerminalProgress() as progress:
         reports = sync_projects(projects, settings, start=start, progress=progress)
     print_reports(reports)
@@ -341,7 +115,7 @@ def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> Non
             f"--end {end:%Y-%m-%dT%H} is before --start {start:%Y-%m-%dT%H}",
             remedy="swap them: both ends are included",
         )
-    projects, settings = _configure(kwargs)
+    projects, settings = configure(kwargs)
     with TerminalProgress() as progress:
         reports = sync_projects(
             projects, settings, start=start, end=end, reload=reload, progress=progress
@@ -361,7 +135,7 @@ def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> Non
 @handle_errors
 def recheck(hours: int, **kwargs: Any) -> None:
     """Export the newest hours again and replace those whose content changed (late data)."""
-    projects, settings = _configure(kwargs)
+    projects, settings = configure(kwargs)
     last = newest_ready_hour(utc_now(), settings.lag_hours)
     with TerminalProgress() as progress:
         reports = sync_projects(
@@ -406,7 +180,7 @@ def snapshot(
     **kwargs: Any,
 ) -> None:
     """Snapshot cohorts (with membership), taxonomy, the events list and annotations."""
-    projects, settings = _configure(kwargs)
+    projects, settings = configure(kwargs)
     kinds = SNAPSHOT_KINDS if what == "all" else (what,)
     options = CohortOptions(
         include=include or ("*",), exclude=exclude, props=props, monthly_budget=monthly_budget
@@ -425,7 +199,7 @@ def snapshot(
 @handle_errors
 def status(as_json: bool, **kwargs: Any) -> None:
     """Show, per project, loaded ranges, gaps, rows, the last load and failures (no keys needed)."""
-    projects, settings = _configure(kwargs, keys=False)
+    projects, settings = configure(kwargs, keys=False)
     statuses = [project_status(p, settings) for p in projects]
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
@@ -554,7 +328,7 @@ def query(sql: str, catalog: str, max_rows: int) -> None:
 @handle_errors
 def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
     """Measure the loader against the physical floor on this machine."""
-    from loader.benchmark import report_text, run_benchmark, write_json
+    from loader.shell.benchmark import report_text, run_benchmark, write_json
 
     results = []
     for days in [1, 10] if scale else [1]:
@@ -570,8 +344,6 @@ def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
     if json_path:
         write_json(results, Path(json_path))
 
-
-from loader.cli_demo import demo, emulator  # noqa: E402  (registers the commands)
 
 main.add_command(demo)
 main.add_command(emulator)
