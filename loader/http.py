@@ -26,7 +26,7 @@ import tenacity
 
 from loader import __version__
 from loader.errors import AuthError, ConfigError, HttpError
-from loader.secrets import Secret, redact, register_basic_auth
+from loader.secrets import Secret, redact, register, register_basic_auth
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,32 @@ class HttpClient:
 
     def __repr__(self) -> str:
         return f"HttpClient({self.base_url!r}, name={self.name!r})"
+
+    def for_link(self, url: str, name: str) -> tuple[HttpClient, str]:
+        """A client for a link the API handed out (a pre-signed storage URL), and its path.
+
+        The client has this one's timeouts and retries but none of its credentials: a signed
+        link refuses a second way of authenticating, and the keys must not travel to another
+        host. The link's query (its signature) is masked like a secret in every message.
+
+        Args:
+            url: The absolute URL.
+            name: What to call the host in messages.
+
+        Returns:
+            The client, and the path (with its query) to ask it for.
+        """
+        parts = urlsplit(url)
+        if parts.query:
+            register(parts.query)
+        client = HttpClient(
+            f"{parts.scheme}://{parts.netloc}",
+            timeouts=self.timeouts,
+            retry=self.retry,
+            retry_hint=self.retry_hint,
+            name=name,
+        )
+        return client, parts.path + (f"?{parts.query}" if parts.query else "")
 
     @property
     def _session(self) -> requests.Session:

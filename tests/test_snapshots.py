@@ -18,7 +18,7 @@ from loader.amplitude.snapshot_runner import snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator import metadata as truth
 from loader.emulator.faults import FaultRule
-from loader.errors import AuthError, LoaderError
+from loader.errors import AuthError, HttpError, LoaderError
 from loader.ratelimit import SlidingWindow
 from tests.conftest import config_for
 
@@ -138,6 +138,38 @@ def test_the_storage_link_never_gets_the_auth_header(
     snapshot_project(config, settings, ("cohorts",), cohort_options=FAST, now=FIRST)
     assert len(server.metadata.storage_requests) == 5
     assert not any(r["authorization"] for r in server.metadata.storage_requests)
+
+
+def test_the_membership_download_is_retried_and_its_failures_masked(
+    server: EmulatorServer, config: ProjectConfig, settings: LoaderSettings
+) -> None:
+    # Storage answers 500 twice, then 503: the files still arrive, whole.
+    server.faults.set(
+        [
+            FaultRule(kind="500", endpoint="cohort_storage", times=2),
+            FaultRule(kind="503", endpoint="cohort_storage", times=1, skip=2),
+        ]
+    )
+    report = snapshot_project(config, settings, ("cohorts",), cohort_options=FAST, now=FIRST)
+    assert report.cohorts is not None and len(report.cohorts.downloaded) == 5
+    assert len(server.metadata.storage_requests) == 5 + 3
+    spec = truth.COHORTS[0]
+    rows = _query(
+        settings,
+        f"SELECT count(*) FROM amplitude.cohort_members_current WHERE cohort_id = '{spec.id}'",
+    )
+    assert rows == [(len(truth.members(spec)),)]
+
+    # An error page that repeats the signed link it was asked for: the signature is masked.
+    server.faults.set([FaultRule(kind="echo_headers", endpoint="cohort_storage")])
+    server.metadata.cohort_revision[spec.id] = 1
+    with pytest.raises(HttpError) as error:
+        snapshot_project(config, settings, ("cohorts",), cohort_options=FAST, now=SECOND)
+    message = error.value.describe() + error.value.body
+    assert "cohort storage (project 100001) answered HTTP 400" in message
+    assert ".csv?***</URL>" in message  # the whole signed query is masked
+    signatures = {r["signature"] for r in server.metadata.storage_requests[8:]}
+    assert signatures and not any(signature in message for signature in signatures)
 
 
 def test_an_expired_storage_link_is_asked_for_again_then_fails_clearly(

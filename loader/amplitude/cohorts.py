@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import requests
 
 from loader.errors import HttpError, LoaderError
 from loader.http import HttpClient
@@ -381,25 +380,18 @@ class CohortSnapshot:
             )
             if fetched.status != 302:
                 return dest
-            location = fetched.headers.get("Location", "")
+            storage, path = self.client.for_link(
+                fetched.headers.get("Location", ""),
+                f"cohort storage (project {self.writer.project})",
+            )
             try:
-                # A fresh session: no Basic auth, no cookies, nothing of the API's.
-                with requests.get(location, stream=True, timeout=(30, 600)) as response:
-                    if response.status_code == 403:  # the one-minute link expired
-                        log.warning("the storage link expired; asking for a new one")
-                        continue
-                    response.raise_for_status()
-                    with dest.open("wb") as out:
-                        for chunk in response.iter_content(1 << 20):
-                            out.write(chunk)
-                return dest
-            except requests.RequestException as exc:
-                raise HttpError(
-                    f"downloading a cohort file from storage failed ({type(exc).__name__})",
-                    status=None,
-                    project=self.writer.project,
-                    remedy="run the snapshot again; the file link stays valid for 7 days",
-                ) from None
+                stored = storage.download(path, None, dest, accept=frozenset({403}))
+            except HttpError as exc:
+                raise exc.locate(project=self.writer.project, hours=None) from None
+            if stored.status == 403:  # the one-minute link expired
+                log.warning("the storage link expired; asking for a new one")
+                continue
+            return dest
         raise LoaderError(
             "the cohort file's storage link expired three times before it could be fetched",
             project=self.writer.project,

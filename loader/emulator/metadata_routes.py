@@ -214,7 +214,13 @@ def _storage(server: Server, path: str, params: dict[str, str], headers: dict[st
     expires = params.get("X-Amz-Expires", "0")
     carries_auth = any(k.lower() == "authorization" for k in headers)
     with state.lock:
-        state.storage_requests.append({"request_id": request_id, "authorization": carries_auth})
+        state.storage_requests.append(
+            {
+                "request_id": request_id,
+                "authorization": carries_auth,
+                "signature": params.get("X-Amz-Signature", ""),
+            }
+        )
     if carries_auth:  # a pre-signed URL refuses a second way of authenticating
         return (
             400,
@@ -223,6 +229,13 @@ def _storage(server: Server, path: str, params: dict[str, str], headers: dict[st
             "text",
             {},
         )
+    faults = {f.kind: f for f in server.faults.draw("cohort_storage", params)}
+    for status in ("500", "503"):
+        if status in faults:
+            return int(status), b"<Error><Code>InternalError</Code></Error>", "text", {}
+    if "echo_headers" in faults:  # an error page that repeats the signed URL it was asked for
+        signed = f"{path}?X-Amz-Expires={expires}&X-Amz-Signature={params.get('X-Amz-Signature')}"
+        return 400, f"<Error><Code>Bad</Code><URL>{signed}</URL></Error>".encode(), "text", {}
     if params.get("X-Amz-Signature") != _signature(request_id, expires):
         return 403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", "text", {}
     if time.time() > int(expires):
