@@ -1,22 +1,18 @@
-"""One HTTP layer for every source: auth, timeouts, retries, budgets, streaming downloads.
+"""One HTTP client for every source: auth, timeouts, retries, budgets, streaming downloads.
 
-Nothing here knows about Amplitude. A source passes its base URL, its credentials, which
-statuses it wants to interpret itself, and a hint for authentication failures.
+Nothing here knows about a source. A source passes its base URL, its credentials, which
+statuses it wants to interpret itself, and hints for authentication and retry failures.
 """
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import ipaddress
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +21,13 @@ import requests
 import tenacity
 
 from loader import __version__
-from loader.errors import AuthError, ConfigError, HttpError
+from loader.errors import AuthError, HttpError
+from loader.http.policy import RetryPolicy, Timeouts, TransientError, Wait, retry_after_seconds
+from loader.http.urls import check_base_url, is_loopback
 from loader.secrets import Secret, redact, register, register_basic_auth
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("loader.http")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A connection dropped mid-body raises ChunkedEncodingError, which is not a ConnectionError.
 _TRANSPORT_ERRORS = (
     requests.ConnectionError,
@@ -40,55 +37,13 @@ _TRANSPORT_ERRORS = (
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try before giving up.
-
-    A call is tried again until the deadline; the waits grow from `base_seconds` to
-    `cap_seconds`, so 30 minutes hold about ten attempts.
-
-    Attributes:
-        attempts: Most attempts of one call, the first included (None: until the deadline).
-        base_seconds: First backoff step; step n waits up to base * 2**n (full jitter).
-        cap_seconds: Longest single wait.
-        deadline_seconds: Longest total time one call may take, waits included.
-        statuses: HTTP statuses that are retried.
-    """
-
-    attempts: int | None = None
-    base_seconds: float = 5.0
-    cap_seconds: float = 300.0
-    deadline_seconds: float = 1800.0
-    statuses: frozenset[int] = RETRY_STATUSES
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Socket timeouts. The read timeout is the longest silence between bytes, not a total.
-
-    Attributes:
-        connect_seconds: Time allowed to open the connection.
-        read_seconds: Time allowed between two reads; exports can take minutes to start.
-    """
-
-    connect_seconds: float = 30.0
-    read_seconds: float = 600.0
-
-
-class TransientError(Exception):
-    """A failure worth another attempt.
-
-    Attributes:
-        retry_after: Seconds the server asked us to wait, if it said.
-        status: The HTTP status, if there was a response.
-    """
-
-    def __init__(
-        self, reason: str, *, retry_after: float | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-        self.status = status
+def _reason(exc: BaseException) -> BaseException | None:
+    """The error urllib3 wraps in `reason` (a MaxRetryError's), or in its first argument."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return reason
+    first = exc.args[0] if exc.args else None
+    return first if isinstance(first, BaseException) else None
 
 
 @dataclass
@@ -116,95 +71,6 @@ class Fetched:
     attempts: int = 1
     sha256: str = ""
     json_body: Any = field(default=None, repr=False)
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether a host name or address is on this machine.
-
-    Args:
-        host: A host name or an IP address.
-
-    Returns:
-        True for localhost and loopback addresses.
-    """
-    if host in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(base_url: str) -> str:
-    """Validate a base URL: https anywhere, plain http only on loopback.
-
-    Args:
-        base_url: The URL, for example `https://api.example.com`.
-
-    Returns:
-        The URL without a trailing slash.
-
-    Raises:
-        ConfigError: If the URL is malformed or uses plain http off this machine.
-    """
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(
-            f"base URL {base_url!r} is not an http(s) URL",
-            remedy="give a URL such as https://api.example.com",
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
-            f"base URL {base_url!r} uses plain http to another machine, which would send the keys"
-            " in clear text",
-            remedy="use https, or http only for a server on 127.0.0.1 such as the emulator",
-        )
-    return base_url.rstrip("/")
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _reason(exc: BaseException) -> BaseException | None:
-    """The error urllib3 wraps in `reason` (a MaxRetryError's), or in its first argument."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        return reason
-    first = exc.args[0] if exc.args else None
-    return first if isinstance(first, BaseException) else None
-
-
-class _Wait(tenacity.wait.wait_base):
-    """Full-jitter exponential backoff, or the server's Retry-After when it sent one."""
-
-    def __init__(self, policy: RetryPolicy, started: float) -> None:
-        self.policy = policy
-        self.started = started
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        step = min(
-            self.policy.cap_seconds,
-            self.policy.base_seconds * 2 ** (retry_state.attempt_number - 1),
-        )
-        wait = random.uniform(0, step)
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            wait = min(exc.retry_after, self.policy.cap_seconds)
-        left = self.policy.deadline_seconds - (time.monotonic() - self.started)
-        return max(0.0, min(wait, left))
 
 
 class HttpClient:
@@ -303,7 +169,7 @@ class HttpClient:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
             stop=stop,
-            wait=_Wait(self.retry, started),
+            wait=Wait(self.retry, started),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -334,7 +200,7 @@ class HttpClient:
         if response.status_code in statuses:
             raise TransientError(
                 f"HTTP {response.status_code} from {path}",
-                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
                 status=response.status_code,
             )
 
