@@ -55,7 +55,7 @@ def events(
     first, last = hours_in_run(context)
     wanted = projects_in_run(context)
     projects = [p for p in amplitude.projects() if wanted is None or str(p.project_id) in wanted]
-    settings = lake.settings(amplitude.timeouts(), amplitude.retry())
+    settings = lake.settings(amplitude)
     try:
         reports = sync_projects(
             projects,
@@ -97,14 +97,15 @@ def events(
 )
 def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """The DuckDB catalog of views over the newest snapshot of the lake, swapped in whole."""
-    changed = refresh_catalog(lake.settings())
-    snapshot = catalog_version(Path(lake.catalog_path))
+    settings = lake.settings()
+    changed = refresh_catalog(settings)
+    snapshot = catalog_version(Path(settings.catalog_path))
     context.log.info(
         "catalog %s, reading snapshot %d", "rebuilt" if changed else "already up to date", snapshot
     )
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(lake.catalog_path),
+            "path": dg.MetadataValue.path(settings.catalog_path),
             "rebuilt": changed,
             "lake_snapshot": snapshot,
         }

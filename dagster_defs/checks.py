@@ -20,7 +20,7 @@ from loader.snapshot.reader import LakeSnapshot
 
 def _views(lake: LakeResource) -> duckdb.DuckDBPyConnection:
     """The catalog's views over the newest committed snapshot."""
-    return connect_views(amplitude_views(LakeSnapshot.newest(Lake(lake.lake_root))))
+    return connect_views(amplitude_views(LakeSnapshot.newest(Lake(lake.settings().lake_root))))
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
@@ -94,7 +94,7 @@ def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
 )
 def no_gaps(lake: LakeResource) -> dg.AssetCheckResult:
     """Every hour between a project's first and last loaded hour has a manifest."""
-    root = Lake(lake.lake_root)
+    root = Lake(lake.settings().lake_root)
     snapshot = CommitLog(root).latest()
     gaps: dict[str, str] = {}
     for project, _ in snapshot.tables_named(SOURCE, TABLE):
@@ -123,7 +123,7 @@ def reject_ratio(lake: LakeResource) -> dg.AssetCheckResult:
                 SELECT *, rejects - coalesce((extra->>'duplicates_in_hour')::BIGINT, 0)
                        AS malformed
                 FROM amplitude.load_log WHERE table_name = 'events' AND lines_read > 0
-            ) WHERE malformed / lines_read > {float(lake.max_reject_ratio)}
+            ) WHERE malformed / lines_read > {lake.settings().max_reject_ratio}
             ORDER BY upload_hour
             """,
         )

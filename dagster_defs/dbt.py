@@ -54,7 +54,7 @@ def amplitude_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource
 ) -> Any:
     """Build the dbt models on the catalog (attached read-only) into their own DuckDB file."""
-    catalog = Path(lake.catalog_path).resolve()
+    catalog = Path(lake.settings().catalog_path).resolve()
     # The profile reads these; absolute paths because dbt runs inside the project folder.
     os.environ["AMPLITUDE_CATALOG"] = str(catalog)
     os.environ["AMPLITUDE_DBT_DATABASE"] = str(catalog.with_name("dbt.duckdb"))

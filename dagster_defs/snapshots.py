@@ -97,7 +97,7 @@ def snapshots(
     try:
         reports = snapshot_projects(
             amplitude.projects(),
-            lake.settings(amplitude.timeouts(), amplitude.retry()),
+            lake.settings(amplitude),
             kinds,
             cohort_options=options,
             strict_taxonomy=config.strict_taxonomy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,6 +24,13 @@ NOW = datetime(2024, 3, 4, 2, 30, tzinfo=UTC)
 LAST = datetime(2024, 3, 3, 23, tzinfo=UTC)
 
 FAST_RETRY = RetryPolicy(attempts=4, base_seconds=0.01, cap_seconds=2.0, deadline_seconds=30)
+
+
+@pytest.fixture(autouse=True)
+def _no_amplitude_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set what they need: a developer's own AMPLITUDE_* variables must not leak in."""
+    for name in [n for n in os.environ if n.startswith("AMPLITUDE_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)

@@ -222,6 +222,31 @@ def _project_id(value: object) -> int:
         ) from None
 
 
+def read_projects_file(path: Path) -> list[dict[str, Any]]:
+    """Read the `[[project]]` entries of a projects file (its only reader).
+
+    Args:
+        path: The file.
+
+    Returns:
+        The entries, in file order.
+
+    Raises:
+        ConfigError: If the file is unreadable, or lists no project or a project without id.
+    """
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read projects file {path}: {exc}") from None
+    entries: list[dict[str, Any]] = document.get("project", [])
+    if not entries:
+        raise ConfigError(f"projects file {path} lists no [[project]]")
+    for entry in entries:
+        if "id" not in entry:
+            raise ConfigError(f"a [[project]] in {path} has no id")
+    return entries
+
+
 def projects_from_file(
     path: Path,
     env: Mapping[str, str],
@@ -245,17 +270,9 @@ def projects_from_file(
     Raises:
         ConfigError: If the file is unreadable or incomplete.
     """
-    try:
-        document = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read projects file {path}: {exc}") from None
-    entries = document.get("project", [])
-    if not entries:
-        raise ConfigError(f"projects file {path} lists no [[project]]")
+    entries = read_projects_file(path)
     projects = []
     for entry in entries:
-        if "id" not in entry:
-            raise ConfigError(f"a [[project]] in {path} has no id")
         pid = _project_id(entry["id"])
         start = entry.get("start")
         projects.append(

@@ -14,11 +14,6 @@ import click
 
 from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
-from loader.amplitude.config import (
-    DEFAULT_CATALOG,
-    DEFAULT_LAKE,
-    LoaderSettings,
-)
 from loader.amplitude.events import SyncReport
 from loader.amplitude.runner import (
     project_status,
@@ -26,6 +21,7 @@ from loader.amplitude.runner import (
     sync_projects,
     vacuum_lake,
 )
+from loader.amplitude.settings import AmplitudeSettings
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
 from loader.catalog import catalog_version
@@ -37,8 +33,8 @@ from loader.shell.failures import fail, handle_errors
 from loader.shell.options import (
     END_HOUR_TYPE,
     HOUR_TYPE,
-    RETENTION_OPTION,
     configure,
+    setting_option,
     settings_options,
 )
 from loader.shell.terminal import TerminalProgress
@@ -243,23 +239,25 @@ def status(as_json: bool, **kwargs: Any) -> None:
 
 
 @main.command()
-@click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True)
-@click.option("--catalog", envvar="AMPLITUDE_CATALOG", default=DEFAULT_CATALOG, show_default=True)
+@setting_option("lake")
+@setting_option("catalog")
 @click.option("--force", is_flag=True, help="Rebuild even if the views did not change.")
 @handle_errors
-def catalog(lake: str, catalog: str, force: bool) -> None:
+def catalog(lake: str | None, catalog: str | None, force: bool) -> None:
     """Rebuild the DuckDB catalog if its view definitions changed."""
-    changed = refresh_catalog(LoaderSettings(lake_root=lake, catalog_path=catalog), force=force)
-    click.echo(f"catalog {catalog}: {'rebuilt' if changed else 'already up to date'}")
+    settings = AmplitudeSettings.read(lake=lake, catalog=catalog).loader_settings()
+    changed = refresh_catalog(settings, force=force)
+    click.echo(f"catalog {settings.catalog_path}: {'rebuilt' if changed else 'already up to date'}")
 
 
 @main.command()
-@click.option("--lake", envvar="AMPLITUDE_LAKE", default=DEFAULT_LAKE, show_default=True)
-@RETENTION_OPTION
+@setting_option("lake")
+@setting_option("retention_hours")
 @handle_errors
-def vacuum(lake: str, retention_hours: float) -> None:
+def vacuum(lake: str | None, retention_hours: str | None) -> None:
     """Delete files that no snapshot younger than the retention references."""
-    report = vacuum_lake(LoaderSettings(lake_root=lake, retention_hours=retention_hours))
+    settings = AmplitudeSettings.read(lake=lake, retention_hours=retention_hours)
+    report = vacuum_lake(settings.loader_settings())
     click.echo(
         f"removed {len(report.superseded):,} superseded and {len(report.uncommitted):,}"
         f" never-committed file(s), {len(report.records):,} commit record(s),"
@@ -270,15 +268,16 @@ def vacuum(lake: str, retention_hours: float) -> None:
 
 @main.command()
 @click.argument("sql")
-@click.option("--catalog", envvar="AMPLITUDE_CATALOG", default=DEFAULT_CATALOG, show_default=True)
+@setting_option("catalog")
 @click.option("--max-rows", default=40, show_default=True, type=int)
 @handle_errors
-def query(sql: str, catalog: str, max_rows: int) -> None:
+def query(sql: str, catalog: str | None, max_rows: int) -> None:
     """Run SQL on the catalog, read-only (loads keep running meanwhile)."""
     import duckdb
 
     from loader.catalog import open_catalog
 
+    catalog = AmplitudeSettings.read(catalog=catalog).catalog
     if not Path(catalog).is_file():
         raise ConfigError(
             f"there is no catalog at {catalog}",

@@ -12,7 +12,7 @@ import pytest
 from dagster_defs.assets import catalog, events
 from dagster_defs.checks import EVENT_CHECKS
 from dagster_defs.definitions import defs
-from dagster_defs.settings import DEFAULT_PARTITIONS_PER_RUN
+from loader.amplitude.settings import AmplitudeSettings
 from loader.emulator import SyntheticProject
 from tests.conftest import LAST, START
 from tests.truth import truth
@@ -89,7 +89,10 @@ def test_a_three_day_range_run_equals_the_ground_truth(
 
 def test_the_backfill_policy_groups_a_week_per_run() -> None:
     policy = events.backfill_policy
-    assert policy is not None and policy.max_partitions_per_run == DEFAULT_PARTITIONS_PER_RUN
+    assert (
+        policy is not None
+        and policy.max_partitions_per_run == AmplitudeSettings().partitions_per_run
+    )
     # What Dagster's backfill daemon does with the policy: a year is about 52 runs.
     from dagster._core.definitions.automation_tick_evaluation_context import (
         build_run_requests_with_backfill_policies,

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dagster_defs.partitions import events_partitions
 from dagster_defs.settings import load_settings
@@ -38,13 +39,16 @@ def _projects_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_projects_file_adds_a_project_dimension(tmp_path: Path) -> None:
-    settings = load_settings({"AMPLITUDE_PROJECTS_FILE": str(_projects_file(tmp_path))})
+def test_a_projects_file_adds_a_project_dimension(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(events_partitions(load_settings()), dg.HourlyPartitionsDefinition)
+    monkeypatch.setenv("AMPLITUDE_PROJECTS_FILE", str(_projects_file(tmp_path)))
+    settings = load_settings()
     partitions = events_partitions(settings)
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"hour", "project"}
     assert settings.project_ids == ("111", "222")
-    assert isinstance(events_partitions(load_settings({})), dg.HourlyPartitionsDefinition)
 
 
 def test_a_run_of_one_project_partition_loads_only_that_project(tmp_path: Path) -> None:
