@@ -1,5 +1,6 @@
 """The dbt project under `sql/dbt`, downstream of the loader's assets."""
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,24 @@ def _manifest_is_stale(project: DbtProject) -> bool:
     return any(path.stat().st_mtime > built for path in sources if path.is_file())
 
 
-if _manifest_is_stale(dbt_project):
-    # `dagster dev` would parse on its own, but `dg check defs`, tests and runs need the manifest
-    # too, and one older than the models would name tests that are gone or miss new ones;
-    # parsing reads no database and takes a few seconds.
-    dbt_project.preparer.prepare(dbt_project)
+def _prepare(project: DbtProject) -> None:
+    """Parse the project if its manifest is stale, one process at a time.
+
+    `dagster dev` would parse on its own, but `dg check defs`, tests and runs need the manifest
+    too, and one older than the models would name tests that are gone or miss new ones; parsing
+    reads no database and takes a few seconds. Several processes load the definitions at once
+    (a code server and a run, parallel test workers): the lock keeps them from writing the same
+    manifest together, and the second finds it fresh.
+    """
+    target = project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".prepare.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _manifest_is_stale(project):
+            project.preparer.prepare(project)
+
+
+_prepare(dbt_project)
 
 
 class LoaderTranslator(DagsterDbtTranslator):

@@ -133,6 +133,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[int, Path, SyntheticProject]]:
                 server.wait()
 
 
+@pytest.mark.slow
 def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
     dagster_dev: tuple[int, Path, SyntheticProject],
 ) -> None:
