@@ -7,7 +7,8 @@ from datetime import datetime
 import dagster as dg
 
 from loader.amplitude.config import LoaderSettings
-from loader.amplitude.events import SOURCE, TABLE, SyncReport
+from loader.amplitude.events import SOURCE, TABLE
+from loader.amplitude.sync_report import SyncReport
 from loader.hours import hour_key
 from loader.lake import Lake
 from loader.manifest import ManifestStore

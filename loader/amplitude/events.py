@@ -12,16 +12,18 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from loader import __version__
+from loader.amplitude import reject_policy
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import ExportApi
 from loader.amplitude.hour_writer import ORDER, StageRequest
 from loader.amplitude.schema import SCHEMA_VERSION
 from loader.amplitude.stage import Stager
+from loader.amplitude.sync_report import SyncReport
 from loader.errors import (
     ConfigError,
     CorruptArchiveError,
@@ -29,7 +31,7 @@ from loader.errors import (
     LoaderError,
     RejectThresholdError,
 )
-from loader.hours import describe_hours, hour_key, hours_between, newest_ready_hour, utc_now
+from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
 from loader.lake import Lake
 from loader.manifest import HourManifest, ManifestStore
 from loader.planner import Window, plan_windows
@@ -41,60 +43,12 @@ from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
 
-#: Fewer repeated uuids than this never fail an hour, whatever their share of a tiny hour.
-MIN_REPEATS_TO_FAIL = 1000
 #: How often a window whose zip turns out corrupt is downloaded before giving up.
 DOWNLOADS = 3
 SOURCE = "amplitude"
 TABLE = "events"
 #: An event is its uuid within its project; the earliest upload hour's copy is the one shown.
 UNIQUE = UniqueKey("uuid", "upload_hour", ("project_id",))
-
-
-@dataclass
-class SyncReport:
-    """What a sync did, for the CLI's summary and Dagster's metadata.
-
-    Attributes:
-        project: The project's label.
-        hours_loaded: Hours published with rows.
-        hours_empty: Hours published as empty (a 404 or no member, past the lag).
-        rows: Rows published.
-        rejects: Lines rejected.
-        bytes_downloaded: Bytes of zips downloaded.
-        bytes_json: Decompressed bytes read.
-        requests: Export requests made.
-        splits: Windows split in half after a size-limit 400 or a 504.
-        seconds: Wall time.
-        duplicates: Later copies of uuids hidden by the catalog, after the sync.
-        unchanged: Hours a re-check exported again and found unchanged (not replaced).
-        project_id: The project's id.
-        failures: Explanations of hours that failed.
-        published: The hours published.
-        rows_by_hour: Rows of each published hour.
-    """
-
-    project: str
-    project_id: str = ""
-    hours_loaded: int = 0
-    hours_empty: int = 0
-    rows: int = 0
-    rejects: int = 0
-    bytes_downloaded: int = 0
-    bytes_json: int = 0
-    requests: int = 0
-    splits: int = 0
-    seconds: float = 0.0
-    duplicates: int = 0
-    unchanged: int = 0
-    failures: list[str] = field(default_factory=list)
-    published: list[datetime] = field(default_factory=list)
-    rows_by_hour: dict[datetime, int] = field(default_factory=dict)
-
-    @property
-    def events_per_second(self) -> float:
-        """Rows published per second of wall time."""
-        return self.rows / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -374,7 +328,7 @@ class EventsLoader:
             }
             for item in staged:
                 item.manifest.request.update(timings)
-        good, failed = self._check_rejects(staged)
+        good, failed = reject_policy.judge(staged, self.settings)
         snapshot = run.publisher.publish(good)
         if snapshot is not None:
             report.duplicates = snapshot.table(self.layout.key).index_rows
@@ -393,40 +347,11 @@ class EventsLoader:
             else:
                 report.hours_empty += 1
         if failed:
-            raise RejectThresholdError(
-                f"too many rejected lines (over {self.settings.max_reject_ratio:.2%} of lines"
-                f" malformed, or over {self.settings.max_repeat_ratio:.0%} repeating a uuid): "
-                + ", ".join(_describe_rejects(s.hour, s.manifest) for s in failed),
-                project=self.project.label,
-                hours=describe_hours(s.hour for s in failed),
-                remedy="these hours were not loaded; their rejected lines are in amplitude.rejects"
-                " (WHERE NOT loaded); if they are acceptable, raise --max-reject-ratio or"
-                " --max-repeat-ratio (env AMPLITUDE_MAX_REJECT_RATIO, AMPLITUDE_MAX_REPEAT_RATIO)"
-                " and load them again",
-            )
+            raise reject_policy.failure(failed, self.settings, self.project.label)
 
     def _changed(self, hour: datetime, fingerprint: str, store: ManifestStore) -> bool:
         entry = store.entry(hour)
         return entry is None or entry.content_sha256 != fingerprint
-
-    def _check_rejects(self, staged: list[StagedHour]) -> tuple[list[StagedHour], list[StagedHour]]:
-        good, failed = [], []
-        for item in staged:
-            lines = item.manifest.lines_read
-            repeated = int(item.manifest.extra.get("duplicates_in_hour", 0))
-            malformed = item.manifest.rejects - repeated
-            # Exports repeat a uuid within an hour now and then (a few percent of a quiet
-            # hour), so repeats have a guard of their own: an export that repeats one line
-            # millions of times is broken, and must not load as "1 event".
-            too_many_repeats = (
-                repeated >= MIN_REPEATS_TO_FAIL
-                and repeated / lines > self.settings.max_repeat_ratio
-            )
-            if lines and (malformed / lines > self.settings.max_reject_ratio or too_many_repeats):
-                failed.append(item)
-            else:
-                good.append(item)
-        return good, failed
 
     def _empty_hour(self, hour: datetime, window: Window, request_id: str) -> StagedHour:
         # Only hours past the lag are ever planned, so a 404 here means "no data", not "not
@@ -454,13 +379,3 @@ class EventsLoader:
             extra={"members": [], "unknown_keys": [], "rows_outside_hour": 0},
         )
         return StagedHour(hour, manifest, None, None)
-
-
-def _describe_rejects(hour: datetime, manifest: HourManifest) -> str:
-    """`hour: M malformed and R repeated uuids of L lines`, the parts that are not zero."""
-    repeated = int(manifest.extra.get("duplicates_in_hour", 0))
-    malformed = manifest.rejects - repeated
-    parts = [f"{malformed:,} malformed"] if malformed or not repeated else []
-    if repeated:
-        parts.append(f"{repeated:,} repeated uuid(s)")
-    return f"{hour_key(hour)} {' and '.join(parts)} of {manifest.lines_read:,} lines"

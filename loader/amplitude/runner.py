@@ -17,7 +17,8 @@ import duckdb
 
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.events import SOURCE, TABLE, UNIQUE, EventsLoader, SyncReport
+from loader.amplitude.events import SOURCE, TABLE, UNIQUE, EventsLoader
+from loader.amplitude.sync_report import SyncReport
 from loader.catalog import publish_catalog, quote_list, quote_literal
 from loader.errors import ConfigError, LoaderError, explain_unexpected
 from loader.hours import (

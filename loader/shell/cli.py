@@ -14,7 +14,6 @@ import click
 
 from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
-from loader.amplitude.events import SyncReport
 from loader.amplitude.runner import (
     project_status,
     refresh_catalog,
@@ -24,6 +23,7 @@ from loader.amplitude.runner import (
 from loader.amplitude.settings import AmplitudeSettings
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
+from loader.amplitude.sync_report import SyncReport
 from loader.catalog import catalog_version
 from loader.errors import ConfigError
 from loader.hours import newest_ready_hour, utc_now
