@@ -341,4 +341,4 @@ def test_hours_inside_the_lag_are_not_ready_and_never_recorded(
         loader = EventsLoader(project, replace(settings, lag_hours=3), now=NOW)
         loader.sync(start=LAST)
         assert loader.manifests.loaded_hours() == {LAST}
-        assert loader.newest_ready_hour == LAST
+        assert loader.plan.newest_ready_hour == LAST

@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from loader.amplitude.hour_writer import DUPLICATE_REASON, StageRequest
+from loader.amplitude.hour_manifests import ExportRequest
+from loader.amplitude.hour_writer import DUPLICATE_REASON
 from loader.amplitude.stage import Stager
 from loader.archive import Guards
 from loader.catalog import quote_literal
@@ -38,8 +39,8 @@ def _zip(path: Path, members: dict[str, list[dict[str, object]]]) -> Path:
     return path
 
 
-def _request(path: Path, window: Window, project: int = 7) -> StageRequest:
-    return StageRequest(
+def _request(path: Path, window: Window, project: int = 7) -> ExportRequest:
+    return ExportRequest(
         project_id=project,
         window=window,
         zip_path=path,

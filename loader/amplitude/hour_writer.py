@@ -8,7 +8,6 @@ an hour. Hours are written on a background thread while the next ones are parsed
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import time
 import uuid
@@ -22,41 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loader import __version__
-from loader.amplitude.schema import SCHEMA_VERSION
+from loader.amplitude.hour_manifests import ExportRequest, HourFacts, events_manifest, fingerprint
 from loader.catalog import quote_list, quote_literal
 from loader.day_files import ROW_GROUP_ROWS
-from loader.hours import hour_key
-from loader.manifest import HourManifest
-from loader.planner import Window
 from loader.publish import StagedHour
 
 #: The order of the rows in an hour file, which the day copies keep (see `loader.day_files`).
 ORDER = "event_time"
 DUPLICATE_REASON = "uuid repeated within the hour (first copy kept)"
-
-
-@dataclass
-class StageRequest:
-    """Everything staging needs to know about one downloaded window.
-
-    Attributes:
-        project_id: The configured project.
-        window: The hours that were asked for.
-        zip_path: The downloaded archive.
-        zip_sha256: Its digest.
-        zip_bytes: Its size.
-        request_id: An id for this export request.
-        loaded_at: The load's timestamp.
-    """
-
-    project_id: int
-    window: Window
-    zip_path: Path
-    zip_sha256: str
-    zip_bytes: int
-    request_id: str
-    loaded_at: datetime
 
 
 @dataclass
@@ -96,7 +68,7 @@ class HourWriter:
         self.hour_memory_bytes = hour_memory_bytes
 
     def finish(
-        self, request: StageRequest, hour: datetime, rows: HourRows, total_member_bytes: int
+        self, request: ExportRequest, hour: datetime, rows: HourRows, total_member_bytes: int
     ) -> StagedHour:
         """Write an hour's rows and rejects to scratch files and describe them in a manifest."""
         started = time.monotonic()
@@ -106,35 +78,21 @@ class HourWriter:
         )
         member_bytes = sum(int(str(m["bytes"])) for m in rows.members)
         share = member_bytes / total_member_bytes if total_member_bytes else 0.0
-        content = fingerprint([(m["name"], m["crc32"], m["bytes"]) for m in rows.members])
-        manifest = HourManifest(
-            project=str(request.project_id),
-            table="events",
-            hour=hour_key(hour),
+        facts = HourFacts(
             rows=row_count,
             lines_read=rows.lines,
             rejects=reject_count,
+            repeated=0 if duplicates is None else duplicates.num_rows,
             bytes_json=rows.bytes_json,
             bytes_parquet=data_file.stat().st_size if data_file else 0,
             bytes_downloaded=round(request.zip_bytes * share),
-            request={
-                "id": request.request_id,
-                "first_hour": hour_key(request.window.first),
-                "last_hour": hour_key(request.window.last),
-                "zip_sha256": request.zip_sha256,
-                "zip_bytes": request.zip_bytes,
-            },
-            content_sha256=content,
-            schema_version=SCHEMA_VERSION,
-            loader_version=__version__,
-            seconds={"write": round(time.monotonic() - started, 3)},
-            extra={
-                "duplicates_in_hour": 0 if duplicates is None else duplicates.num_rows,
-                "members": rows.members,
-                "unknown_keys": sorted(rows.unknown_keys),
-                "rows_outside_hour": rows.rows_outside_hour,
-            },
+            content_sha256=fingerprint([(m["name"], m["crc32"], m["bytes"]) for m in rows.members]),
+            members=rows.members,
+            unknown_keys=sorted(rows.unknown_keys),
+            rows_outside_hour=rows.rows_outside_hour,
+            write_seconds=time.monotonic() - started,
         )
+        manifest = events_manifest(request, hour, facts)
         return StagedHour(hour, manifest, data_file, rejects_file)
 
     def keep(self, rows: HourRows, events: pa.Table) -> None:
@@ -220,7 +178,7 @@ class BackgroundFinisher:
     """Writes finished hours in a background thread, one at a time."""
 
     def __init__(
-        self, executor: ThreadPoolExecutor, writer: HourWriter, request: StageRequest, total: int
+        self, executor: ThreadPoolExecutor, writer: HourWriter, request: ExportRequest, total: int
     ) -> None:
         self.executor = executor
         self.writer = writer
@@ -244,13 +202,6 @@ class BackgroundFinisher:
     def results(self) -> dict[datetime, StagedHour]:
         """Wait for every hour to be written."""
         return {hour: future.result() for hour, future in self.futures.items()}
-
-
-def fingerprint(members: list[tuple[object, object, object]]) -> str:
-    """Digest of an hour's members (name, CRC-32, size); empty for an hour without members."""
-    if not members:
-        return ""
-    return hashlib.sha256(json.dumps(members).encode()).hexdigest()
 
 
 def _first_copies(table: pa.Table) -> tuple[pa.Table, pa.Table]:

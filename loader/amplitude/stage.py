@@ -21,13 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loader.amplitude.hour_writer import (
-    BackgroundFinisher,
-    HourRows,
-    HourWriter,
-    StageRequest,
-    fingerprint,
-)
+from loader.amplitude.hour_manifests import ExportRequest, fingerprint
+from loader.amplitude.hour_writer import BackgroundFinisher, HourRows, HourWriter
 from loader.amplitude.members import SUFFIX, MemberName, parse_member_name
 from loader.amplitude.normalise import (
     LINES_SCHEMA,
@@ -87,7 +82,7 @@ class Stager:
         """Release the parser."""
         self.normaliser.close()
 
-    def fingerprints(self, request: StageRequest) -> dict[datetime, str]:
+    def fingerprints(self, request: ExportRequest) -> dict[datetime, str]:
         """Return each hour's content fingerprint from the zip's directory, reading no member.
 
         The fingerprint is a digest of the names, CRC-32s and sizes of an hour's members, as in
@@ -99,7 +94,7 @@ class Stager:
         Returns:
             Fingerprint of every hour of the window.
         """
-        with zipfile.ZipFile(request.zip_path) as archive:
+        with zipfile.ZipFile(request.archive) as archive:
             by_hour = self._members_by_hour(archive, request)
         return {
             hour: fingerprint(
@@ -111,7 +106,7 @@ class Stager:
             for hour in request.window.hour_list()
         }
 
-    def stage(self, request: StageRequest, only: set[datetime] | None = None) -> list[StagedHour]:
+    def stage(self, request: ExportRequest, only: set[datetime] | None = None) -> list[StagedHour]:
         """Stage every hour of a window from its zip.
 
         Hours of the window with no member are staged as empty. Members of hours outside the
@@ -129,45 +124,46 @@ class Stager:
         """
         started = time.monotonic()
         hours = [h for h in request.window.hour_list() if only is None or h in only]
-        with zipfile.ZipFile(request.zip_path) as archive, ThreadPoolExecutor(1) as writer:
+        with zipfile.ZipFile(request.archive) as archive, ThreadPoolExecutor(1) as writer:
             by_hour = self._members_by_hour(archive, request)
             total_member_bytes = sum(i.file_size for ms in by_hour.values() for _, i in ms)
             reader = MemberReader(archive, self.guards)
             rows = {hour: HourRows() for hour in hours}
             finishing = BackgroundFinisher(writer, self.hours, request, total_member_bytes)
-            sources: list[tuple[datetime, str]] = []  # part tag -> (hour, member name)
+            sources: list[tuple[int, str]] = []  # part tag -> (hour's index, member name)
 
-            def read() -> Iterator[tuple[datetime, _Member | None, LineBlock | None]]:
+            def read() -> Iterator[tuple[int, _Member | None, LineBlock | None]]:
                 # Runs in a background thread: decompression overlaps parsing.
-                for hour in hours:
+                for index, hour in enumerate(hours):
                     for member in sorted(by_hour.get(hour, []), key=lambda m: m[0]):
-                        yield hour, member, None
+                        yield index, member, None
                         for block in reader.blocks(member[1]):
-                            yield hour, None, block
-                    yield hour, None, None  # every line of the hour has been read
+                            yield index, None, block
+                    yield index, None, None  # every line of the hour has been read
 
             def lines() -> Iterator[pa.RecordBatch]:
                 # Pulled by the normaliser's threads: bookkeeping only. An hour's line count is
                 # final before it is marked read, so `HourRows.complete` never holds too early.
-                for hour, member, block in background(read()):
+                for index, member, block in background(read()):
+                    hour_rows = rows[hours[index]]
                     if member is not None:
                         name, info = member
-                        rows[hour].members.append(
+                        hour_rows.members.append(
                             {"name": name.name, "crc32": info.CRC, "bytes": info.file_size}
                         )
-                        sources.append((hour, name.name))
+                        sources.append((index, name.name))
                     elif block is not None:
-                        rows[hour].lines += len(block.lines)
-                        rows[hour].bytes_json += block.nbytes
+                        hour_rows.lines += len(block.lines)
+                        hour_rows.bytes_json += block.nbytes
                         part = pa.array(np.full(len(block.lines), len(sources) - 1, np.int32))
                         yield pa.record_batch(
                             [block.line_numbers, part, block.lines], schema=LINES_SCHEMA
                         )
                     else:
-                        rows[hour].read = True
+                        hour_rows.read = True
 
             for result in self.normaliser.stream(lines(), self.output_rows):
-                self._dispatch(result, sources, rows, request)
+                self._dispatch(result, sources, hours, rows, request)
                 finishing.ready(rows)
             finishing.ready(rows)
             staged = finishing.results()
@@ -175,7 +171,7 @@ class Stager:
         return [staged[hour] for hour in hours]
 
     def _members_by_hour(
-        self, archive: zipfile.ZipFile, request: StageRequest
+        self, archive: zipfile.ZipFile, request: ExportRequest
     ) -> dict[datetime, list[tuple[MemberName, zipfile.ZipInfo]]]:
         wanted = set(request.window.hour_list())
         by_hour: dict[datetime, list[tuple[MemberName, zipfile.ZipInfo]]] = defaultdict(list)
@@ -207,16 +203,21 @@ class Stager:
     def _dispatch(
         self,
         result: NormalisedBatch,
-        sources: list[tuple[datetime, str]],
+        sources: list[tuple[int, str]],
+        hours: list[datetime],
         rows: dict[datetime, HourRows],
-        request: StageRequest,
+        request: ExportRequest,
     ) -> None:
-        """Hand each hour its rows and rejects from a stretch of normalised lines."""
+        """Hand each hour its rows and rejects from a stretch of normalised lines.
+
+        A row's `part` is its member's position in `sources`, which gives its hour's position
+        in `hours`: an hour is that one datetime from the zip's name to its manifest.
+        """
         self.progress.normalised(result.events.num_rows)
-        hour_of_part = pa.array([int(hour.timestamp()) for hour, _ in sources], pa.int64())
+        hour_of_part = pa.array([index for index, _ in sources], pa.int32())
         event_hours = pc.take(hour_of_part, result.events.column("part"))
-        for stamp, selected in _by_hour(result.events.drop_columns(["part"]), event_hours):
-            hour = datetime.fromtimestamp(stamp, tz=request.window.first.tzinfo)
+        for index, selected in _by_hour(result.events.drop_columns(["part"]), event_hours):
+            hour = hours[index]
             self._add_rows(rows[hour], selected, hour, request)
             rows[hour].done += selected.num_rows
         if result.rejects.num_rows:
@@ -225,14 +226,13 @@ class Stager:
             with_member = result.rejects.append_column(
                 "member", pc.take(names, result.rejects.column("part"))
             ).drop_columns(["part"])
-            for stamp in pc.unique(reject_hours).to_pylist():
-                hour = datetime.fromtimestamp(stamp, tz=request.window.first.tzinfo)
-                selected = with_member.filter(pc.equal(reject_hours, stamp))
-                rows[hour].rejects.append(selected)
-                rows[hour].done += selected.num_rows
+            for index in pc.unique(reject_hours).to_pylist():
+                selected = with_member.filter(pc.equal(reject_hours, index))
+                rows[hours[index]].rejects.append(selected)
+                rows[hours[index]].done += selected.num_rows
 
     def _add_rows(
-        self, rows: HourRows, events: pa.Table, hour: datetime, request: StageRequest
+        self, rows: HourRows, events: pa.Table, hour: datetime, request: ExportRequest
     ) -> None:
         events = add_bookkeeping(
             events, project_id=request.project_id, upload_hour=hour, loaded_at=request.loaded_at
@@ -247,18 +247,18 @@ class Stager:
 
 
 def _by_hour(events: pa.Table, hours: pa.ChunkedArray) -> Iterator[tuple[int, pa.Table]]:
-    """Split rows by their hour, given as one epoch timestamp per row.
+    """Split rows by their hour, given as one hour index per row.
 
     Rows come in the order of their lines, so each hour's rows are usually contiguous and are
     sliced, without a copy; otherwise each hour's are filtered out.
     """
     runs = pc.run_end_encode(hours.combine_chunks())
-    stamps = runs.values.to_pylist()
-    if len(set(stamps)) < len(stamps):
-        for stamp in set(stamps):
-            yield stamp, events.filter(pc.equal(hours, stamp))
+    indexes = runs.values.to_pylist()
+    if len(set(indexes)) < len(indexes):
+        for index in set(indexes):
+            yield index, events.filter(pc.equal(hours, index))
         return
     start = 0
-    for stamp, end in zip(stamps, runs.run_ends.to_pylist(), strict=True):
-        yield stamp, events.slice(start, end - start)
+    for index, end in zip(indexes, runs.run_ends.to_pylist(), strict=True):
+        yield index, events.slice(start, end - start)
         start = end

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loader.publish import StagedHour
+
 
 @dataclass
 class SyncReport:
@@ -50,3 +52,17 @@ class SyncReport:
     def events_per_second(self) -> float:
         """Rows published per second of wall time."""
         return self.rows / self.seconds if self.seconds else 0.0
+
+    def count(self, published: list[StagedHour]) -> None:
+        """Add hours that were just published."""
+        for item in published:
+            manifest = item.manifest
+            self.published.append(item.hour)
+            self.rows_by_hour[item.hour] = manifest.rows
+            self.rows += manifest.rows
+            self.rejects += manifest.rejects
+            self.bytes_json += manifest.bytes_json
+            if manifest.rows:
+                self.hours_loaded += 1
+            else:
+                self.hours_empty += 1

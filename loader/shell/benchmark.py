@@ -33,12 +33,14 @@ import psutil
 from isal import igzip
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.events import SOURCE, TABLE, EventsLoader
+from loader.amplitude.events import SOURCE, EventsLoader
+from loader.amplitude.hour_manifests import TABLE, ExportRequest, HourFacts, events_manifest
 from loader.catalog import tune_for_views
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.bulk import BulkSpec, write_export
 from loader.lake import Lake
-from loader.manifest import HourManifest, ManifestStore
+from loader.manifest import ManifestStore
+from loader.planner import Window
 from loader.secrets import Secret
 from loader.shell.benchmark_hourly import measure_hourly
 from loader.snapshot.layout import TableLayout
@@ -256,9 +258,8 @@ def measure_noop_sync(work: Path, hours: int = 8760) -> float:
     entries = {}
     for i in range(hours):
         hour = start + timedelta(hours=i)
-        manifest = HourManifest(
-            "100001", TABLE, f"{hour:%Y-%m-%dT%H}", 0, 0, 0, 0, 0, 0, {}, "", 1, "bench"
-        )
+        request = ExportRequest(100001, Window(hour, hour), "bench", DAY)
+        manifest = events_manifest(request, hour, HourFacts())
         entries[manifest.hour] = HourEntry(store.write(manifest))
     # Every finished day compacted, as a year of hourly loads leaves it.
     days = {key[:10]: "" for key in entries if key[:10] < f"{DAY - timedelta(days=1):%Y-%m-%d}"}

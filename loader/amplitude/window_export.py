@@ -1,0 +1,154 @@
+"""One export window from request to staged hours: download, download again, stage, or split."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime
+
+from loader.amplitude.config import ProjectConfig
+from loader.amplitude.export_api import ExportApi
+from loader.amplitude.hour_manifests import ExportRequest, empty_hours
+from loader.amplitude.stage import Stager
+from loader.amplitude.sync_report import SyncReport
+from loader.errors import CorruptArchiveError, ExportTooLargeError
+from loader.hours import utc_now
+from loader.manifest import ManifestStore
+from loader.planner import Window
+from loader.progress import Progress
+from loader.publish import StagedHour
+from loader.testing_hooks import crash_point
+
+log = logging.getLogger(__name__)
+
+#: How often a window whose zip turns out corrupt is downloaded before giving up.
+DOWNLOADS = 3
+
+
+class WindowExporter:
+    """Exports windows of one project and stages their hours.
+
+    Args:
+        project: The project.
+        api: Its Export API.
+        stager: Turns zips into staged hours.
+        newest_ready_hour: No hour after it may be recorded (a 404 inside the lag means "not
+            exported yet", not "no data").
+        report: Counts requests, downloaded bytes and unchanged hours.
+        progress: Progress sink.
+    """
+
+    def __init__(
+        self,
+        project: ProjectConfig,
+        api: ExportApi,
+        stager: Stager,
+        *,
+        newest_ready_hour: datetime,
+        report: SyncReport,
+        progress: Progress,
+    ) -> None:
+        self.project = project
+        self.api = api
+        self.stager = stager
+        self.newest_ready_hour = newest_ready_hour
+        self.report = report
+        self.progress = progress
+
+    def stage(self, window: Window, recheck: ManifestStore | None) -> list[StagedHour] | None:
+        """Export a window and stage its hours.
+
+        A zip whose members turn out corrupt is downloaded again, up to `DOWNLOADS` times.
+
+        Args:
+            window: The hours to export.
+            recheck: When re-checking, what is loaded now: only hours whose members differ from
+                their manifest's are staged.
+
+        Returns:
+            The staged hours, or None when Amplitude says the window is over its size limit or
+            timed out: the caller splits it.
+
+        Raises:
+            ExportTooLargeError: If one hour alone is too large.
+            CorruptArchiveError: If every download was corrupt.
+        """
+        attempt = 1
+        while True:
+            try:
+                return self._download_and_stage(window, recheck)
+            except CorruptArchiveError as exc:
+                if attempt == DOWNLOADS:
+                    raise CorruptArchiveError(
+                        f"{exc.what} in all {DOWNLOADS} downloads",
+                        project=self.project.label,
+                        hours=str(window),
+                        remedy="Amplitude's export of these hours seems broken; nothing of them"
+                        " was recorded; run again later or report it to Amplitude",
+                    ) from exc
+                log.warning("%s; downloading %s again", exc.what, window)
+                self.progress.note(f"{exc.what}; downloading {window} again")
+                attempt += 1
+
+    def _download_and_stage(
+        self, window: Window, recheck: ManifestStore | None
+    ) -> list[StagedHour] | None:
+        zip_path = self.stager.scratch / f"export-{uuid.uuid4().hex}.zip"
+        self.progress.window(f"project {self.project.label} {window}", None)
+        self.report.requests += 1
+        result = self.api.export(window, zip_path, self.progress.downloaded)
+        if result.outcome in ("too_large", "timeout"):
+            reason = "over the export size limit" if result.outcome == "too_large" else "timed out"
+            if window.hours == 1:
+                raise ExportTooLargeError(
+                    f"one hour alone is {reason} (HTTP {result.fetched.status})",
+                    project=self.project.label,
+                    hours=str(window),
+                    remedy="the Export API cannot deliver this hour; use Amplitude's Amazon S3"
+                    " export for it",
+                )
+            self.progress.note(f"{window} is {reason}; splitting it in half")
+            return None
+        self.report.bytes_downloaded += result.fetched.bytes
+        request = ExportRequest(
+            project_id=self.project.project_id,
+            window=window,
+            request_id=uuid.uuid4().hex[:12],
+            loaded_at=utc_now(),
+        )
+        if result.outcome == "empty":
+            # Only hours past the lag are ever planned, so a 404 here means "no data", not "not
+            # exported yet"; the guard keeps it that way if planning ever changes.
+            assert window.last <= self.newest_ready_hour, "an hour inside the lag was recorded"
+            hours = window.hour_list()
+            if recheck is not None:
+                hours = [h for h in hours if _changed(recheck, h, "")]
+                self.report.unchanged += window.hours - len(hours)
+            return empty_hours(request, hours)
+        crash_point("load.after_download")
+        staging_started = time.monotonic()
+        request.zip_path = zip_path
+        request.zip_sha256 = result.fetched.sha256
+        request.zip_bytes = result.fetched.bytes
+        only = None
+        if recheck is not None:
+            prints = self.stager.fingerprints(request)
+            only = {h for h, fingerprint in prints.items() if _changed(recheck, h, fingerprint)}
+            self.report.unchanged += window.hours - len(only)
+        staged = self.stager.stage(request, only)
+        zip_path.unlink(missing_ok=True)
+        timings = {
+            "download_seconds": round(result.fetched.seconds, 3),
+            "stage_seconds": round(time.monotonic() - staging_started, 3),
+            "download_attempts": result.fetched.attempts,
+        }
+        for item in staged:
+            item.manifest.request.update(timings)
+        return staged
+
+
+def _changed(store: ManifestStore, hour: datetime, fingerprint: str) -> bool:
+    """Whether an hour is not loaded, or was loaded from members other than these."""
+    entry = store.entry(hour)
+    return entry is None or entry.content_sha256 != fingerprint
