@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ import duckdb
 import pytest
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.runner import sync_projects
+from loader.amplitude.sync_report import SyncReport
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.http import RetryPolicy
 from loader.secrets import Secret
@@ -76,6 +78,44 @@ def config_for(
         base_url=server.url,
         **changes,
     )
+
+
+@dataclass
+class Loaded:
+    """A three-day sync of the synthetic project, made once per test process.
+
+    Tests that only read a clean load share it instead of repeating the sync (a few seconds
+    each); they must not write to its lake or catalog. A test that changes a lake makes its own.
+
+    Attributes:
+        settings: Where the lake and the catalog are.
+        synthetic: The project that was loaded (the ground truth).
+        reports: What the sync reported.
+        export_requests: The export requests the emulator received.
+    """
+
+    settings: LoaderSettings
+    synthetic: SyntheticProject
+    reports: list[SyncReport]
+    export_requests: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+    """The synthetic project's three days, loaded once and shared by tests that only read."""
+    synthetic = SyntheticProject(events_per_hour=60, part_events=40)
+    folder = tmp_path_factory.mktemp("loaded")
+    settings = LoaderSettings(
+        lake_root=str(folder / "lake"),
+        catalog_path=str(folder / "catalog.duckdb"),
+        start=START,
+        retry=FAST_RETRY,
+        threads=2,
+    )
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        reports = sync_projects([config_for(synthetic, server)], settings, now=NOW)
+        requests = server.export_requests()
+    return Loaded(settings, synthetic, reports, requests)
 
 
 @pytest.fixture

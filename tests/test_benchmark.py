@@ -33,7 +33,7 @@ def test_the_bulk_export_has_the_real_layout_and_unique_uuids(tmp_path: Path) ->
 
 
 def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
-    result = run_benchmark(3000, tmp_path)
+    result = run_benchmark(3000, tmp_path, noop_hours=48)
     summary = result.summary()
     assert result.json_bytes > result.zip_bytes > 0
     assert result.floor_seconds > 0 and result.loader_seconds > 0
@@ -57,7 +57,7 @@ def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
 def test_a_longer_window_loads_every_day_with_distinct_uuids(tmp_path: Path) -> None:
     import duckdb
 
-    result = run_benchmark(2000, tmp_path, days=2, skip_queries=True)
+    result = run_benchmark(2000, tmp_path, days=2, skip_queries=True, noop_hours=48)
     assert result.events == 4000 and result.days == 2
     with duckdb.connect(str(tmp_path / "run" / "catalog.duckdb"), read_only=True) as con:
         row = con.execute(

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -24,9 +24,13 @@ from loader.hours import hours_between
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import Snapshot
-from tests.conftest import LAST, NOW, START
+from tests.conftest import NOW, START
 
 FIRST = START
+#: Two days: the first is compacted under the tests' clock, the second is not, so every crash
+#: point (hour files, the duplicate index, day files, the catalog) is on the way; a third day
+#: would add time and no new point.
+LAST = START + timedelta(hours=47)
 KEY = "amplitude/project=100001/events"
 
 

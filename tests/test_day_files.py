@@ -22,7 +22,7 @@ from loader.lake import Lake
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import TableState
-from tests.conftest import LAST, NOW, START, count
+from tests.conftest import LAST, NOW, START, Loaded, count
 from tests.truth import raw_rows, truth
 
 DAY = date(2024, 3, 1)
@@ -144,13 +144,9 @@ def test_a_day_without_rows_has_no_file(tmp_path: Path) -> None:
 
 
 def test_finished_days_are_read_from_one_file_and_the_others_from_their_hours(
-    emulator: EmulatorServer,
-    synthetic: SyntheticProject,
-    project: ProjectConfig,
-    settings: LoaderSettings,
+    loaded: Loaded,
 ) -> None:
-    sync_projects([project], settings, now=NOW)
-
+    synthetic, settings = loaded.synthetic, loaded.settings
     state = _events(settings)
     # With the tests' clock, the lag (3 h) and the re-check window (24 h), only day 1 is over.
     assert list(state.days) == ["2024-03-01"]

@@ -18,18 +18,12 @@ from loader.hours import hours_between
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import with_hours
-from tests.conftest import LAST, NOW, START, catalog_rows, config_for, count
+from tests.conftest import LAST, NOW, START, Loaded, catalog_rows, config_for, count
 from tests.truth import comparable, raw_rows, truth
 
 
-def test_multi_day_sync_equals_ground_truth_field_by_field(
-    emulator: EmulatorServer,
-    synthetic: SyntheticProject,
-    project: ProjectConfig,
-    settings: LoaderSettings,
-) -> None:
-    reports = sync_projects([project], settings, now=NOW)
-
+def test_multi_day_sync_equals_ground_truth_field_by_field(loaded: Loaded) -> None:
+    synthetic, settings, reports = loaded.synthetic, loaded.settings, loaded.reports
     expected = truth(synthetic, START, LAST)
     rows = {row["uuid"]: comparable(row) for row in catalog_rows(settings)}
     assert len(rows) == len(expected) > 2000
@@ -45,13 +39,9 @@ def test_multi_day_sync_equals_ground_truth_field_by_field(
 
 
 def test_events_all_keeps_every_raw_row_and_events_keeps_the_earliest_copy(
-    emulator: EmulatorServer,
-    synthetic: SyntheticProject,
-    project: ProjectConfig,
-    settings: LoaderSettings,
+    loaded: Loaded,
 ) -> None:
-    sync_projects([project], settings, now=NOW)
-
+    synthetic, settings = loaded.synthetic, loaded.settings
     raw = raw_rows(synthetic, START, LAST)
     distinct = len(truth(synthetic, START, LAST))
     assert raw > distinct, "the synthetic data must hold uuids exported in two upload hours"
@@ -113,12 +103,8 @@ def test_second_sync_downloads_nothing_and_changes_nothing(
     assert Path(settings.catalog_path).stat().st_mtime_ns == catalog_before
 
 
-def test_windows_follow_whole_days_and_the_lag(
-    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
-) -> None:
-    sync_projects([project], settings, now=NOW)
-
-    windows = [(r["start"], r["end"]) for r in emulator.export_requests()]
+def test_windows_follow_whole_days_and_the_lag(loaded: Loaded) -> None:
+    windows = [(r["start"], r["end"]) for r in loaded.export_requests]
     assert windows == [
         ("20240301T00", "20240301T23"),
         ("20240302T00", "20240302T23"),
@@ -148,14 +134,8 @@ def test_reload_replaces_hours_without_duplicating(
     assert emulator.export_requests()[-1]["start"] == f"{first:%Y%m%dT%H}"
 
 
-def test_empty_hours_are_recorded_with_zero_rows(
-    emulator: EmulatorServer,
-    synthetic: SyntheticProject,
-    project: ProjectConfig,
-    settings: LoaderSettings,
-) -> None:
-    sync_projects([project], settings, now=NOW)
-
+def test_empty_hours_are_recorded_with_zero_rows(loaded: Loaded) -> None:
+    synthetic, settings = loaded.synthetic, loaded.settings
     empty_hours = [
         START + timedelta(hours=i)
         for i in range(72)
@@ -169,12 +149,8 @@ def test_empty_hours_are_recorded_with_zero_rows(
         assert logged[hour.replace(tzinfo=None)] == 0
 
 
-def test_rows_are_sorted_by_event_time_within_each_file(
-    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
-) -> None:
-    sync_projects([project], settings, now=NOW)
-
-    files = sorted(Path(settings.lake_root).glob("amplitude/*/events/*/*/part-*.parquet"))
+def test_rows_are_sorted_by_event_time_within_each_file(loaded: Loaded) -> None:
+    files = sorted(Path(loaded.settings.lake_root).glob("amplitude/*/events/*/*/part-*.parquet"))
     assert len(files) > 60
     for file in files[:10]:
         times = [

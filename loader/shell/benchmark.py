@@ -280,7 +280,12 @@ def measure_noop_sync(work: Path, hours: int = 8760) -> float:
 
 
 def run_benchmark(
-    events: int, folder: Path, *, days: int = 1, skip_queries: bool = False
+    events: int,
+    folder: Path,
+    *,
+    days: int = 1,
+    skip_queries: bool = False,
+    noop_hours: int = 8760,
 ) -> BenchResult:
     """Run every measurement on an export of `events` events a day over `days` days.
 
@@ -290,6 +295,7 @@ def run_benchmark(
         days: Days in the window: a longer window has as many events per hour, so memory must
             not grow with it.
         skip_queries: Leave out the query comparison.
+        noop_hours: Loaded hours the no-op sync looks over (a year by default).
 
     Returns:
         The figures.
@@ -311,7 +317,7 @@ def run_benchmark(
     result.loader_seconds, result.peak_memory_mb = measure_loader(zips, folder / "run", project)
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
-    result.noop_sync_seconds = measure_noop_sync(folder / "noop")
+    result.noop_sync_seconds = measure_noop_sync(folder / "noop", noop_hours)
     if days == 1:
         shutil.rmtree(folder / "hourly", ignore_errors=True)
         hourly = measure_hourly(zips[0], folder / "hourly", project)
