@@ -12,18 +12,13 @@ from pathlib import Path
 
 from loader.emulator import EmulatorServer
 from tests.conftest import LAST
+from tests.loader_process import Finished, run_loader
 
 
-def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, cwd: Path, **env: str) -> Finished:
+    """`amplitude-loader <args>` in a child process (see `tests.loader_process`)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "loader", *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_loader(list(args), {**clean, **env}, cwd / ".output", cwd=cwd, timeout=300)
 
 
 def _demo_env(emulator: EmulatorServer) -> dict[str, str]:
@@ -37,7 +32,17 @@ def _demo_env(emulator: EmulatorServer) -> dict[str, str]:
 
 
 def test_demo_loads_the_synthetic_project_and_checks_itself(tmp_path: Path) -> None:
-    result = _run("demo", "--days", "1", "--events-per-hour", "40", cwd=tmp_path)
+    # The installed console script itself, as the README runs it (the other tests fork).
+    script = Path(sys.executable).with_name("amplitude-loader")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    result = subprocess.run(
+        [str(script), "demo", "--days", "1", "--events-per-hour", "40"],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "matches" in result.stdout and "DOES NOT MATCH" not in result.stdout
     assert "SELECT" in result.stdout
@@ -165,7 +170,7 @@ def test_a_bad_value_or_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
         result = _run(*args, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "Usage:" not in result.stderr, result.stderr
-        assert f"(see `python -m loader {args[0]} --help`)" in result.stderr
+        assert f"(see `amplitude-loader {args[0]} --help`)" in result.stderr
 
 
 def test_nothing_listening_on_a_loopback_url_fails_at_once(tmp_path: Path) -> None:

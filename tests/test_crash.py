@@ -1,16 +1,14 @@
 """SIGKILL at any point, then a rerun: exactly the ground truth, and never a partial hour.
 
-The loader runs in a child process (`python -m loader backfill`) against the emulator served
-by the test; `LOADER_CRASH_AT` makes the child kill itself at a named point, and the
-timed variant kills it from outside at arbitrary moments.
+The loader runs in a child process (`amplitude-loader backfill`, see `tests.loader_process`)
+against the emulator served by the test; `LOADER_CRASH_AT` makes the child kill itself at a named
+point, and the timed variant kills it from outside at arbitrary moments.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +23,7 @@ from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import Snapshot
 from tests.conftest import NOW, START
+from tests.loader_process import Finished, LoaderProcess, run_loader
 
 FIRST = START
 #: Two days: the first is compacted under the tests' clock, the second is not, so every crash
@@ -36,9 +35,6 @@ KEY = "amplitude/project=100001/events"
 
 def _command(tmp_path: Path, url: str, *extra: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "loader",
         "backfill",
         "--start",
         f"{FIRST:%Y%m%dT%H}",
@@ -152,18 +148,11 @@ def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
     point: str, tmp_path: Path, synthetic: SyntheticProject
 ) -> None:
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
-        crashed = subprocess.run(
-            _command(tmp_path, server.url),
-            env=_env(LOADER_CRASH_AT=point),
-            capture_output=True,
-            timeout=120,
-        )
+        crashed = _run(_command(tmp_path, server.url), tmp_path, LOADER_CRASH_AT=point)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         _assert_whole_snapshots(tmp_path, synthetic)
 
-        rerun = subprocess.run(
-            _command(tmp_path, server.url), env=_env(), capture_output=True, timeout=120
-        )
+        rerun = _run(_command(tmp_path, server.url), tmp_path)
         assert rerun.returncode == 0, rerun.stderr
     _assert_exact(tmp_path, synthetic)
     assert not list(tmp_path.glob(".catalog.duckdb.building-*"))
@@ -176,46 +165,39 @@ def test_sigkill_at_an_arbitrary_moment_then_rerun_gives_exactly_the_ground_trut
 ) -> None:
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         server.faults.set([FaultRule(kind="slow_first_byte", times=None, params={"seconds": 0.15})])
-        child = subprocess.Popen(
-            _command(tmp_path, server.url),
-            env=_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        child = LoaderProcess(_command(tmp_path, server.url), _env(), tmp_path / "output")
         time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        child.kill()
+        assert child.wait(timeout=30).returncode == -signal.SIGKILL
         _assert_whole_snapshots(tmp_path, synthetic)
         server.faults.set([])
-        rerun = subprocess.run(
-            _command(tmp_path, server.url), env=_env(), capture_output=True, timeout=120
-        )
+        rerun = _run(_command(tmp_path, server.url), tmp_path)
         assert rerun.returncode == 0, rerun.stderr
     _assert_exact(tmp_path, synthetic)
 
 
-def _run(command: list[str], **env: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(command, env=_env(**env), capture_output=True, timeout=120)
+def _run(args: list[str], tmp_path: Path, **env: str) -> Finished:
+    return run_loader(args, _env(**env), tmp_path / "output")
 
 
 def test_sigkill_while_a_reload_rewrites_a_compacted_day_leaves_the_old_snapshot_whole(
     tmp_path: Path, synthetic: SyntheticProject
 ) -> None:
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
-        assert _run(_command(tmp_path, server.url)).returncode == 0
+        assert _run(_command(tmp_path, server.url), tmp_path).returncode == 0
         reload = [
-            *_command(tmp_path, server.url)[:4],
+            *_command(tmp_path, server.url)[:1],
             "--start",
             "20240301T05",
             "--end",
             "20240301T06",
-            *_command(tmp_path, server.url)[8:],
+            *_command(tmp_path, server.url)[5:],
             "--reload",
         ]
-        crashed = _run(reload, LOADER_CRASH_AT="publish.before_days")
+        crashed = _run(reload, tmp_path, LOADER_CRASH_AT="publish.before_days")
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         _assert_whole_snapshots(tmp_path, synthetic)
-        assert _run(reload).returncode == 0
+        assert _run(reload, tmp_path).returncode == 0
     _assert_exact(tmp_path, synthetic)
 
 
@@ -224,9 +206,6 @@ def test_sigkill_during_a_vacuum_leaves_the_newest_snapshot_whole(
     point: str, tmp_path: Path, synthetic: SyntheticProject
 ) -> None:
     vacuum = [
-        sys.executable,
-        "-m",
-        "loader",
         "vacuum",
         "--lake",
         str(tmp_path / "lake"),
@@ -234,13 +213,13 @@ def test_sigkill_during_a_vacuum_leaves_the_newest_snapshot_whole(
         "0",
     ]
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
-        assert _run(_command(tmp_path, server.url)).returncode == 0
-        assert _run([*_command(tmp_path, server.url), "--reload"]).returncode == 0
-        crashed = _run(vacuum, LOADER_CRASH_AT=point)
+        assert _run(_command(tmp_path, server.url), tmp_path).returncode == 0
+        assert _run([*_command(tmp_path, server.url), "--reload"], tmp_path).returncode == 0
+        crashed = _run(vacuum, tmp_path, LOADER_CRASH_AT=point)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         _assert_whole_snapshots(tmp_path, synthetic)
-        done = _run(vacuum)
+        done = _run(vacuum, tmp_path)
         assert done.returncode == 0, done.stderr
-        assert b"superseded" in done.stdout
+        assert "superseded" in done.stdout
     _assert_whole_snapshots(tmp_path, synthetic)
     _assert_exact(tmp_path, synthetic)
