@@ -80,6 +80,17 @@ def config_for(
     )
 
 
+def settings_in(folder: Path) -> LoaderSettings:
+    """Settings with the lake and the catalog in `folder`, the tests' start and fast retries."""
+    return LoaderSettings(
+        lake_root=str(folder / "lake"),
+        catalog_path=str(folder / "catalog.duckdb"),
+        start=START,
+        retry=FAST_RETRY,
+        threads=2,
+    )
+
+
 @dataclass
 class Loaded:
     """A three-day sync of the synthetic project, made once per test process.
@@ -104,14 +115,7 @@ class Loaded:
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     """The synthetic project's three days, loaded once and shared by tests that only read."""
     synthetic = SyntheticProject(events_per_hour=60, part_events=40)
-    folder = tmp_path_factory.mktemp("loaded")
-    settings = LoaderSettings(
-        lake_root=str(folder / "lake"),
-        catalog_path=str(folder / "catalog.duckdb"),
-        start=START,
-        retry=FAST_RETRY,
-        threads=2,
-    )
+    settings = settings_in(tmp_path_factory.mktemp("loaded"))
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         reports = sync_projects([config_for(synthetic, server)], settings, now=NOW)
         requests = server.export_requests()
@@ -127,13 +131,7 @@ def project(emulator: EmulatorServer, synthetic: SyntheticProject) -> ProjectCon
 @pytest.fixture
 def settings(tmp_path: Path) -> LoaderSettings:
     """Settings with a lake and a catalog in a temporary folder, and fast retries."""
-    return LoaderSettings(
-        lake_root=str(tmp_path / "lake"),
-        catalog_path=str(tmp_path / "catalog.duckdb"),
-        start=START,
-        retry=FAST_RETRY,
-        threads=2,
-    )
+    return settings_in(tmp_path)
 
 
 def catalog_rows(settings: LoaderSettings, view: str = "events") -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,7 +16,7 @@ from loader.amplitude.config import LoaderSettings
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.amplitude.snapshot_runner import snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
-from tests.conftest import FAST_RETRY, LAST, NOW, START, config_for
+from tests.conftest import LAST, NOW, START, config_for, settings_in
 from tests.truth import truth
 
 ACTIVE_EXCLUDED = {"$identify", "$groupidentify"}
@@ -27,14 +26,7 @@ ACTIVE_EXCLUDED = {"$identify", "$groupidentify"}
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoaderSettings, Any]]:
     """Three days of events, the events list and the taxonomy, loaded once for the module."""
     synthetic = SyntheticProject(events_per_hour=40, part_events=40)
-    folder: Path = tmp_path_factory.mktemp("analyst")
-    settings = LoaderSettings(
-        lake_root=str(folder / "lake"),
-        catalog_path=str(folder / "catalog.duckdb"),
-        start=START,
-        retry=FAST_RETRY,
-        threads=2,
-    )
+    settings = settings_in(tmp_path_factory.mktemp("analyst"))
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         config = config_for(synthetic, server)
         sync_projects([config], settings, now=NOW)
