@@ -6,7 +6,8 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_defs.facts import drift, publish_observations, run_metadata
-from dagster_defs.keys import API_POOL, CATALOG, CATALOG_POOL, EVENTS, SNAPSHOT_KEYS
+from dagster_defs.keys import API_POOL, CATALOG, CATALOG_POOL, EVENTS, GROUP, SNAPSHOT_KEYS
+from dagster_defs.logs import library_logs
 from dagster_defs.partitions import EVENTS_PARTITIONS, hours_in_run, projects_in_run
 from dagster_defs.resources import AmplitudeResource, LakeResource
 from dagster_defs.settings import SETTINGS
@@ -30,7 +31,7 @@ class EventsConfig(dg.Config):
     partitions_def=EVENTS_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=SETTINGS.partitions_per_run),
     pool=API_POOL,
-    group_name="amplitude",
+    group_name=GROUP,
     kinds={"parquet", "python"},
     # Hourly loads: stale when no hour has landed for the lag plus a few missed schedules.
     freshness_policy=dg.FreshnessPolicy.time_window(
@@ -57,15 +58,16 @@ def events(
     projects = [p for p in amplitude.projects() if wanted is None or str(p.project_id) in wanted]
     settings = lake.settings(amplitude)
     try:
-        reports = sync_projects(
-            projects,
-            settings,
-            start=first,
-            end=last,
-            reload=config.reload,
-            recheck=config.recheck,
-            catalog=False,
-        )
+        with library_logs(context):
+            reports = sync_projects(
+                projects,
+                settings,
+                start=first,
+                end=last,
+                reload=config.reload,
+                recheck=config.recheck,
+                catalog=False,
+            )
     except LoaderError as exc:
         raise dg.Failure(description=exc.describe()) from None
     new_fields, seen = drift(settings, reports)
@@ -91,14 +93,15 @@ def events(
     key=CATALOG,
     deps=[EVENTS, *SNAPSHOT_KEYS.values()],
     pool=CATALOG_POOL,
-    group_name="amplitude",
+    group_name=GROUP,
     kinds={"duckdb"},
     automation_condition=dg.AutomationCondition.eager(),
 )
 def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """The DuckDB catalog of views over the newest snapshot of the lake, swapped in whole."""
     settings = lake.settings()
-    changed = refresh_catalog(settings)
+    with library_logs(context):
+        changed = refresh_catalog(settings)
     snapshot = catalog_version(Path(settings.catalog_path))
     context.log.info(
         "catalog %s, reading snapshot %d", "rebuilt" if changed else "already up to date", snapshot

@@ -26,7 +26,7 @@ hourly_events = dg.build_schedule_from_partitioned_job(
     events_job,
     minute_of_hour=15,
     name="amplitude_events_hourly",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=SETTINGS.schedule_status,
 )
 
 
@@ -39,7 +39,7 @@ def _partition_key(hour_key: str, project: str | None) -> str:
     cron_schedule="45 4 * * *",
     execution_timezone="UTC",
     name="amplitude_events_recheck",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=SETTINGS.schedule_status,
     description="Export the newest hours again and replace those whose content changed.",
 )
 def daily_recheck(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
@@ -95,7 +95,7 @@ def failure_message(context: dg.RunFailureSensorContext) -> str:
 
 @dg.run_failure_sensor(
     name="amplitude_failure_alert",
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=SETTINGS.sensor_status,
     description="Explains failed runs; posts to AMPLITUDE_ALERT_WEBHOOK when it is set.",
 )
 def failure_alert(context: dg.RunFailureSensorContext) -> None:
@@ -113,5 +113,5 @@ def failure_alert(context: dg.RunFailureSensorContext) -> None:
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "amplitude_automation",
     target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=SETTINGS.sensor_status,
 )

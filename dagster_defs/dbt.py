@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from dagster_defs.keys import CATALOG
+from dagster_defs.keys import CATALOG, GROUP
 from dagster_defs.resources import LakeResource
 
 DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
@@ -51,10 +51,10 @@ class LoaderTranslator(DagsterDbtTranslator):
     """dbt models read the catalog's views, so they also depend on the catalog asset."""
 
     def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:
-        """Add the catalog to the dependencies of every model."""
+        """Add the catalog to the dependencies of every model; put them in the amplitude group."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.startswith("model."):
-            spec = spec.merge_attributes(deps=[CATALOG])
+            spec = spec.merge_attributes(deps=[CATALOG]).replace_attributes(group_name=GROUP)
         return spec
 
 

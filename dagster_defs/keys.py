@@ -4,6 +4,8 @@ import dagster as dg
 
 from loader.amplitude.taxonomy import TABLES
 
+#: The asset group of everything here, the dbt models included.
+GROUP = "amplitude"
 EVENTS = dg.AssetKey(["amplitude", "events"])
 CATALOG = dg.AssetKey(["amplitude", "catalog"])
 #: Which snapshot fills each snapshot table.

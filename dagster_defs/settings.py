@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import dagster as dg
+
 from loader.amplitude.settings import AmplitudeSettings
 from loader.hours import parse_hour
 
@@ -45,6 +47,20 @@ class LocationSettings:
     def partitions_per_run(self) -> int:
         """Hours per backfill run."""
         return self.values.partitions_per_run
+
+    @property
+    def schedule_status(self) -> dg.DefaultScheduleStatus:
+        """Schedules start stopped, as Dagster's own do, unless AMPLITUDE_DAGSTER_AUTOMATION."""
+        if self.values.dagster_automation:
+            return dg.DefaultScheduleStatus.RUNNING
+        return dg.DefaultScheduleStatus.STOPPED
+
+    @property
+    def sensor_status(self) -> dg.DefaultSensorStatus:
+        """Sensors start stopped, as Dagster's own do, unless AMPLITUDE_DAGSTER_AUTOMATION."""
+        if self.values.dagster_automation:
+            return dg.DefaultSensorStatus.RUNNING
+        return dg.DefaultSensorStatus.STOPPED
 
 
 def load_settings() -> LocationSettings:

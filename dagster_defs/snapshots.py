@@ -9,8 +9,10 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from dagster_defs.keys import API_POOL, KIND_OF_TABLE, SNAPSHOT_KEYS
+from dagster_defs.keys import API_POOL, GROUP, KIND_OF_TABLE, SNAPSHOT_KEYS
+from dagster_defs.logs import library_logs
 from dagster_defs.resources import AmplitudeResource, LakeResource
+from dagster_defs.settings import SETTINGS
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.snapshot_runner import SnapshotReport, snapshot_projects
 from loader.errors import LoaderError
@@ -68,7 +70,7 @@ def _metadata(table: str, reports: list[SnapshotReport]) -> dict[str, Any]:
     specs=[
         dg.AssetSpec(
             key,
-            group_name="amplitude",
+            group_name=GROUP,
             kinds={"parquet"},
             description=DESCRIPTIONS.get(
                 table, f"The tracking plan: {table[9:].replace('_', ' ')}."
@@ -95,13 +97,14 @@ def snapshots(
         monthly_budget=config.monthly_budget,
     )
     try:
-        reports = snapshot_projects(
-            amplitude.projects(),
-            lake.settings(amplitude),
-            kinds,
-            cohort_options=options,
-            strict_taxonomy=config.strict_taxonomy,
-        )
+        with library_logs(context):
+            reports = snapshot_projects(
+                amplitude.projects(),
+                lake.settings(amplitude),
+                kinds,
+                cohort_options=options,
+                strict_taxonomy=config.strict_taxonomy,
+            )
     except LoaderError as exc:
         raise dg.Failure(description=exc.describe()) from None
     for table in sorted(selected):
@@ -120,5 +123,5 @@ daily_snapshots = dg.ScheduleDefinition(
     job=snapshots_job,
     cron_schedule="30 5 * * *",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=SETTINGS.schedule_status,
 )

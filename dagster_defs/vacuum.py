@@ -3,14 +3,17 @@
 import dagster as dg
 
 from dagster_defs.keys import CATALOG_POOL
+from dagster_defs.logs import library_logs
 from dagster_defs.resources import LakeResource
+from dagster_defs.settings import SETTINGS
 from loader.amplitude.runner import vacuum_lake
 
 
 @dg.op(pool=CATALOG_POOL)
 def vacuum_lake_op(context: dg.OpExecutionContext, lake: LakeResource) -> dg.Output[None]:
     """Delete superseded and never-committed files older than the retention."""
-    report = vacuum_lake(lake.settings())
+    with library_logs(context):
+        report = vacuum_lake(lake.settings())
     context.log.info(
         "vacuum removed %d superseded and %d never-committed file(s), %d commit record(s)",
         len(report.superseded),
@@ -44,6 +47,6 @@ daily_vacuum = dg.ScheduleDefinition(
     job=vacuum_job,
     cron_schedule="15 6 * * *",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=SETTINGS.schedule_status,
     description="Vacuum the lake once a day, after the re-check and the snapshots.",
 )

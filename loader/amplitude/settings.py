@@ -66,6 +66,11 @@ class AmplitudeSettings(BaseSettings):
     connect_timeout_seconds: float = Field(30.0, gt=0, description="Time to open a connection.")
     read_timeout_seconds: float = Field(600.0, gt=0, description="Longest silence in a response.")
     partitions_per_run: int = Field(168, ge=1, description="Hours per Dagster backfill run.")
+    dagster_automation: bool = Field(
+        False,
+        description="Start the Dagster schedules and sensors when the code location loads"
+        " (otherwise they are stopped until turned on in the UI).",
+    )
 
     @classmethod
     def read(cls, **values: Any) -> AmplitudeSettings:

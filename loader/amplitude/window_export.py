@@ -97,7 +97,18 @@ class WindowExporter:
         zip_path = self.stager.scratch / f"export-{uuid.uuid4().hex}.zip"
         self.progress.window(f"project {self.project.label} {window}", None)
         self.report.requests += 1
+        log.info("project %s: export request for %s", self.project.label, window)
         result = self.api.export(window, zip_path, self.progress.downloaded)
+        log.info(
+            "project %s: export of %s answered %s (HTTP %s, %.1f MB in %.1f s, %d attempt(s))",
+            self.project.label,
+            window,
+            result.outcome,
+            result.fetched.status,
+            result.fetched.bytes / 1e6,
+            result.fetched.seconds,
+            result.fetched.attempts,
+        )
         if result.outcome in ("too_large", "timeout"):
             reason = "over the export size limit" if result.outcome == "too_large" else "timed out"
             if window.hours == 1:
@@ -108,6 +119,9 @@ class WindowExporter:
                     remedy="the Export API cannot deliver this hour; use Amplitude's Amazon S3"
                     " export for it",
                 )
+            log.info(
+                "project %s: %s is %s; splitting it in half", self.project.label, window, reason
+            )
             self.progress.note(f"{window} is {reason}; splitting it in half")
             return None
         self.report.bytes_downloaded += result.fetched.bytes

@@ -37,7 +37,7 @@ def test_definitions_load_and_validate() -> None:
     assert dg.AssetKey("stg_amplitude__events") in marts
 
 
-def test_one_partition_equals_the_ground_truth(
+def test_one_partition_equals_the_ground_truth_and_its_run_log_tells_the_plan_and_export(
     resources: dict[str, object], instance: dg.DagsterInstance, synthetic: SyntheticProject
 ) -> None:
     hour = START + timedelta(hours=13)
@@ -54,6 +54,14 @@ def test_one_partition_equals_the_ground_truth(
     assert metadata["dagster/row_count"].value == len(synthetic.events(hour))
     assert metadata["export_requests"].value == 1
     assert all(check.passed for check in result.get_asset_check_evaluations())
+    # The library's own lines are in the run's event log, where the UI shows them.
+    lines = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
+    stamp = f"{hour:%Y-%m-%dT%H}"
+    assert any("1 hour(s) to load in 1 export request(s)" in line for line in lines), lines
+    assert any(f"export request for {stamp}" in line for line in lines), lines
+    assert any(f"export of {stamp} answered zip (HTTP 200" in line for line in lines), lines
+    assert any("loader.catalog: catalog" in line for line in lines), lines
+    assert not any("demo-secret-key" in line for line in lines)
 
 
 def test_a_three_day_range_run_equals_the_ground_truth(

@@ -110,6 +110,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[int, Path, SyntheticProject]]:
             AMPLITUDE_SECRET_KEY=project.secret_key,
             AMPLITUDE_BASE_URL=emulator.url,
             AMPLITUDE_START="2024-03-01",
+            AMPLITUDE_DAGSTER_AUTOMATION="true",  # the automation sensor refreshes the catalog
             AMPLITUDE_LAKE=str(tmp_path / "lake"),
             AMPLITUDE_CATALOG=str(tmp_path / "catalog.duckdb"),
         )

@@ -1,0 +1,34 @@
+"""What `dagster dev` starts with: nothing scheduled until asked, and one group for everything."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from dagster_defs.definitions import defs
+from dagster_defs.settings import load_settings
+
+
+def test_schedules_and_sensors_start_stopped_unless_the_setting_turns_them_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The definitions were built with no AMPLITUDE_DAGSTER_AUTOMATION in the environment.
+    schedules = list(defs.schedules or [])
+    sensors = list(defs.sensors or [])
+    assert schedules and sensors
+    assert {s.default_status for s in schedules} == {dg.DefaultScheduleStatus.STOPPED}
+    assert {s.default_status for s in sensors} == {dg.DefaultSensorStatus.STOPPED}
+
+    monkeypatch.setenv("AMPLITUDE_DAGSTER_AUTOMATION", "true")
+    settings = load_settings()
+    assert settings.schedule_status == dg.DefaultScheduleStatus.RUNNING
+    assert settings.sensor_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_every_asset_the_location_defines_is_in_the_amplitude_group() -> None:
+    graph = defs.resolve_asset_graph()
+    groups = {
+        key.to_user_string(): graph.get(key).group_name for key in graph.materializable_asset_keys
+    }
+    assert groups["amplitude__users"] == groups["stg_amplitude__events"] == "amplitude"
+    assert set(groups.values()) == {"amplitude"}, groups
