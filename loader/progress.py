@@ -8,6 +8,12 @@ from typing import Protocol
 class Progress(Protocol):
     """Receives progress from a load."""
 
+    def planned(self, hours: int) -> None:
+        """A project's sync will load this many hours."""
+
+    def published(self, hours: int) -> None:
+        """This many more hours were published (or failed and were set aside)."""
+
     def window(self, description: str, total_bytes: int | None) -> None:
         """A new download begins."""
 
@@ -23,6 +29,12 @@ class Progress(Protocol):
 
 class NoProgress:
     """Reports nothing."""
+
+    def planned(self, hours: int) -> None:
+        """Ignore."""
+
+    def published(self, hours: int) -> None:
+        """Ignore."""
 
     def window(self, description: str, total_bytes: int | None) -> None:
         """Ignore."""

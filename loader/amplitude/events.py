@@ -145,6 +145,7 @@ class EventsLoader:
             store = self.manifests
             missing = self.plan.missing_hours(store, start, end, reload=reload or recheck)
             windows = self.plan.windows(store, missing)
+            self.progress.planned(len(missing))
             log.info(
                 "project %s: %d hour(s) to load in %d export request(s)",
                 self.project.label,
@@ -187,6 +188,7 @@ class EventsLoader:
             self._publish(staged, run)
         except HOUR_FAILURES as exc:
             run.errors.append(exc)
+            self.progress.published(window.hours)  # done with, though not loaded
 
     def _publish(self, staged: list[StagedHour], run: _Run) -> None:
         """Publish a window's good hours, quarantine its failed ones, compact finished days."""
@@ -198,5 +200,6 @@ class EventsLoader:
         run.publisher.compact(self.plan.finished_before)
         self.after_commit()
         run.report.count(good)
+        self.progress.published(len(staged))
         if failed:
             raise reject_policy.failure(failed, self.settings, self.project.label)

@@ -7,52 +7,100 @@ import sys
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TransferSpeedColumn,
+    TimeRemainingColumn,
 )
+from rich.text import Text
 
 console = Console(stderr=True)
 
 
+def _megabytes(nbytes: float) -> str:
+    return f"{nbytes / 1e6:,.1f} MB"
+
+
+class _Amount(ProgressColumn):
+    """What a bar counts, in its own unit: hours of the plan, bytes downloaded, events parsed."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit")
+        speed = task.finished_speed or task.speed
+        if unit == "hours":
+            return Text(f"{task.completed:,.0f}/{task.total or 0:,.0f} hours")
+        if unit == "bytes":
+            rate = f" {_megabytes(speed)}/s" if speed else ""
+            return Text(f"{_megabytes(task.completed)}{rate}")
+        rate = f" {speed:,.0f} events/s" if speed else ""
+        return Text(f"{task.completed:,.0f} events{rate}")
+
+
+class _Remaining(TimeRemainingColumn):
+    """The time left, for the bar of hours only (the others have no known end)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("unit") != "hours":
+            return Text("")
+        return super().render(task)
+
+
 class TerminalProgress:
-    """Progress bars for bytes downloaded and events normalised; silent off a terminal.
+    """Bars for the hours of the plan (with the time left), the download and the events parsed.
+
+    Silent when stderr is not a terminal.
 
     Args:
         enabled: Show bars (default: when stderr is a terminal).
+        output: Where to draw them (default: stderr).
     """
 
-    def __init__(self, enabled: bool | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, output: Console | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.console = output or console
         self._bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            _Amount(),
             TimeElapsedColumn(),
-            console=console,
+            _Remaining(),
+            console=self.console,
             transient=True,
             disable=not self.enabled,
         )
+        self._hours: TaskID | None = None
         self._download: TaskID | None = None
         self._normalised: TaskID | None = None
 
     def __enter__(self) -> TerminalProgress:
         self._bars.start()
-        self._normalised = self._bars.add_task("normalised", total=None, visible=False)
+        self._normalised = self._bars.add_task("parsed", total=None, visible=False, unit="events")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._bars.stop()
 
+    def planned(self, hours: int) -> None:
+        """Start the bar of a project's hours (a new project starts a new bar)."""
+        if self._hours is not None:
+            self._bars.remove_task(self._hours)
+        self._hours = self._bars.add_task("hours", total=hours, unit="hours")
+
+    def published(self, hours: int) -> None:
+        """Advance the bar of hours."""
+        if self._hours is not None:
+            self._bars.advance(self._hours, hours)
+
     def window(self, description: str, total_bytes: int | None) -> None:
         """Start a download bar."""
         if self._download is not None:
             self._bars.remove_task(self._download)
-        self._download = self._bars.add_task(f"downloading {description}", total=total_bytes)
+        self._download = self._bars.add_task(
+            f"downloading {description}", total=total_bytes, unit="bytes"
+        )
 
     def downloaded(self, nbytes: int) -> None:
         """Advance the download bar."""
@@ -60,7 +108,7 @@ class TerminalProgress:
             self._bars.advance(self._download, nbytes)
 
     def normalised(self, events: int) -> None:
-        """Count normalised events."""
+        """Count parsed events."""
         if self._normalised is not None:
             self._bars.update(self._normalised, visible=True)
             self._bars.advance(self._normalised, events)
@@ -68,4 +116,4 @@ class TerminalProgress:
     def note(self, message: str) -> None:
         """Print a note above the bars."""
         if self.enabled:
-            console.print(f"[yellow]{message}[/yellow]")
+            self.console.print(f"[yellow]{message}[/yellow]")
