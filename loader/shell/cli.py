@@ -37,7 +37,7 @@ from loader.shell.options import (
     setting_option,
     settings_options,
 )
-from loader.shell.terminal import TerminalProgress
+from loader.shell.terminal import TerminalProgress, print_rows
 
 log = logging.getLogger("loader")
 
@@ -297,9 +297,8 @@ def query(sql: str, catalog: str | None, max_rows: int) -> None:
         if result.description is None:
             click.echo("OK")
             return
-        click.echo("\t".join(column[0] for column in result.description))
-        for row in result.fetchmany(max_rows):
-            click.echo("\t".join("NULL" if v is None else str(v) for v in row))
+        columns = [column[0] for column in result.description]
+        print_rows(columns, result.fetchmany(max_rows), table=sys.stdout.isatty())
 
 
 @main.command()

@@ -161,7 +161,7 @@ def emulator(
     click.echo(
         f"Amplitude emulator on {server.url} (project {project_id}). Point the loader at it:\n"
         f"  export AMPLITUDE_BASE_URL={server.url} AMPLITUDE_PROJECT_ID={project_id}"
-        f" AMPLITUDE_API_KEY={api_key} AMPLITUDE_SECRET_KEY=...\n"
+        f" AMPLITUDE_API_KEY={api_key} AMPLITUDE_SECRET_KEY={secret_key}\n"
         f"Faults: POST {server.url}/_emulator/faults  Ground truth: GET"
         f" {server.url}/_emulator/truth?project={project_id}&start=YYYYMMDDTHH&end=YYYYMMDDTHH"
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 
+import click
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -15,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
 console = Console(stderr=True)
@@ -117,3 +121,26 @@ class TerminalProgress:
         """Print a note above the bars."""
         if self.enabled:
             self.console.print(f"[yellow]{message}[/yellow]")
+
+
+def print_rows(
+    columns: list[str], rows: Iterable[Sequence[object]], *, table: bool, out: Console | None = None
+) -> None:
+    """Print query results: an aligned table for a person, tab-separated lines for a pipe.
+
+    Args:
+        columns: The column names.
+        rows: The rows.
+        table: Draw a table (a terminal); otherwise print a header line and one line per row.
+        out: Where to print (default: stdout).
+    """
+    shown = [["NULL" if v is None else str(v) for v in row] for row in rows]
+    if not table:
+        click.echo("\t".join(columns))
+        for row in shown:
+            click.echo("\t".join(row))
+        return
+    grid = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False)
+    for row in shown:
+        grid.add_row(*row)
+    (out or Console()).print(grid)
