@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.facts import drift, publish_observations, run_metadata
 from dagster_defs.keys import API_POOL, CATALOG, CATALOG_POOL, EVENTS, GROUP, SNAPSHOT_KEYS
 from dagster_defs.logs import library_logs
@@ -95,7 +96,7 @@ def events(
     pool=CATALOG_POOL,
     group_name=GROUP,
     kinds={"duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=AFTER_ANY_LOAD,
 )
 def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """The DuckDB catalog of views over the newest snapshot of the lake, swapped in whole."""

@@ -15,6 +15,15 @@ from loader.secrets import redact
 
 log = logging.getLogger(__name__)
 
+#: Refresh after any update of a parent, a backfill's or the lake sensor's included. Plain
+#: `eager()` waits until no parent partition is missing, which years of hourly partitions never
+#: are, so it never fired after a backfill.
+AFTER_ANY_LOAD = (
+    dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("after_any_load")
+)
+
 events_job = dg.define_asset_job(
     "amplitude_events_job",
     selection=dg.AssetSelection.assets(EVENTS, CATALOG),

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.keys import CATALOG, GROUP
 from dagster_defs.resources import LakeResource
 
@@ -51,10 +52,12 @@ class LoaderTranslator(DagsterDbtTranslator):
     """dbt models read the catalog's views, so they also depend on the catalog asset."""
 
     def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:
-        """Add the catalog to the dependencies of every model; put them in the amplitude group."""
+        """Every model depends on the catalog, is in the amplitude group and refreshes after it."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.startswith("model."):
-            spec = spec.merge_attributes(deps=[CATALOG]).replace_attributes(group_name=GROUP)
+            spec = spec.merge_attributes(deps=[CATALOG]).replace_attributes(
+                group_name=GROUP, automation_condition=AFTER_ANY_LOAD
+            )
         return spec
 
 

@@ -1,0 +1,95 @@
+"""The lake is the state: hours and snapshots loaded outside Dagster show up as materialized.
+
+An hour loaded by the command line (or by another orchestrator) is as loaded as one a Dagster run
+loaded: the newest snapshot of the lake lists it. This sensor reads that snapshot and reports a
+runless materialization, which Dagster's docs recommend for assets updated outside its runs, for
+every loaded hour Dagster does not know yet, and for each snapshot table that Dagster never saw
+materialized. Those reports are updates like any other, so the catalog and the dbt models
+downstream refresh after them (see `AFTER_ANY_LOAD`). The sensor only reads the lake, so it runs
+from the start; `AMPLITUDE_DAGSTER_AUTOMATION` concerns what calls Amplitude.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from dagster_defs.keys import EVENTS, SNAPSHOT_KEYS
+from dagster_defs.partitions import EVENTS_PARTITIONS
+from dagster_defs.resources import LakeResource
+from loader.amplitude.events import SOURCE, TABLE
+from loader.lake import Lake
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import Snapshot
+
+#: Reports per tick: a first tick over years of hours catches up over a few ticks.
+MAX_REPORTS = 5000
+
+
+def _partition(hour_key: str, project: str) -> str:
+    """The events partition of a lake hour (`YYYY-MM-DDTHH`) of one project."""
+    hour = f"{datetime.strptime(hour_key, '%Y-%m-%dT%H').replace(tzinfo=UTC):%Y-%m-%d-%H:%M}"
+    if isinstance(EVENTS_PARTITIONS, dg.MultiPartitionsDefinition):
+        return dg.MultiPartitionKey({"hour": hour, "project": project})
+    return hour
+
+
+def loaded_partitions(snapshot: Snapshot) -> dict[str, int]:
+    """The events partitions the snapshot lists as loaded, with their rows.
+
+    Args:
+        snapshot: The lake's snapshot.
+
+    Returns:
+        Partition key to rows (an hour of several projects, under one-dimensional partitions,
+        sums their rows).
+    """
+    partitions: dict[str, int] = {}
+    for project, state in snapshot.tables_named(SOURCE, TABLE):
+        for hour_key, entry in state.hours.items():
+            key = _partition(hour_key, project)
+            partitions[key] = partitions.get(key, 0) + entry.rows
+    return partitions
+
+
+@dg.sensor(
+    name="amplitude_lake_state",
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks hours and snapshots loaded outside Dagster (the command line) as"
+    " materialized, from the lake's newest snapshot.",
+)
+def lake_state(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SkipReason:
+    """Report what the lake holds and Dagster does not know."""
+    settings = lake.settings()
+    snapshot = CommitLog(Lake(settings.lake_root)).latest()
+    valid = set(EVENTS_PARTITIONS.get_partition_keys(dynamic_partitions_store=context.instance))
+    known = context.instance.get_materialized_partitions(EVENTS)
+    new = {k: rows for k, rows in loaded_partitions(snapshot).items() if k in valid}
+    missing = sorted(set(new) - known)[:MAX_REPORTS]
+    for key in missing:
+        context.instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                EVENTS,
+                partition=key,
+                description="loaded outside Dagster; found in the lake",
+                metadata={"dagster/row_count": new[key], "lake_snapshot": snapshot.version},
+            )
+        )
+    tables = []
+    for table, asset_key in SNAPSHOT_KEYS.items():
+        held = snapshot.tables_named(SOURCE, table)
+        if held and context.instance.get_latest_materialization_event(asset_key) is None:
+            context.instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key,
+                    description="snapshotted outside Dagster; found in the lake",
+                    metadata={"lake_snapshot": snapshot.version, "projects": len(held)},
+                )
+            )
+            tables.append(table)
+    return dg.SkipReason(
+        f"lake snapshot {snapshot.version}: reported {len(missing)} hour(s) and"
+        f" {len(tables)} snapshot table(s) loaded outside Dagster"
+    )
