@@ -137,7 +137,7 @@ def test_a_reject_storm_fails_the_reject_check(
 
 def test_the_hourly_schedule_asks_for_the_newest_ready_hour() -> None:
     schedule = defs.resolve_schedule_def("amplitude_events_hourly")
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # see test_defaults
     assert schedule.cron_schedule == "15 * * * *"
     with dg.instance_for_test() as instance:
         for tick, expected in [

@@ -17,7 +17,10 @@ def test_schedules_and_sensors_start_stopped_unless_the_setting_turns_them_on(
     sensors = list(defs.sensors or [])
     assert schedules and sensors
     assert {s.default_status for s in schedules} == {dg.DefaultScheduleStatus.STOPPED}
-    assert {s.default_status for s in sensors} == {dg.DefaultSensorStatus.STOPPED}
+    statuses = {s.name: s.default_status for s in sensors}
+    # Only the sensor that reads the lake (and calls no API) runs from the start.
+    assert statuses.pop("amplitude_lake_state") == dg.DefaultSensorStatus.RUNNING
+    assert set(statuses.values()) == {dg.DefaultSensorStatus.STOPPED}
 
     monkeypatch.setenv("AMPLITUDE_DAGSTER_AUTOMATION", "true")
     settings = load_settings()

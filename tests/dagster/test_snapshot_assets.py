@@ -53,7 +53,7 @@ def test_a_subset_takes_only_the_snapshots_it_needs(
     assert endpoints == {"/api/2/events/list"}
 
 
-def test_snapshots_run_daily_by_default() -> None:
+def test_snapshots_run_daily_once_turned_on() -> None:
     schedule = defs.resolve_schedule_def("amplitude_snapshots_daily")
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # see test_defaults
     assert schedule.cron_schedule == "30 5 * * *"
