@@ -45,6 +45,7 @@ def test_demo_loads_the_synthetic_project_and_checks_itself(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert "matches" in result.stdout and "DOES NOT MATCH" not in result.stdout
+    assert " in 24 hours (" in result.stdout, result.stdout  # every hour, as `status` counts
     assert "SELECT" in result.stdout
     assert (tmp_path / "warehouse" / "catalog.duckdb").exists()
 

@@ -46,7 +46,8 @@ def print_reports(reports: list[SyncReport]) -> None:
     """Print one line per project."""
     for r in reports:
         click.echo(
-            f"project {r.project}: {r.hours_loaded} hour(s) loaded, {r.hours_empty} empty,"
+            f"project {r.project}: {r.hours_loaded + r.hours_empty} hour(s) loaded,"
+            f" {r.hours_empty} of them without events,"
             f" {r.rows:,} events, {r.rejects:,} rejected, {r.requests} export request(s),"
             f" {r.splits} split(s), {r.bytes_downloaded / 1e6:,.1f} MB downloaded in"
             f" {r.seconds:,.1f} s ({r.events_per_second:,.0f} events/s)"

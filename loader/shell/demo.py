@@ -97,7 +97,8 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
     report = reports[0]
     click.echo(
         f"loaded {DEMO_START:%Y-%m-%d %H:00} .. {last:%Y-%m-%d %H:00} UTC: {report.rows:,} rows in"
-        f" {report.hours_loaded} hours ({report.hours_empty} empty) with {requests} export"
+        f" {report.hours_loaded + report.hours_empty} hours ({report.hours_empty} of them without"
+        f" events) with {requests} export"
         f" request(s) in {report.seconds:.1f} s"
     )
     verdict = "matches" if loaded == len(truth_uuids) else "DOES NOT MATCH"

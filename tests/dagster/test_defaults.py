@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -35,3 +39,16 @@ def test_every_asset_the_location_defines_is_in_the_amplitude_group() -> None:
     }
     assert groups["amplitude__users"] == groups["stg_amplitude__events"] == "amplitude"
     assert set(groups.values()) == {"amplitude"}, groups
+
+
+def test_loading_the_code_location_prints_no_warning_of_ours() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "PYTHONWARN"))}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import dagster_defs.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "BetaWarning" not in loaded.stderr and "PreviewWarning" not in loaded.stderr
