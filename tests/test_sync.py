@@ -11,7 +11,12 @@ import duckdb
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import EventsLoader
-from loader.amplitude.runner import project_status, refresh_catalog, sync_projects
+from loader.amplitude.runner import (
+    project_status,
+    recheck_projects,
+    refresh_catalog,
+    sync_projects,
+)
 from loader.amplitude.snapshot_runner import snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
@@ -324,3 +329,18 @@ def test_union_by_name_only_while_two_schema_versions_are_live(
         now=NOW,
     )
     assert not union_by_name()
+
+
+def test_a_recheck_covers_the_newest_loaded_hours_even_on_a_lake_that_stopped_long_ago(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    day_one = START + timedelta(hours=23)
+    sync_projects([project], settings, end=day_one, now=NOW)  # then the loads stopped
+    before = EventsLoader(project, settings, now=NOW).manifests.loaded_hours()
+
+    [report] = recheck_projects([project], settings, 3, now=NOW)
+
+    assert report.unchanged == 3 and report.published == []
+    windows = [(r["start"], r["end"]) for r in emulator.export_requests()][-1:]
+    assert windows == [(f"{day_one - timedelta(hours=2):%Y%m%dT%H}", f"{day_one:%Y%m%dT%H}")]
+    assert EventsLoader(project, settings, now=NOW).manifests.loaded_hours() == before

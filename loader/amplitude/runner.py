@@ -259,6 +259,52 @@ class ProjectStatus:
     days_compacted: int = 0
 
 
+def recheck_projects(
+    projects: list[ProjectConfig],
+    settings: LoaderSettings,
+    hours: int,
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> list[SyncReport]:
+    """Export each project's newest `hours` loaded hours again; replace those that changed.
+
+    The window ends at the project's newest loaded hour, not at the clock's newest ready hour:
+    on a lake that stopped loading months ago a re-check must not load a few isolated new hours.
+    A project with nothing loaded is skipped.
+
+    Args:
+        projects: The projects.
+        settings: Loader settings.
+        hours: How many hours, back from the newest loaded one.
+        now: The current moment (tests pin it).
+        progress: Progress sink.
+
+    Returns:
+        One report per project that has loaded hours.
+    """
+    lake = open_lake(settings)
+    newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
+    reports: list[SyncReport] = []
+    for project in projects:
+        layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
+        loaded = [h for h in ManifestStore(layout).loaded_hours() if h <= newest]
+        if not loaded:
+            log.warning("project %s: nothing loaded yet, so nothing to re-check", project.label)
+            continue
+        last = max(loaded)
+        reports += sync_projects(
+            [project],
+            settings,
+            start=last - timedelta(hours=hours - 1),
+            end=last,
+            recheck=True,
+            now=now,
+            progress=progress,
+        )
+    return reports
+
+
 def _ranges(hours: list[datetime]) -> list[str]:
     return [
         hour_key(a) if a == b else f"{hour_key(a)}..{hour_key(b)}"

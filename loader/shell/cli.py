@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.runner import (
     project_status,
+    recheck_projects,
     refresh_catalog,
     sync_projects,
     vacuum_lake,
@@ -26,7 +27,6 @@ from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_project
 from loader.amplitude.sync_report import SyncReport
 from loader.catalog import catalog_version
 from loader.errors import ConfigError
-from loader.hours import newest_ready_hour, utc_now
 from loader.secrets import install_log_redaction
 from loader.shell.demo import demo, emulator
 from loader.shell.failures import fail, handle_errors
@@ -127,22 +127,14 @@ def backfill(start: datetime, end: datetime, reload: bool, **kwargs: Any) -> Non
     default=24,
     show_default=True,
     type=click.IntRange(1),
-    help="How many of the newest ready hours to check.",
+    help="How many of the newest loaded hours to check.",
 )
 @handle_errors
 def recheck(hours: int, **kwargs: Any) -> None:
-    """Export the newest hours again and replace those whose content changed (late data)."""
+    """Export the newest loaded hours again and replace those whose content changed (late data)."""
     projects, settings = configure(kwargs)
-    last = newest_ready_hour(utc_now(), settings.lag_hours)
     with TerminalProgress() as progress:
-        reports = sync_projects(
-            projects,
-            settings,
-            start=last - timedelta(hours=hours - 1),
-            end=last,
-            recheck=True,
-            progress=progress,
-        )
+        reports = recheck_projects(projects, settings, hours, progress=progress)
     print_reports(reports)
     for r in reports:
         click.echo(f"project {r.project}: {r.unchanged} hour(s) unchanged")
