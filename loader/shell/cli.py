@@ -14,6 +14,7 @@ import click
 
 from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
+from loader.amplitude.hour_status import hour_statuses
 from loader.amplitude.runner import (
     project_status,
     recheck_projects,
@@ -27,6 +28,7 @@ from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_project
 from loader.amplitude.sync_report import SyncReport
 from loader.catalog import catalog_version
 from loader.errors import ConfigError
+from loader.hours import utc_now
 from loader.secrets import install_log_redaction
 from loader.shell.demo import demo, emulator
 from loader.shell.failures import fail, handle_errors
@@ -37,6 +39,7 @@ from loader.shell.options import (
     setting_option,
     settings_options,
 )
+from loader.shell.status_page import status_page
 from loader.shell.terminal import TerminalProgress, print_rows
 
 log = logging.getLogger("loader")
@@ -185,11 +188,23 @@ def snapshot(
 @main.command()
 @settings_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write a page with a calendar of upload hours per project (rows, gaps, rejects).",
+)
 @handle_errors
-def status(as_json: bool, **kwargs: Any) -> None:
+def status(as_json: bool, html_file: Path | None, **kwargs: Any) -> None:
     """Show, per project, loaded ranges, gaps, rows, the last load and failures (no keys needed)."""
     projects, settings = configure(kwargs, keys=False)
     statuses = [project_status(p, settings) for p in projects]
+    if html_file is not None:
+        page = status_page(
+            [(p.label, hour_statuses(p, settings)) for p in projects], generated=utc_now()
+        )
+        html_file.write_text(page, encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
         return

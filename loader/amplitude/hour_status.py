@@ -1,0 +1,84 @@
+"""Each wanted hour of a project and what the lake says of it: rows, rejects, missing, failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import SOURCE, TABLE
+from loader.amplitude.runner import open_lake
+from loader.catalog import quote_list
+from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+
+
+@dataclass(frozen=True)
+class HourStatus:
+    """One upload hour of one project.
+
+    Attributes:
+        hour: The hour.
+        state: `loaded` (with rows), `empty` (loaded, no rows), `failed` (quarantined: too many
+            rejects), or `missing` (wanted, ready, not loaded).
+        rows: Rows loaded.
+        rejects: Lines rejected (malformed, repeated uuids).
+    """
+
+    hour: datetime
+    state: str
+    rows: int = 0
+    rejects: int = 0
+
+
+def hour_statuses(
+    project: ProjectConfig, settings: LoaderSettings, *, now: datetime | None = None
+) -> list[HourStatus]:
+    """Every hour from the project's start (or its first loaded hour) to the newest ready hour.
+
+    The rejects come from the hours' manifests, read in one query.
+
+    Args:
+        project: The project.
+        settings: Where the lake is, the start and the lag.
+        now: The current moment.
+
+    Returns:
+        The hours, oldest first.
+    """
+    lake = open_lake(settings)
+    layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
+    state = CommitLog(lake).latest().table(layout.key)
+    rejects: dict[str, int] = {}
+    manifests = [lake.url(lake.join(e.manifest)) for e in state.hours.values()]
+    if manifests:
+        with duckdb.connect() as con:
+            if not lake.local:
+                con.register_filesystem(lake.fs)
+            rejects = dict(
+                con.execute(
+                    f"SELECT hour, rejects FROM read_json({quote_list(manifests)},"
+                    " columns = {hour: 'VARCHAR', rejects: 'BIGINT'})"
+                ).fetchall()
+            )
+    loaded = sorted(datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=UTC) for k in state.hours)
+    newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
+    first = project.start or settings.start or (loaded[0] if loaded else None)
+    if first is None:
+        return []
+    hours = sorted(set(hours_between(min(first, *loaded[:1]), newest)) | set(loaded))
+    out = []
+    for hour in hours:
+        key = hour_key(hour)
+        entry = state.hours.get(key)
+        if entry is not None:
+            kind = "loaded" if entry.rows else "empty"
+            out.append(HourStatus(hour, kind, entry.rows, int(rejects.get(key, 0))))
+        elif key in state.quarantine:
+            out.append(HourStatus(hour, "failed"))
+        else:
+            out.append(HourStatus(hour, "missing"))
+    return out
