@@ -342,3 +342,39 @@ def test_hours_inside_the_lag_are_not_ready_and_never_recorded(
         loader.sync(start=LAST)
         assert loader.manifests.loaded_hours() == {LAST}
         assert loader.plan.newest_ready_hour == LAST
+
+
+class _Counted:
+    """A progress sink that adds up the hours planned and the hours done with."""
+
+    def __init__(self) -> None:
+        self.planned_hours = 0
+        self.done_hours = 0
+
+    def planned(self, hours: int) -> None:
+        self.planned_hours += hours
+
+    def published(self, hours: int) -> None:
+        self.done_hours += hours
+
+    def window(self, description: str, total_bytes: int | None) -> None:
+        pass
+
+    def downloaded(self, nbytes: int) -> None:
+        pass
+
+    def normalised(self, events: int) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def test_the_progress_counts_every_planned_hour_once_failed_hours_included(
+    emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
+) -> None:
+    emulator.faults.set([FaultRule(kind="bad_lines", times=None, params={"lines": 30})])
+    counted = _Counted()
+    with pytest.raises(LoaderError, match="too many rejected lines"):
+        EventsLoader(project, settings, now=NOW, progress=counted).sync(start=FIRST)
+    assert counted.planned_hours == 24 and counted.done_hours == 24

@@ -180,15 +180,19 @@ class EventsLoader:
         self.current = window
         try:
             staged = run.exporter.stage(window, self.manifests if run.recheck else None)
-            if staged is None:
-                run.report.splits += 1
-                for half in window.halves():
-                    self._load_window(half, run)
-                return
-            self._publish(staged, run)
         except HOUR_FAILURES as exc:
             run.errors.append(exc)
             self.progress.published(window.hours)  # done with, though not loaded
+            return
+        if staged is None:
+            run.report.splits += 1
+            for half in window.halves():
+                self._load_window(half, run)
+            return
+        try:
+            self._publish(staged, run)  # counts its hours, the failed ones included
+        except HOUR_FAILURES as exc:
+            run.errors.append(exc)
 
     def _publish(self, staged: list[StagedHour], run: _Run) -> None:
         """Publish a window's good hours, quarantine its failed ones, compact finished days."""
