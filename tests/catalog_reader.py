@@ -35,18 +35,23 @@ def main(catalog: str, mode: str, stop: Path) -> None:
     """Query every few tens of milliseconds until `stop` exists."""
     con = _connect(catalog) if mode in ("long", "attach") else None
     while not stop.exists():
+        phase = "open"  # said with an error: opening the catalog, or querying it
         try:
             if mode == "attach":
                 with open_catalog(catalog) as attached:
+                    phase = "query"
                     row = attached.execute(QUERY).fetchone()
             elif con is None:
                 with _connect(catalog) as fresh:
+                    phase = "query"
                     row = fresh.execute(QUERY).fetchone()
             else:
+                phase = "query"
                 row = con.execute(QUERY).fetchone()
             print(json.dumps({"counts": list(row or ())}), flush=True)
         except Exception as exc:
-            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+            error = f"{phase}: {type(exc).__name__}: {exc} (duckdb {duckdb.__version__})"
+            print(json.dumps({"error": error}), flush=True)
         time.sleep(0.02)
 
 
