@@ -115,7 +115,7 @@ def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materia
     )
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(settings.catalog_path),
+            "path": dg.MetadataValue.path(str(Path(settings.catalog_path).resolve())),
             "rebuilt": changed,
             "lake_snapshot": snapshot,
         }

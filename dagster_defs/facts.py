@@ -42,7 +42,7 @@ def run_metadata(
         "hours_unchanged": sum(r.unchanged for r in reports),
         "window_rows": rows,
         "rejects": sum(r.rejects for r in reports),
-        "bytes_downloaded": sum(r.bytes_downloaded for r in reports),
+        "megabytes_downloaded": round(sum(r.bytes_downloaded for r in reports) / 1e6, 3),
         "export_requests": sum(r.requests for r in reports),
         "splits": sum(r.splits for r in reports),
         "json_mb_per_second": round(json_bytes / 1e6 / seconds, 2),

@@ -53,6 +53,7 @@ def test_one_partition_equals_the_ground_truth_and_its_run_log_tells_the_plan_an
     metadata = materialization.metadata
     assert metadata["dagster/row_count"].value == len(synthetic.events(hour))
     assert metadata["export_requests"].value == 1
+    assert 0 < metadata["megabytes_downloaded"].value < 1  # in MB, not a bare byte count
     assert all(check.passed for check in result.get_asset_check_evaluations())
     # The library's own lines are in the run's event log, where the UI shows them.
     lines = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
