@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
     folder = tmp_path_factory.mktemp("dbt")
     warehouse, env = make_demo_warehouse(folder)
     env["AMPLITUDE_DBT_DATABASE"] = str(warehouse / "dbt.duckdb")
+    # As the loader's settings give it: relative to the repository's root, not to sql/dbt.
+    env["AMPLITUDE_CATALOG"] = os.path.relpath(warehouse / "catalog.duckdb", DBT_DIR.parent.parent)
     target = folder / "target"
     build = dbt_build(
         DBT_DIR, env, "--target-path", str(target), "--log-path", str(folder / "logs")
