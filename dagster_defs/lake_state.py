@@ -11,14 +11,13 @@ from the start; `AMPLITUDE_DAGSTER_AUTOMATION` concerns what calls Amplitude.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
 from dagster_defs.keys import EVENTS, SNAPSHOT_KEYS
 from dagster_defs.partitions import EVENTS_PARTITIONS
 from dagster_defs.resources import LakeResource
 from loader.amplitude.events import SOURCE, TABLE
+from loader.hours import hour_from_key
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import Snapshot
@@ -29,7 +28,7 @@ MAX_REPORTS = 5000
 
 def _partition(hour_key: str, project: str) -> str:
     """The events partition of a lake hour (`YYYY-MM-DDTHH`) of one project."""
-    hour = f"{datetime.strptime(hour_key, '%Y-%m-%dT%H').replace(tzinfo=UTC):%Y-%m-%d-%H:%M}"
+    hour = f"{hour_from_key(hour_key):%Y-%m-%d-%H:%M}"
     if isinstance(EVENTS_PARTITIONS, dg.MultiPartitionsDefinition):
         return dg.MultiPartitionKey({"hour": hour, "project": project})
     return hour

@@ -76,6 +76,18 @@ def hour_key(hour: datetime) -> str:
     return floor_hour(hour).strftime("%Y-%m-%dT%H")
 
 
+def hour_from_key(key: str) -> datetime:
+    """Read the lake's key for an hour (`YYYY-MM-DDTHH`) back: the inverse of `hour_key`.
+
+    Args:
+        key: The key.
+
+    Returns:
+        The hour, in UTC.
+    """
+    return datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
 def newest_ready_hour(now: datetime, lag_hours: int) -> datetime:
     """Return the newest hour worth asking the export for at `now`.
 

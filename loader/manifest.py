@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from loader.hours import hour_key
+from loader.hours import hour_from_key, hour_key
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import HourEntry, Snapshot, TableState
@@ -60,7 +60,7 @@ class HourManifest:
     @property
     def hour_start(self) -> datetime:
         """The hour as a datetime."""
-        return datetime.strptime(self.hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        return hour_from_key(self.hour)
 
     def to_json(self) -> bytes:
         """Serialise for the lake.
@@ -117,9 +117,7 @@ class ManifestStore:
         Returns:
             The loaded hours.
         """
-        return {
-            datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC) for key in self.state.hours
-        }
+        return {hour_from_key(key) for key in self.state.hours}
 
     def entry(self, hour: datetime) -> HourEntry | None:
         """Return what the snapshot lists for one hour, or None if it is not loaded."""

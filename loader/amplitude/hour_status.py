@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 
@@ -12,8 +12,8 @@ from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.runner import open_lake
 from loader.catalog import quote_list
 from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
+from loader.manifest import ManifestStore
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def hour_statuses(
     """
     lake = open_lake(settings)
     layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
-    state = CommitLog(lake).latest().table(layout.key)
+    store = ManifestStore(layout)
+    state = store.state
     rejects: dict[str, int] = {}
     manifests = [lake.url(lake.join(e.manifest)) for e in state.hours.values()]
     if manifests:
@@ -64,7 +65,7 @@ def hour_statuses(
                     " columns = {hour: 'VARCHAR', rejects: 'BIGINT'})"
                 ).fetchall()
             )
-    loaded = sorted(datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=UTC) for k in state.hours)
+    loaded = sorted(store.loaded_hours())
     newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
     first = project.start or settings.start or (loaded[0] if loaded else None)
     if first is None:

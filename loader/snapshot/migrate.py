@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
-from loader.hours import hour_key
+from loader.hours import hour_from_key, hour_key
 from loader.lake import Lake
 from loader.snapshot.duplicates import DuplicateIndex, UniqueKey
 from loader.snapshot.layout import DAY_SUFFIX, SNAPSHOT_LOG, STATE, TableLayout
@@ -96,7 +95,7 @@ def _adopt_project(
             key = name[:-5]
             if not name.endswith(".json") or len(key) != 13:
                 continue
-            hour = datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+            hour = hour_from_key(key)
             if key in interrupted:
                 continue
             manifest = json.loads(lake.read_bytes(lake.join(root, "_manifests", table, name)))
@@ -118,7 +117,7 @@ def _adopt_project(
             if day not in touched_days and lake.exists(lake.join(copy)):
                 days[day] = copy
         state = TableState(hours=hours, days=days)
-        hour_list = [datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=UTC) for k in hours]
+        hour_list = [hour_from_key(k) for k in hours]
         index, rows = DuplicateIndex(layout, unique).refresh(
             hour_list, TableState(), state, scratch
         )
