@@ -9,6 +9,8 @@ answer is printed as one JSON line: the four counts of one query, or the error i
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,6 +33,18 @@ def _connect(catalog: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _evidence(catalog: str, folder: Path) -> str:
+    """Keep a copy of the file now at the path, to tell a torn read from a torn file."""
+    try:
+        copy = folder / f"evidence-{os.getpid()}-{time.monotonic_ns()}.duckdb"
+        shutil.copyfile(catalog, copy)
+        with duckdb.connect(str(copy), read_only=True) as check:
+            check.execute(QUERY).fetchone()
+        return f"; the file now at the path (inode {os.stat(catalog).st_ino}) reads fine"
+    except Exception as exc:  # the evidence itself failed: say how
+        return f"; the file now at the path fails too: {type(exc).__name__}: {exc}"
+
+
 def main(catalog: str, mode: str, stop: Path) -> None:
     """Query every few tens of milliseconds until `stop` exists."""
     con = _connect(catalog) if mode in ("long", "attach") else None
@@ -51,6 +65,7 @@ def main(catalog: str, mode: str, stop: Path) -> None:
             print(json.dumps({"counts": list(row or ())}), flush=True)
         except Exception as exc:
             error = f"{phase}: {type(exc).__name__}: {exc} (duckdb {duckdb.__version__})"
+            error += _evidence(catalog, stop.parent)
             print(json.dumps({"error": error}), flush=True)
         time.sleep(0.02)
 

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -152,12 +153,20 @@ def test_every_answer_is_one_committed_snapshot_while_loads_reload_compact_and_v
         assert len(counts) > 20, (mode, len(counts))
         wrong = [c for c in counts if c not in allowed]
         assert not wrong, (mode, wrong[:3], sorted(allowed))
-    # An open session keeps its snapshot; a new one, and open_catalog, see each new one.
+    # An open session keeps its snapshot; a new one, and open_catalog, see the newer ones.
     assert len(set(map(tuple, (a["counts"] for a in answers["long"])))) == 1
     newest = truth.totals(truth.log.latest())
+    # How many snapshots a session samples depends on the machine's load (on a busy machine
+    # one saw 7 different ones): what holds at any speed is that it never goes back.
+    # Two snapshots can have the same totals (a compaction's): each answer is a span of versions.
+    spans: dict[tuple[int, ...], list[int]] = {}
+    for version, snapshot in truth.snapshots.items():
+        spans.setdefault(truth.totals(snapshot), []).append(version)
     for mode in ("fresh", "attach"):
-        seen = {allowed[tuple(a["counts"])] for a in answers[mode]}
-        assert len(seen) >= 8, (mode, sorted(seen))
+        seen = [spans[tuple(a["counts"])] for a in answers[mode]]
+        back = [(a, b) for a, b in pairwise(seen) if max(b) < min(a)]
+        assert not back, (mode, back[:3])
+        assert len({min(s) for s in seen}) >= 3, (mode, seen)
         assert tuple(answers[mode][-1]["counts"]) == newest, mode
 
 
