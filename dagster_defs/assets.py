@@ -8,11 +8,10 @@ import dagster as dg
 
 from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.facts import drift, publish_observations, run_metadata
-from dagster_defs.keys import API_POOL, CATALOG, CATALOG_POOL, EVENTS, GROUP, SNAPSHOT_KEYS
+from dagster_defs.location import Location
 from dagster_defs.logs import library_logs
-from dagster_defs.partitions import EVENTS_PARTITIONS, hours_in_run, projects_in_run
+from dagster_defs.partitions import hours_in_run, projects_in_run
 from dagster_defs.resources import AmplitudeResource, LakeResource
-from dagster_defs.settings import SETTINGS
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.catalog import catalog_version
 from loader.errors import LoaderError
@@ -33,90 +32,122 @@ class EventsConfig(dg.Config):
     """Export loaded hours again and replace those whose content changed."""
 
 
-@dg.asset(
-    key=EVENTS,
-    partitions_def=EVENTS_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=SETTINGS.partitions_per_run),
-    pool=API_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "python"},
-    # Hourly loads: stale when no hour has landed for the lag plus a few missed schedules.
-    freshness_policy=dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=SETTINGS.lag_hours + 6),
-        warn_window=timedelta(hours=SETTINGS.lag_hours + 2),
-    ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "schema_drift",
-            asset=EVENTS,
-            description="No top-level field appeared in these hours that earlier hours lacked.",
-        )
-    ],
-)
-def events(
-    context: dg.AssetExecutionContext,
-    config: EventsConfig,
-    amplitude: AmplitudeResource,
-    lake: LakeResource,
-) -> dg.MaterializeResult:
-    """Every raw event Amplitude exported for these upload hours, as Parquet in the lake."""
-    first, last = hours_in_run(context)
-    wanted = projects_in_run(context)
-    projects = [p for p in amplitude.projects() if wanted is None or str(p.project_id) in wanted]
-    settings = lake.settings(amplitude)
-    try:
-        with library_logs(context):
-            reports = sync_projects(
-                projects,
-                settings,
-                start=first,
-                end=last,
-                reload=config.reload,
-                recheck=config.recheck,
-                catalog=False,
-            )
-    except LoaderError as exc:
-        raise dg.Failure(description=exc.describe()) from None
-    new_fields, seen = drift(settings, reports)
-    publish_observations(context, EVENTS, reports)
-    return dg.MaterializeResult(
-        metadata=run_metadata(reports, first, last, single=len(context.partition_keys) == 1),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="schema_drift",
-                passed=not new_fields,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "new_fields": ", ".join(new_fields) or "none",
-                    "unknown_fields_seen": ", ".join(seen) or "none",
-                    "hours": f"{hour_key(first)}..{hour_key(last)}",
-                },
+def build_events(location: Location) -> dg.AssetsDefinition:
+    """The events asset: one run loads the upload hours of its partitions.
+
+    Args:
+        location: The code location's settings and names.
+
+    Returns:
+        The asset, with its schema-drift check.
+    """
+    names = location.names
+
+    @dg.asset(
+        key=names.events,
+        partitions_def=location.partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(
+            max_partitions_per_run=location.settings.partitions_per_run
+        ),
+        pool=names.api_pool,
+        group_name=names.group,
+        kinds={"parquet", "python"},
+        # Hourly loads: stale when no hour has landed for the lag plus a few missed schedules.
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=location.settings.lag_hours + 6),
+            warn_window=timedelta(hours=location.settings.lag_hours + 2),
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "schema_drift",
+                asset=names.events,
+                description="No top-level field appeared in these hours that earlier hours lacked.",
             )
         ],
     )
+    def events(
+        context: dg.AssetExecutionContext,
+        config: EventsConfig,
+        amplitude: AmplitudeResource,
+        lake: LakeResource,
+    ) -> dg.MaterializeResult:
+        """Every raw event Amplitude exported for these upload hours, as Parquet in the lake."""
+        first, last = hours_in_run(context)
+        wanted = projects_in_run(context)
+        projects = [
+            p for p in amplitude.projects() if wanted is None or str(p.project_id) in wanted
+        ]
+        settings = lake.settings(amplitude)
+        try:
+            with library_logs(context):
+                reports = sync_projects(
+                    projects,
+                    settings,
+                    start=first,
+                    end=last,
+                    reload=config.reload,
+                    recheck=config.recheck,
+                    catalog=False,
+                )
+        except LoaderError as exc:
+            raise dg.Failure(description=exc.describe()) from None
+        new_fields, seen = drift(settings, reports)
+        publish_observations(context, names.events, reports)
+        return dg.MaterializeResult(
+            metadata=run_metadata(reports, first, last, single=len(context.partition_keys) == 1),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="schema_drift",
+                    passed=not new_fields,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "new_fields": ", ".join(new_fields) or "none",
+                        "unknown_fields_seen": ", ".join(seen) or "none",
+                        "hours": f"{hour_key(first)}..{hour_key(last)}",
+                    },
+                )
+            ],
+        )
+
+    return events
 
 
-@dg.asset(
-    key=CATALOG,
-    deps=[EVENTS, *SNAPSHOT_KEYS.values()],
-    pool=CATALOG_POOL,
-    group_name=GROUP,
-    kinds={"duckdb"},
-    automation_condition=AFTER_ANY_LOAD,
-)
-def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """The DuckDB catalog of views over the newest snapshot of the lake, swapped in whole."""
-    settings = lake.settings()
-    with library_logs(context):
-        changed = refresh_catalog(settings)
-    snapshot = catalog_version(Path(settings.catalog_path))
-    context.log.info(
-        "catalog %s, reading snapshot %d", "rebuilt" if changed else "already up to date", snapshot
+def build_catalog(location: Location) -> dg.AssetsDefinition:
+    """The catalog asset: the DuckDB file of views, rebuilt after any load.
+
+    Args:
+        location: The code location's settings and names.
+
+    Returns:
+        The asset.
+    """
+    names = location.names
+
+    @dg.asset(
+        key=names.catalog,
+        deps=[names.events, *names.snapshot_keys.values()],
+        pool=names.catalog_pool,
+        group_name=names.group,
+        kinds={"duckdb"},
+        automation_condition=AFTER_ANY_LOAD,
     )
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(Path(settings.catalog_path).resolve())),
-            "rebuilt": changed,
-            "lake_snapshot": snapshot,
-        }
-    )
+    def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        """The DuckDB catalog of views over the newest snapshot of the lake, swapped in whole."""
+        settings = lake.settings()
+        with library_logs(context):
+            changed = refresh_catalog(settings)
+        snapshot = catalog_version(Path(settings.catalog_path))
+        context.log.info(
+            "catalog %s, reading snapshot %d",
+            "rebuilt" if changed else "already up to date",
+            snapshot,
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(Path(settings.catalog_path).resolve())),
+                "rebuilt": changed,
+                "lake_snapshot": snapshot,
+            }
+        )
+
+    return catalog

@@ -1,11 +1,12 @@
 """Checks on the events: each reads the lake through the catalog's own view definitions."""
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 import duckdb
 
-from dagster_defs.keys import EVENTS
+from dagster_defs.keys import Names
 from dagster_defs.resources import LakeResource
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.events import SOURCE, TABLE
@@ -27,11 +28,6 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
     return con.execute(sql).fetchall()
 
 
-@dg.asset_check(
-    asset=EVENTS,
-    blocking=True,
-    description="uuid is unique within each hour, and across all loaded hours in amplitude.events.",
-)
 def uuid_unique(lake: LakeResource) -> dg.AssetCheckResult:
     """Uuid appears once per hour in the lake, and once per project in `amplitude.events`."""
     with _views(lake) as con:
@@ -55,10 +51,6 @@ def uuid_unique(lake: LakeResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=EVENTS,
-    description="Every manifest's rows equal its lines read minus rejects, and its file's rows.",
-)
 def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
     """Rows in each hour's file = rows in its manifest = lines read - rejects."""
     with _views(lake) as con:
@@ -89,9 +81,6 @@ def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=EVENTS, description="No hour is missing between the first and last loaded hour."
-)
 def no_gaps(lake: LakeResource) -> dg.AssetCheckResult:
     """Every hour between a project's first and last loaded hour has a manifest."""
     root = Lake(lake.settings().lake_root)
@@ -110,9 +99,6 @@ def no_gaps(lake: LakeResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=EVENTS, description="The share of malformed lines of every hour is under the threshold."
-)
 def reject_ratio(lake: LakeResource) -> dg.AssetCheckResult:
     """Malformed lines (uuids repeated within an hour aside) stay under `max_reject_ratio`."""
     with _views(lake) as con:
@@ -142,4 +128,35 @@ def reject_ratio(lake: LakeResource) -> dg.AssetCheckResult:
     )
 
 
-EVENT_CHECKS = [uuid_unique, rows_match_manifests, no_gaps, reject_ratio]
+#: Each check: its function, whether it blocks the asset's downstream, and what it ensures.
+CHECKS: list[tuple[Callable[[LakeResource], dg.AssetCheckResult], bool, str]] = [
+    (
+        uuid_unique,
+        True,
+        "uuid is unique within each hour, and across all loaded hours in amplitude.events.",
+    ),
+    (
+        rows_match_manifests,
+        False,
+        "Every manifest's rows equal its lines read minus rejects, and its file's rows.",
+    ),
+    (no_gaps, False, "No hour is missing between the first and last loaded hour."),
+    (reject_ratio, False, "The share of malformed lines of every hour is under the threshold."),
+]
+
+
+def build_event_checks(names: Names) -> list[dg.AssetChecksDefinition]:
+    """The checks on the events asset; each reads the whole lake, so none is partitioned.
+
+    Args:
+        names: The code location's names.
+
+    Returns:
+        The checks.
+    """
+    return [
+        dg.asset_check(
+            asset=names.events, name=check.__name__, blocking=blocking, description=text
+        )(check)
+        for check, blocking, text in CHECKS
+    ]

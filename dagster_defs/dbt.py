@@ -9,13 +9,12 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_defs.automation import AFTER_ANY_LOAD
-from dagster_defs.keys import CATALOG, GROUP
+from dagster_defs.keys import Names
 from dagster_defs.resources import LakeResource
+from loader.sqlfiles import sql_root
 
-DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
-DBT_POOL = "amplitude_dbt"
-
-dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+#: The dbt project shipped with the package: `sql/dbt` of a checkout, `loader/sql/dbt` of a wheel.
+DBT_DIR = sql_root() / "dbt"
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
@@ -24,11 +23,12 @@ def _manifest_is_stale(project: DbtProject) -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    sources = [*DBT_DIR.glob("*.yml"), *(DBT_DIR / "models").rglob("*")]
+    folder = Path(project.project_dir)
+    sources = [*folder.glob("*.yml"), *(folder / "models").rglob("*")]
     return any(path.stat().st_mtime > built for path in sources if path.is_file())
 
 
-def _prepare(project: DbtProject) -> None:
+def prepare(project: DbtProject) -> None:
     """Parse the project if its manifest is stale, one process at a time.
 
     `dagster dev` would parse on its own, but `dg check defs`, tests and runs need the manifest
@@ -45,37 +45,69 @@ def _prepare(project: DbtProject) -> None:
             project.preparer.prepare(project)
 
 
-_prepare(dbt_project)
-
-
 class LoaderTranslator(DagsterDbtTranslator):
-    """dbt models read the catalog's views, so they also depend on the catalog asset."""
+    """Keys and group from the location's names; models depend on the catalog and follow it."""
+
+    def __init__(self, names: Names) -> None:
+        super().__init__()
+        self.names = names
 
     def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:
-        """Every model depends on the catalog, is in the amplitude group and refreshes after it."""
+        """A source is the loader's asset it names; a model is `<prefix>/<model>`."""
         spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("source."):
+            # sources.yml names the default location's keys (`amplitude/events`): the last part
+            # is the table, whatever this location's prefix.
+            return spec.replace_attributes(key=self.names.key(spec.key.path[-1]))
         if unique_id.startswith("model."):
-            spec = spec.merge_attributes(deps=[CATALOG]).replace_attributes(
-                group_name=GROUP, automation_condition=AFTER_ANY_LOAD
-            )
+            spec = spec.replace_attributes(
+                key=self.names.key(spec.key.path[-1]),
+                group_name=self.names.group,
+                automation_condition=AFTER_ANY_LOAD,
+            ).merge_attributes(deps=[self.names.catalog])
         return spec
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=LoaderTranslator(),
-    pool=DBT_POOL,
-)
-def amplitude_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource
-) -> Any:
-    """Build the dbt models on the catalog (attached read-only) into their own DuckDB file."""
-    catalog = Path(lake.settings().catalog_path).resolve()
-    # The profile reads these; absolute paths because dbt runs inside the project folder.
-    os.environ["AMPLITUDE_CATALOG"] = str(catalog)
-    os.environ["AMPLITUDE_DBT_DATABASE"] = str(catalog.with_name("dbt.duckdb"))
-    yield from dbt.cli(["build"], context=context).stream()
+def build_dbt_models(names: Names, project_dir: Path = DBT_DIR) -> dg.AssetsDefinition:
+    """The dbt models, built on the catalog after any load.
+
+    Args:
+        names: The code location's names.
+        project_dir: The dbt project (its `profiles.yml` reads the catalog from the run).
+
+    Returns:
+        The dbt assets; they need the `dbt` resource of `dbt_resource(project_dir)`.
+    """
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+    prepare(project)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        name=names.name("dbt_models"),
+        dagster_dbt_translator=LoaderTranslator(names),
+        pool=names.dbt_pool,
+    )
+    def dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource
+    ) -> Any:
+        """Build the dbt models on the catalog (attached read-only) into their own DuckDB file."""
+        catalog = Path(lake.settings().catalog_path).resolve()
+        # The profile reads these; absolute paths because dbt runs inside the project folder.
+        os.environ["AMPLITUDE_CATALOG"] = str(catalog)
+        os.environ["AMPLITUDE_DBT_DATABASE"] = str(catalog.with_name("dbt.duckdb"))
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return dbt_models
 
 
-dbt_resource = DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_DIR))
+def dbt_resource(project_dir: Path = DBT_DIR) -> DbtCliResource:
+    """The resource the dbt models run with.
+
+    Args:
+        project_dir: The dbt project.
+
+    Returns:
+        The resource.
+    """
+    return DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir))

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_defs.keys import EVENTS, SNAPSHOT_KEYS
-from dagster_defs.partitions import EVENTS_PARTITIONS
+from dagster_defs.location import Location
 from dagster_defs.resources import LakeResource
 from loader.amplitude.events import SOURCE, TABLE
 from loader.hours import hour_from_key
@@ -26,19 +25,20 @@ from loader.snapshot.state import Snapshot
 MAX_REPORTS = 5000
 
 
-def _partition(hour_key: str, project: str) -> str:
+def _partition(hour_key: str, project: str, by_project: bool) -> str:
     """The events partition of a lake hour (`YYYY-MM-DDTHH`) of one project."""
     hour = f"{hour_from_key(hour_key):%Y-%m-%d-%H:%M}"
-    if isinstance(EVENTS_PARTITIONS, dg.MultiPartitionsDefinition):
+    if by_project:
         return dg.MultiPartitionKey({"hour": hour, "project": project})
     return hour
 
 
-def loaded_partitions(snapshot: Snapshot) -> dict[str, int]:
+def loaded_partitions(snapshot: Snapshot, by_project: bool) -> dict[str, int]:
     """The events partitions the snapshot lists as loaded, with their rows.
 
     Args:
         snapshot: The lake's snapshot.
+        by_project: Whether the partitions are hours by project.
 
     Returns:
         Partition key to rows (an hour of several projects, under one-dimensional partitions,
@@ -47,48 +47,67 @@ def loaded_partitions(snapshot: Snapshot) -> dict[str, int]:
     partitions: dict[str, int] = {}
     for project, state in snapshot.tables_named(SOURCE, TABLE):
         for hour_key, entry in state.hours.items():
-            key = _partition(hour_key, project)
+            key = _partition(hour_key, project, by_project)
             partitions[key] = partitions.get(key, 0) + entry.rows
     return partitions
 
 
-@dg.sensor(
-    name="amplitude_lake_state",
-    minimum_interval_seconds=120,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Marks hours and snapshots loaded outside Dagster (the command line) as"
-    " materialized, from the lake's newest snapshot.",
-)
-def lake_state(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SkipReason:
-    """Report what the lake holds and Dagster does not know."""
-    settings = lake.settings()
-    snapshot = CommitLog(Lake(settings.lake_root)).latest()
-    valid = set(EVENTS_PARTITIONS.get_partition_keys(dynamic_partitions_store=context.instance))
-    known = context.instance.get_materialized_partitions(EVENTS)
-    new = {k: rows for k, rows in loaded_partitions(snapshot).items() if k in valid}
-    missing = sorted(set(new) - known)[:MAX_REPORTS]
-    for key in missing:
-        context.instance.report_runless_asset_event(
-            dg.AssetMaterialization(
-                EVENTS,
-                partition=key,
-                description="loaded outside Dagster; found in the lake",
-                metadata={"dagster/row_count": new[key], "lake_snapshot": snapshot.version},
-            )
+def build_lake_state(location: Location) -> dg.SensorDefinition:
+    """The sensor that reports what the lake holds and Dagster does not know.
+
+    Args:
+        location: The code location's settings and names.
+
+    Returns:
+        The sensor.
+    """
+    names = location.names
+
+    @dg.sensor(
+        name=names.name("lake_state"),
+        minimum_interval_seconds=120,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Marks hours and snapshots loaded outside Dagster (the command line) as"
+        " materialized, from the lake's newest snapshot.",
+    )
+    def lake_state(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SkipReason:
+        """Report what the lake holds and Dagster does not know."""
+        settings = lake.settings()
+        snapshot = CommitLog(Lake(settings.lake_root)).latest()
+        valid = set(
+            location.partitions.get_partition_keys(dynamic_partitions_store=context.instance)
         )
-    tables = []
-    for table, asset_key in SNAPSHOT_KEYS.items():
-        held = snapshot.tables_named(SOURCE, table)
-        if held and context.instance.get_latest_materialization_event(asset_key) is None:
+        known = context.instance.get_materialized_partitions(names.events)
+        new = {
+            k: rows
+            for k, rows in loaded_partitions(snapshot, location.several_projects).items()
+            if k in valid
+        }
+        missing = sorted(set(new) - known)[:MAX_REPORTS]
+        for key in missing:
             context.instance.report_runless_asset_event(
                 dg.AssetMaterialization(
-                    asset_key,
-                    description="snapshotted outside Dagster; found in the lake",
-                    metadata={"lake_snapshot": snapshot.version, "projects": len(held)},
+                    names.events,
+                    partition=key,
+                    description="loaded outside Dagster; found in the lake",
+                    metadata={"dagster/row_count": new[key], "lake_snapshot": snapshot.version},
                 )
             )
-            tables.append(table)
-    return dg.SkipReason(
-        f"lake snapshot {snapshot.version}: reported {len(missing)} hour(s) and"
-        f" {len(tables)} snapshot table(s) loaded outside Dagster"
-    )
+        tables = []
+        for table, asset_key in names.snapshot_keys.items():
+            held = snapshot.tables_named(SOURCE, table)
+            if held and context.instance.get_latest_materialization_event(asset_key) is None:
+                context.instance.report_runless_asset_event(
+                    dg.AssetMaterialization(
+                        asset_key,
+                        description="snapshotted outside Dagster; found in the lake",
+                        metadata={"lake_snapshot": snapshot.version, "projects": len(held)},
+                    )
+                )
+                tables.append(table)
+        return dg.SkipReason(
+            f"lake snapshot {snapshot.version}: reported {len(missing)} hour(s) and"
+            f" {len(tables)} snapshot table(s) loaded outside Dagster"
+        )
+
+    return lake_state

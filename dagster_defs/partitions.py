@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from dagster_defs.settings import SETTINGS, LocationSettings
+from dagster_defs.settings import LocationSettings
 
 PROJECT = "project"
 HOUR = "hour"
 
 
-def upload_hours(settings: LocationSettings = SETTINGS) -> dg.HourlyPartitionsDefinition:
+def upload_hours(settings: LocationSettings) -> dg.HourlyPartitionsDefinition:
     """Hourly partitions from the first hour to the newest ready hour.
 
     With end_offset 0 the newest partition is the last complete hour (now - 1 h); an hour is
@@ -31,7 +31,7 @@ def upload_hours(settings: LocationSettings = SETTINGS) -> dg.HourlyPartitionsDe
     )
 
 
-def events_partitions(settings: LocationSettings = SETTINGS) -> dg.PartitionsDefinition:
+def events_partitions(settings: LocationSettings) -> dg.PartitionsDefinition:
     """Hours, or hours by project when several projects are configured.
 
     Args:
@@ -46,9 +46,6 @@ def events_partitions(settings: LocationSettings = SETTINGS) -> dg.PartitionsDef
     return dg.MultiPartitionsDefinition(
         {HOUR: hours, PROJECT: dg.StaticPartitionsDefinition(list(settings.project_ids))}
     )
-
-
-EVENTS_PARTITIONS = events_partitions()
 
 
 def projects_in_run(context: dg.AssetExecutionContext) -> set[str] | None:

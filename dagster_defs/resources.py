@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_defs.settings import SETTINGS, LocationSettings
+from dagster_defs.settings import LocationSettings
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.settings import AmplitudeSettings
 
@@ -51,6 +51,8 @@ class LakeResource(dg.ConfigurableResource):
     max_repeat_ratio: float | None = None
     recheck_hours: int | None = None
     retention_hours: float | None = None
+    max_line_mb: float | None = None
+    max_expansion: float | None = None
 
     def settings(self, amplitude: AmplitudeResource | None = None) -> LoaderSettings:
         """Return the library's settings: this resource's, then the Amplitude resource's fields.
@@ -70,17 +72,20 @@ class LakeResource(dg.ConfigurableResource):
             "max_repeat_ratio": self.max_repeat_ratio,
             "recheck_hours": self.recheck_hours,
             "retention_hours": self.retention_hours,
+            "max_line_mb": self.max_line_mb,
+            "max_expansion": self.max_expansion,
         }
         if amplitude is not None:
             values.update(amplitude.values())
         return AmplitudeSettings.read(**values).loader_settings()
 
 
-def build_resources(settings: LocationSettings = SETTINGS) -> dict[str, dg.ConfigurableResource]:
-    """Build the resources; secrets stay `dg.EnvVar`s until a run starts.
+def build_resources(settings: LocationSettings) -> dict[str, dg.ConfigurableResource]:
+    """Build the resources from the location's settings; secrets stay `dg.EnvVar`s.
 
-    Every other field is left unset, so that runs read it from the environment through
-    `AmplitudeSettings`, as the command line does; the start is the partitions' own.
+    Every setting but the keys is written into the resources, so that a location built by the
+    factory with its own settings runs with them, and the UI shows them. The keys are read by the
+    run: `AMPLITUDE_API_KEY` and `AMPLITUDE_SECRET_KEY`, or the variables a projects file names.
 
     Args:
         settings: The code location's settings.
@@ -88,13 +93,33 @@ def build_resources(settings: LocationSettings = SETTINGS) -> dict[str, dg.Confi
     Returns:
         Resources by name.
     """
-    if settings.values.projects_file:
-        amplitude = AmplitudeResource()
-    else:
-        amplitude = AmplitudeResource(
-            project_id=dg.EnvVar("AMPLITUDE_PROJECT_ID"),
-            api_key=dg.EnvVar("AMPLITUDE_API_KEY"),
-            secret_key=dg.EnvVar("AMPLITUDE_SECRET_KEY"),
-        )
-    lake = LakeResource(start=f"{settings.start:%Y-%m-%dT%H}")
+    values = settings.values
+    keys: dict[str, object] = {}
+    if not values.projects_file:
+        keys = {
+            "api_key": dg.EnvVar("AMPLITUDE_API_KEY"),
+            "secret_key": dg.EnvVar("AMPLITUDE_SECRET_KEY"),
+        }
+    amplitude = AmplitudeResource(
+        project_id=values.project_id,
+        projects_file=values.projects_file,
+        region=values.region,
+        base_url=values.base_url,
+        connect_timeout_seconds=values.connect_timeout_seconds,
+        read_timeout_seconds=values.read_timeout_seconds,
+        retry_minutes=values.retry_minutes,
+        **keys,  # type: ignore[arg-type]
+    )
+    lake = LakeResource(
+        lake_root=values.lake,
+        catalog_path=values.catalog,
+        start=f"{settings.start:%Y-%m-%dT%H}",
+        lag_hours=values.export_lag_hours,
+        max_reject_ratio=values.max_reject_ratio,
+        max_repeat_ratio=values.max_repeat_ratio,
+        recheck_hours=values.recheck_hours,
+        retention_hours=values.retention_hours,
+        max_line_mb=values.max_line_mb,
+        max_expansion=values.max_expansion,
+    )
     return {"amplitude": amplitude, "lake": lake}

@@ -62,6 +62,22 @@ class LocationSettings:
             return dg.DefaultSensorStatus.RUNNING
         return dg.DefaultSensorStatus.STOPPED
 
+    @classmethod
+    def of(cls, values: AmplitudeSettings) -> LocationSettings:
+        """The code location's settings for given values.
+
+        Args:
+            values: The settings, for example `AmplitudeSettings.read()` (the environment's).
+
+        Returns:
+            The settings.
+        """
+        return cls(
+            values=values,
+            start=values.first_hour or parse_hour(DEFAULT_START),
+            project_ids=values.project_ids(),
+        )
+
 
 def load_settings() -> LocationSettings:
     """Read the code location's settings from the environment.
@@ -69,12 +85,4 @@ def load_settings() -> LocationSettings:
     Returns:
         The settings.
     """
-    values = AmplitudeSettings.read()
-    return LocationSettings(
-        values=values,
-        start=values.first_hour or parse_hour(DEFAULT_START),
-        project_ids=values.project_ids(),
-    )
-
-
-SETTINGS = load_settings()
+    return LocationSettings.of(AmplitudeSettings.read())

@@ -9,10 +9,10 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from dagster_defs.keys import API_POOL, GROUP, KIND_OF_TABLE, SNAPSHOT_KEYS
+from dagster_defs.keys import KIND_OF_TABLE
+from dagster_defs.location import Location
 from dagster_defs.logs import library_logs
 from dagster_defs.resources import AmplitudeResource, LakeResource
-from dagster_defs.settings import SETTINGS
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.snapshot_runner import SnapshotReport, snapshot_projects
 from loader.errors import LoaderError
@@ -65,63 +65,75 @@ def _metadata(table: str, reports: list[SnapshotReport]) -> dict[str, Any]:
     }
 
 
-@dg.multi_asset(
-    name="amplitude_snapshots",
-    specs=[
-        dg.AssetSpec(
-            key,
-            group_name=GROUP,
-            kinds={"parquet"},
-            description=DESCRIPTIONS.get(
-                table, f"The tracking plan: {table[9:].replace('_', ' ')}."
-            ),
-        )
-        for table, key in SNAPSHOT_KEYS.items()
-    ],
-    can_subset=True,
-    pool=API_POOL,
-)
-def snapshots(
-    context: dg.AssetExecutionContext,
-    config: SnapshotConfig,
-    amplitude: AmplitudeResource,
-    lake: LakeResource,
-) -> Any:
-    """Snapshot cohorts, taxonomy, the events list and annotations of every project."""
-    selected = {t for t, k in SNAPSHOT_KEYS.items() if k in context.selected_asset_keys}
-    kinds = tuple(sorted({KIND_OF_TABLE[t] for t in selected}))
-    options = CohortOptions(
-        include=tuple(config.include),
-        exclude=tuple(config.exclude),
-        props=config.props,
-        monthly_budget=config.monthly_budget,
-    )
-    try:
-        with library_logs(context):
-            reports = snapshot_projects(
-                amplitude.projects(),
-                lake.settings(amplitude),
-                kinds,
-                cohort_options=options,
-                strict_taxonomy=config.strict_taxonomy,
+def build_snapshots(
+    location: Location,
+) -> tuple[dg.AssetsDefinition, "dg.UnresolvedAssetJobDefinition", dg.ScheduleDefinition]:
+    """The snapshot tables' assets, the job that takes them, and its daily schedule.
+
+    Args:
+        location: The code location's settings and names.
+
+    Returns:
+        (assets, job, schedule).
+    """
+    names = location.names
+    keys = names.snapshot_keys
+
+    @dg.multi_asset(
+        name=names.name("snapshots"),
+        specs=[
+            dg.AssetSpec(
+                key,
+                group_name=names.group,
+                kinds={"parquet"},
+                description=DESCRIPTIONS.get(
+                    table, f"The tracking plan: {table[9:].replace('_', ' ')}."
+                ),
             )
-    except LoaderError as exc:
-        raise dg.Failure(description=exc.describe()) from None
-    for table in sorted(selected):
-        yield dg.MaterializeResult(
-            asset_key=SNAPSHOT_KEYS[table], metadata=_metadata(table, reports)
+            for table, key in keys.items()
+        ],
+        can_subset=True,
+        pool=names.api_pool,
+    )
+    def snapshots(
+        context: dg.AssetExecutionContext,
+        config: SnapshotConfig,
+        amplitude: AmplitudeResource,
+        lake: LakeResource,
+    ) -> Any:
+        """Snapshot cohorts, taxonomy, the events list and annotations of every project."""
+        selected = {t for t, k in keys.items() if k in context.selected_asset_keys}
+        kinds = tuple(sorted({KIND_OF_TABLE[t] for t in selected}))
+        options = CohortOptions(
+            include=tuple(config.include),
+            exclude=tuple(config.exclude),
+            props=config.props,
+            monthly_budget=config.monthly_budget,
         )
+        try:
+            with library_logs(context):
+                reports = snapshot_projects(
+                    amplitude.projects(),
+                    lake.settings(amplitude),
+                    kinds,
+                    cohort_options=options,
+                    strict_taxonomy=config.strict_taxonomy,
+                )
+        except LoaderError as exc:
+            raise dg.Failure(description=exc.describe()) from None
+        for table in sorted(selected):
+            yield dg.MaterializeResult(asset_key=keys[table], metadata=_metadata(table, reports))
 
-
-snapshots_job = dg.define_asset_job(
-    "amplitude_snapshots_job",
-    selection=dg.AssetSelection.assets(*SNAPSHOT_KEYS.values()),
-    description="Snapshot cohorts, taxonomy, the events list and annotations.",
-)
-daily_snapshots = dg.ScheduleDefinition(
-    name="amplitude_snapshots_daily",
-    job=snapshots_job,
-    cron_schedule="30 5 * * *",
-    execution_timezone="UTC",
-    default_status=SETTINGS.schedule_status,
-)
+    snapshots_job = dg.define_asset_job(
+        names.name("snapshots_job"),
+        selection=dg.AssetSelection.assets(*keys.values()),
+        description="Snapshot cohorts, taxonomy, the events list and annotations.",
+    )
+    daily_snapshots = dg.ScheduleDefinition(
+        name=names.name("snapshots_daily"),
+        job=snapshots_job,
+        cron_schedule="30 5 * * *",
+        execution_timezone="UTC",
+        default_status=location.settings.schedule_status,
+    )
+    return snapshots, snapshots_job, daily_snapshots

@@ -9,12 +9,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_defs.assets import catalog, events
-from dagster_defs.checks import EVENT_CHECKS
 from dagster_defs.definitions import defs
 from loader.amplitude.settings import AmplitudeSettings
 from loader.emulator import SyntheticProject
 from tests.conftest import LAST, START
+from tests.dagster.parts import CATALOG, EVENT_CHECKS, EVENTS, NAMES, catalog, events
 from tests.truth import truth
 
 
@@ -28,13 +27,13 @@ def test_definitions_load_and_validate() -> None:
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"amplitude/events", "amplitude/catalog", "stg_amplitude__events"} <= keys
-    dbt_parents = graph.get(dg.AssetKey("stg_amplitude__events")).parent_keys
-    assert dg.AssetKey(["amplitude", "events"]) in dbt_parents
-    members = graph.get(dg.AssetKey("stg_amplitude__cohort_members")).parent_keys
+    assert {"amplitude/events", "amplitude/catalog", "amplitude/stg_amplitude__events"} <= keys
+    dbt_parents = graph.get(dg.AssetKey(["amplitude", "stg_amplitude__events"])).parent_keys
+    assert {EVENTS, CATALOG} <= dbt_parents
+    members = graph.get(dg.AssetKey(["amplitude", "stg_amplitude__cohort_members"])).parent_keys
     assert dg.AssetKey(["amplitude", "cohort_members"]) in members
-    marts = graph.get(dg.AssetKey("amplitude__users")).parent_keys
-    assert dg.AssetKey("stg_amplitude__events") in marts
+    marts = graph.get(dg.AssetKey(["amplitude", "amplitude__users"])).parent_keys
+    assert dg.AssetKey(["amplitude", "stg_amplitude__events"]) in marts
 
 
 def test_one_partition_equals_the_ground_truth_and_its_run_log_tells_the_plan_and_export(
@@ -156,7 +155,7 @@ def test_the_dbt_models_build_downstream_in_dagster(
     synthetic: SyntheticProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dagster_defs.dbt import amplitude_dbt_models, dbt_resource
+    from dagster_defs.dbt import build_dbt_models, dbt_resource
 
     # The dbt asset points the profile at the catalog through the environment: undo it after.
     monkeypatch.delenv("AMPLITUDE_CATALOG", raising=False)
@@ -170,13 +169,13 @@ def test_the_dbt_models_build_downstream_in_dagster(
     )
     assert loaded.success
     built = dg.materialize(
-        [amplitude_dbt_models],
-        resources={**resources, "dbt": dbt_resource},
+        [build_dbt_models(NAMES)],
+        resources={**resources, "dbt": dbt_resource()},
         instance=instance,
     )
     assert built.success
     keys = {m.asset_key for m in built.get_asset_materialization_events() if m.asset_key}
-    assert {dg.AssetKey("amplitude__users"), dg.AssetKey("amplitude__daily_event_metrics")} <= keys
+    assert {NAMES.key("amplitude__users"), NAMES.key("amplitude__daily_event_metrics")} <= keys
     assert all(c.passed for c in built.get_asset_check_evaluations())
     dbt_file = Path(resources["lake"].catalog_path).with_name("dbt.duckdb")  # type: ignore[attr-defined]
     with duckdb.connect(str(dbt_file), read_only=True) as con:

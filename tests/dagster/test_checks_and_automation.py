@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import duckdb
 
-from dagster_defs.assets import catalog, events
-from dagster_defs.automation import daily_recheck, failure_message
-from dagster_defs.checks import EVENT_CHECKS
+from dagster_defs.automation import failure_message
 from dagster_defs.definitions import defs
 from dagster_defs.resources import LakeResource
 from loader.emulator import EmulatorServer
@@ -20,6 +18,7 @@ from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import TableState, with_hours
 from tests.conftest import LAST
+from tests.dagster.parts import EVENT_CHECKS, catalog, daily_recheck, events
 
 FIRST = LAST - timedelta(hours=11)
 
@@ -221,7 +220,7 @@ def test_the_failure_alert_carries_the_librarys_explanation(
 def test_the_vacuum_job_removes_superseded_files_and_the_checks_still_pass(
     resources: dict[str, object], instance: dg.DagsterInstance
 ) -> None:
-    from dagster_defs.vacuum import vacuum_job
+    from tests.dagster.parts import vacuum_job
 
     _load(resources, instance)
     reload = dg.RunConfig(ops={"amplitude__events": {"config": {"reload": True}}})

@@ -195,9 +195,8 @@ def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
         loaded_uuids = {r[0] for r in con.execute("SELECT uuid FROM amplitude.events").fetchall()}
     assert loaded_uuids == set(truth(project, START, LAST))
 
-    from dagster_defs.assets import events
-    from dagster_defs.checks import EVENT_CHECKS
     from dagster_defs.resources import AmplitudeResource, LakeResource
+    from tests.dagster.parts import EVENT_CHECKS, events
 
     lake = LakeResource(
         lake_root=str(tmp_path / "lake"),

@@ -37,8 +37,10 @@ def test_every_asset_the_location_defines_is_in_the_amplitude_group() -> None:
     groups = {
         key.to_user_string(): graph.get(key).group_name for key in graph.materializable_asset_keys
     }
-    assert groups["amplitude__users"] == groups["stg_amplitude__events"] == "amplitude"
+    # The dbt models too, under the location's key prefix like every other asset.
+    assert groups["amplitude/amplitude__users"] == groups["amplitude/stg_amplitude__events"]
     assert set(groups.values()) == {"amplitude"}, groups
+    assert all(key.startswith("amplitude/") for key in groups), groups
 
 
 def test_loading_the_code_location_prints_no_warning_of_ours() -> None:

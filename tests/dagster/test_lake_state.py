@@ -13,14 +13,13 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_defs.definitions import defs
-from dagster_defs.keys import CATALOG, EVENTS, SNAPSHOT_KEYS
-from dagster_defs.lake_state import lake_state
 from dagster_defs.resources import LakeResource
 from loader.amplitude.runner import sync_projects
 from loader.amplitude.snapshot_runner import snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
 from tests.conftest import LAST, NOW, config_for, settings_in
+from tests.dagster.parts import CATALOG, EVENTS, SNAPSHOT_KEYS, lake_state
 
 
 def test_hours_loaded_by_the_command_line_are_materialized_and_the_catalog_and_dbt_follow(
@@ -55,5 +54,5 @@ def test_hours_loaded_by_the_command_line_are_materialized_and_the_catalog_and_d
         )
         requested = {r.key for r in evaluation.results if r.true_subset.size}
         assert CATALOG in requested
-        assert dg.AssetKey("stg_amplitude__events") in requested
+        assert dg.AssetKey(["amplitude", "stg_amplitude__events"]) in requested
         assert EVENTS not in requested  # loads are the schedules' job, never the automation's

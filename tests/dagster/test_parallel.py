@@ -20,8 +20,8 @@ RUN = textwrap.dedent(
     import sys, warnings
     warnings.simplefilter("ignore")
     import dagster as dg
-    from dagster_defs.assets import catalog, events
-    from dagster_defs.checks import EVENT_CHECKS
+    from tests.dagster.parts import catalog, events
+    from tests.dagster.parts import EVENT_CHECKS
     from dagster_defs.resources import AmplitudeResource, LakeResource
     url, lake, catalog_path, first, last = sys.argv[1:]
     resources = {

@@ -5,12 +5,10 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from dagster_defs.assets import catalog
 from dagster_defs.definitions import defs
-from dagster_defs.keys import SNAPSHOT_KEYS
-from dagster_defs.snapshots import snapshots
 from loader.emulator import EmulatorServer
 from loader.emulator import metadata as truth
+from tests.dagster.parts import SNAPSHOT_KEYS, catalog, snapshots
 
 
 def test_snapshot_assets_land_every_table_and_report_cohorts(
