@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,6 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.keys import Names
 from dagster_defs.resources import LakeResource
-from loader.sqlfiles import sql_root
-
-#: The dbt project shipped with the package: `sql/dbt` of a checkout, `loader/sql/dbt` of a wheel.
-DBT_DIR = sql_root() / "dbt"
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
@@ -68,7 +65,7 @@ class LoaderTranslator(DagsterDbtTranslator):
         return spec
 
 
-def build_dbt_models(names: Names, project_dir: Path = DBT_DIR) -> dg.AssetsDefinition:
+def build_dbt_models(names: Names, project_dir: Path) -> dg.AssetsDefinition:
     """The dbt models, built on the catalog after any load.
 
     Args:
@@ -101,7 +98,7 @@ def build_dbt_models(names: Names, project_dir: Path = DBT_DIR) -> dg.AssetsDefi
     return dbt_models
 
 
-def dbt_resource(project_dir: Path = DBT_DIR) -> DbtCliResource:
+def dbt_resource(project_dir: Path) -> DbtCliResource:
     """The resource the dbt models run with.
 
     Args:
@@ -110,4 +107,16 @@ def dbt_resource(project_dir: Path = DBT_DIR) -> DbtCliResource:
     Returns:
         The resource.
     """
-    return DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir))
+    return DbtCliResource(
+        project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=_dbt()
+    )
+
+
+def _dbt() -> str:
+    """The `dbt` installed beside this Python, else the one on PATH.
+
+    A code server or run started as `/venv/bin/python -m dagster ...` has no `/venv/bin` on
+    PATH, and dagster-dbt looks for `dbt` only there (it failed to load the definitions).
+    """
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"

@@ -86,6 +86,10 @@ def test_the_wheel_is_a_command_line_without_dagster_and_a_code_location_with_it
     _run("uv", "venv", "--offline", "--python", sys.executable, venv)
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "PYTHON"))}
+    # Nothing of the development environment: its `dbt` and scripts are on `uv run`'s PATH.
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(REPO))
+    )
     elsewhere = tmp_path / "user"  # not the checkout: only the installed packages can be imported
     elsewhere.mkdir()
 

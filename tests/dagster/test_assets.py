@@ -156,6 +156,7 @@ def test_the_dbt_models_build_downstream_in_dagster(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from dagster_defs.dbt import build_dbt_models, dbt_resource
+    from dagster_defs.factory import DBT_PROJECT
 
     # The dbt asset points the profile at the catalog through the environment: undo it after.
     monkeypatch.delenv("AMPLITUDE_CATALOG", raising=False)
@@ -169,8 +170,8 @@ def test_the_dbt_models_build_downstream_in_dagster(
     )
     assert loaded.success
     built = dg.materialize(
-        [build_dbt_models(NAMES)],
-        resources={**resources, "dbt": dbt_resource()},
+        [build_dbt_models(NAMES, DBT_PROJECT)],
+        resources={**resources, "dbt": dbt_resource(DBT_PROJECT)},
         instance=instance,
     )
     assert built.success
