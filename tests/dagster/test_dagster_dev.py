@@ -1,7 +1,9 @@
-"""`dagster dev` loads the code location, and a 14-day asset backfill lands the ground truth.
+"""`dagster dev` over a lake the command line started: a backfill, then the catalog and dbt.
 
-This is the real thing: the webserver and daemon of `dagster dev`, an asset backfill launched
-through GraphQL, runs launched by the daemon in their own processes against the emulator.
+This is the real thing: the command line loads the first day; `dagster dev` (webserver and
+daemon) shows those hours materialized; an asset backfill of the next 13 days, launched through
+GraphQL, runs in the daemon's processes against the emulator; and the automation sensor then
+refreshes the catalog and builds the dbt models, without anyone materialising them.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pytest
 import requests
 
-from loader.amplitude.catalog_views import amplitude_views
-from loader.catalog import connect_views
+from dagster_defs.resources import AmplitudeResource, LakeResource
 from loader.emulator import EmulatorServer, SyntheticProject
-from loader.lake import Lake
-from loader.snapshot.reader import LakeSnapshot
 from tests.truth import truth
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +56,21 @@ query Backfill($id: String!) {
 RUNS = """
 query Runs($id: String!) {
   runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
-    ... on Runs { results { runId status tags { key value } } }
+    ... on Runs { results { runId status endTime tags { key value } } }
+  }
+}
+"""
+PARTITIONS = """
+query Partitions($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode { partitionStats { numMaterialized numFailed } }
+  }
+}
+"""
+LATEST = """
+query Latest($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(limit: 1) { runId timestamp } }
   }
 }
 """
@@ -121,6 +135,11 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[int, Path, SyntheticProject]]:
             AMPLITUDE_LAKE=str(tmp_path / "lake"),
             AMPLITUDE_CATALOG=str(tmp_path / "catalog.duckdb"),
         )
+        # The first day, loaded by the command line before Dagster ever ran.
+        cli = Path(sys.executable).parent / "amplitude-loader"
+        day_one = [str(cli), "backfill", "--start", "20240301T00", "--end", "20240301T23"]
+        loaded = subprocess.run(day_one, env=env, capture_output=True, text=True, timeout=120)
+        assert loaded.returncode == 0, loaded.stderr
         dagster = Path(sys.executable).parent / "dagster"
         server = subprocess.Popen(
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)],
@@ -141,13 +160,26 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[int, Path, SyntheticProject]]:
                 server.wait()
 
 
+def _materialized(port: int) -> int:
+    node = _graphql(port, PARTITIONS, path=["amplitude", "events"])["assetNodeOrError"]
+    return int(node["partitionStats"]["numMaterialized"])
+
+
+def _latest(port: int, *path: str) -> float:
+    """When the asset was last materialized (epoch seconds; 0 if never)."""
+    found = _graphql(port, LATEST, path=list(path))["assetOrError"]
+    events = found.get("assetMaterializations") or []
+    return int(events[0]["timestamp"]) / 1000 if events else 0.0
+
+
 @pytest.mark.slow
-def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
+@pytest.mark.timeout(900)  # `dagster dev`, the daemon's sensor ticks and four runs: minutes
+def test_cli_hours_show_in_dagster_and_a_backfill_is_followed_by_the_catalog_and_dbt(
     dagster_dev: tuple[int, Path, SyntheticProject],
 ) -> None:
     port, tmp_path, project = dagster_dev
 
-    def loaded() -> bool:
+    def location_loaded() -> bool:
         entries = _graphql(port, LOCATION)["workspaceOrError"]["locationEntries"]
         return any(
             e["loadStatus"] == "LOADED"
@@ -155,9 +187,11 @@ def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
             for e in entries
         )
 
-    _wait(loaded, 180, "the code location to load")
+    _wait(location_loaded, 180, "the code location to load")
+    # The lake sensor reports the command line's 24 hours: Dagster shows them materialized.
+    _wait(lambda: _materialized(port) == 24, 240, "the command line's 24 hours in Dagster")
 
-    hours = [START + timedelta(hours=i) for i in range(14 * 24)]
+    hours = [START + timedelta(days=1, hours=i) for i in range(13 * 24)]
     launched = _graphql(
         port,
         LAUNCH,
@@ -187,15 +221,25 @@ def test_dagster_dev_loads_and_a_14_day_backfill_lands_the_ground_truth(
         for tags in ({t["key"]: t["value"] for t in r["tags"]} for r in runs)
     )
     assert ranges == [
-        ("2024-03-01-00:00", "2024-03-07-23:00"),
-        ("2024-03-08-00:00", "2024-03-14-23:00"),
+        ("2024-03-02-00:00", "2024-03-08-23:00"),
+        ("2024-03-09-00:00", "2024-03-14-23:00"),
     ]
+    assert _materialized(port) == 14 * 24
 
-    with connect_views(amplitude_views(LakeSnapshot.newest(Lake(tmp_path / "lake")))) as con:
-        loaded_uuids = {r[0] for r in con.execute("SELECT uuid FROM amplitude.events").fetchall()}
-    assert loaded_uuids == set(truth(project, START, LAST))
+    # Nobody materialises the catalog or the dbt models: the automation sensor does, after the
+    # backfill's last run.
+    backfilled = max(float(r["endTime"]) for r in runs)
+    for path in (("amplitude", "catalog"), ("amplitude", "amplitude__daily_event_metrics")):
+        _wait(lambda p=path: _latest(port, *p) > backfilled, 300, f"{'/'.join(path)} to refresh")
 
-    from dagster_defs.resources import AmplitudeResource, LakeResource
+    expected = set(truth(project, START, LAST))
+    with duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True) as con:
+        in_catalog = {r[0] for r in con.execute("SELECT uuid FROM amplitude.events").fetchall()}
+    assert in_catalog == expected
+    with duckdb.connect(str(tmp_path / "dbt.duckdb"), read_only=True) as con:
+        row = con.execute("SELECT sum(events) FROM main.amplitude__daily_event_metrics").fetchone()
+    assert row is not None and row[0] == len(expected)
+
     from tests.dagster.parts import EVENT_CHECKS, events
 
     lake = LakeResource(
