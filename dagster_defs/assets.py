@@ -7,7 +7,13 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_defs.automation import AFTER_ANY_LOAD
-from dagster_defs.facts import drift, publish_observations, run_metadata
+from dagster_defs.facts import (
+    drift,
+    events_table_metadata,
+    lake_location,
+    publish_observations,
+    run_metadata,
+)
 from dagster_defs.location import Location
 from dagster_defs.logs import library_logs
 from dagster_defs.partitions import hours_in_run, projects_in_run
@@ -52,6 +58,7 @@ def build_events(location: Location) -> dg.AssetsDefinition:
         pool=names.api_pool,
         group_name=names.group,
         kinds={"parquet", "python"},
+        metadata=events_table_metadata(),
         # Hourly loads: stale when no hour has landed for the lag plus a few missed schedules.
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=location.settings.lag_hours + 6),
@@ -94,7 +101,10 @@ def build_events(location: Location) -> dg.AssetsDefinition:
         new_fields, seen = drift(settings, reports)
         publish_observations(context, names.events, reports)
         return dg.MaterializeResult(
-            metadata=run_metadata(reports, first, last, single=len(context.partition_keys) == 1),
+            metadata={
+                **run_metadata(reports, first, last, single=len(context.partition_keys) == 1),
+                "lake": lake_location(settings.lake_root),
+            },
             check_results=[
                 dg.AssetCheckResult(
                     check_name="schema_drift",

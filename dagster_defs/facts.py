@@ -3,16 +3,51 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 
 from loader.amplitude.config import LoaderSettings
 from loader.amplitude.events import SOURCE, TABLE
+from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.sync_report import SyncReport
 from loader.hours import hour_key
 from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.snapshot.layout import TableLayout
+
+
+def events_table_metadata() -> dict[str, object]:
+    """The events table as Dagster shows it: its columns, types and meanings, and its view.
+
+    Returns:
+        Definition metadata for the events asset.
+    """
+    key = dg.TableColumnConstraints(nullable=False, unique=True)
+    columns = [
+        dg.TableColumn(
+            f.column,
+            SQL_TYPES[f.kind],
+            description=f"{f.description} (export key `{f.key}`)",
+            constraints=key if f.column == "uuid" else None,
+        )
+        for f in FIELDS
+    ]
+    columns += [
+        dg.TableColumn(name, sql_type, description=text, constraints=dg.TableColumnConstraints())
+        for name, sql_type, text in LOADER_COLUMNS
+    ]
+    return {
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+        "dagster/table_name": "amplitude.events",
+    }
+
+
+def lake_location(lake_root: str) -> dg.MetadataValue:
+    """A link to the lake: its folder, or its URL on object storage."""
+    if "://" in lake_root:
+        return dg.MetadataValue.url(lake_root)
+    return dg.MetadataValue.path(str(Path(lake_root).resolve()))
 
 
 def run_metadata(

@@ -34,6 +34,11 @@ def test_definitions_load_and_validate() -> None:
     assert dg.AssetKey(["amplitude", "cohort_members"]) in members
     marts = graph.get(dg.AssetKey(["amplitude", "amplitude__users"])).parent_keys
     assert dg.AssetKey(["amplitude", "stg_amplitude__events"]) in marts
+    # The events' columns, as the catalog's view has them, with their meanings.
+    schema = graph.get(EVENTS).metadata["dagster/column_schema"]
+    assert len(schema.columns) == 59 and schema.columns[0].name == "uuid"
+    assert schema.columns[0].constraints.unique and not schema.columns[0].constraints.nullable
+    assert {c.name: c.type for c in schema.columns}["event_time"] == "TIMESTAMP"
 
 
 def test_one_partition_equals_the_ground_truth_and_its_run_log_tells_the_plan_and_export(
@@ -53,6 +58,8 @@ def test_one_partition_equals_the_ground_truth_and_its_run_log_tells_the_plan_an
     assert metadata["dagster/row_count"].value == len(synthetic.events(hour))
     assert metadata["export_requests"].value == 1
     assert 0 < metadata["megabytes_downloaded"].value < 1  # in MB, not a bare byte count
+    lake = resources["lake"].lake_root  # type: ignore[attr-defined]
+    assert metadata["lake"] == dg.MetadataValue.path(str(Path(lake).resolve()))
     assert all(check.passed for check in result.get_asset_check_evaluations())
     # The library's own lines are in the run's event log, where the UI shows them.
     lines = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
