@@ -49,6 +49,12 @@ def test_demo_loads_the_synthetic_project_and_checks_itself(tmp_path: Path) -> N
     assert "SELECT" in result.stdout
     assert (tmp_path / "warehouse" / "catalog.duckdb").exists()
 
+    # `status` after the demo, with nothing configured: the lake's projects, no key needed.
+    status = _run("status", "--html", "status.html", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "project 100001" in status.stdout and "hours         24 (" in status.stdout
+    assert "project 100001" in (tmp_path / "status.html").read_text()
+
     query = _run("query", "SELECT count(*) > 0 FROM amplitude.events", cwd=tmp_path)
     assert query.returncode == 0 and query.stdout.splitlines()[-1] == "True"
     wrong = _run("query", "SELECT nope FROM amplitude.events", cwd=tmp_path)

@@ -32,6 +32,7 @@ from loader.hours import (
 from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.progress import Progress
+from loader.secrets import Secret
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.migrate import migrate_legacy
@@ -310,6 +311,20 @@ def _ranges(hours: list[datetime]) -> list[str]:
         hour_key(a) if a == b else f"{hour_key(a)}..{hour_key(b)}"
         for a, b in contiguous_ranges(sorted(hours))
     ]
+
+
+def lake_projects(settings: LoaderSettings) -> list[ProjectConfig]:
+    """The projects whose events the lake holds, for commands that only read it.
+
+    Args:
+        settings: Where the lake is.
+
+    Returns:
+        One project per id found, without keys.
+    """
+    snapshot = CommitLog(open_lake(settings)).latest()
+    ids = sorted(int(project) for project, _ in snapshot.tables_named(SOURCE, TABLE))
+    return [ProjectConfig(project_id=i, api_key=Secret(""), secret_key=Secret("")) for i in ids]
 
 
 def project_status(

@@ -16,6 +16,7 @@ from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.hour_status import hour_statuses
 from loader.amplitude.runner import (
+    lake_projects,
     project_status,
     recheck_projects,
     refresh_catalog,
@@ -36,6 +37,7 @@ from loader.shell.options import (
     END_HOUR_TYPE,
     HOUR_TYPE,
     configure,
+    read_settings,
     setting_option,
     settings_options,
 )
@@ -197,7 +199,11 @@ def snapshot(
 @handle_errors
 def status(as_json: bool, html_file: Path | None, **kwargs: Any) -> None:
     """Show, per project, loaded ranges, gaps, rows, the last load and failures (no keys needed)."""
-    projects, settings = configure(kwargs, keys=False)
+    values = read_settings(kwargs)
+    settings = values.loader_settings()
+    # Nothing configured (after `demo`, say): every project the lake holds; status needs no key.
+    configured = values.project_id or values.projects_file
+    projects = values.projects(keys=False) if configured else lake_projects(settings)
     statuses = [project_status(p, settings) for p in projects]
     if html_file is not None:
         page = status_page(

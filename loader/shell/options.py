@@ -114,5 +114,17 @@ def configure(
     Returns:
         The projects and the loader settings.
     """
-    settings = AmplitudeSettings.read(**{name: kwargs.pop(_parameter(name)) for name in FLAGS})
+    settings = read_settings(kwargs)
     return settings.projects(keys=keys), settings.loader_settings()
+
+
+def read_settings(kwargs: dict[str, Any]) -> AmplitudeSettings:
+    """Take the settings' flags out of a command's arguments, over the environment.
+
+    Args:
+        kwargs: The command's arguments; the settings' flags are removed from it.
+
+    Returns:
+        The settings.
+    """
+    return AmplitudeSettings.read(**{name: kwargs.pop(_parameter(name)) for name in FLAGS})
