@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from dagster_defs.settings import LocationSettings
@@ -40,6 +42,22 @@ class AmplitudeResource(dg.ConfigurableResource):
         return AmplitudeSettings.read(**self.values()).projects()
 
 
+#: The setting each field of `LakeResource` holds (the Amplitude resource's fields are named as
+#: the settings are).
+LAKE_SETTINGS = {
+    "lake_root": "lake",
+    "catalog_path": "catalog",
+    "start": "start",
+    "lag_hours": "export_lag_hours",
+    "max_reject_ratio": "max_reject_ratio",
+    "max_repeat_ratio": "max_repeat_ratio",
+    "recheck_hours": "recheck_hours",
+    "retention_hours": "retention_hours",
+    "max_line_mb": "max_line_mb",
+    "max_expansion": "max_expansion",
+}
+
+
 class LakeResource(dg.ConfigurableResource):
     """Where the lake and the catalog are, and how loads behave (unset: the environment's)."""
 
@@ -64,16 +82,7 @@ class LakeResource(dg.ConfigurableResource):
             Loader settings.
         """
         values: dict[str, object] = {
-            "lake": self.lake_root,
-            "catalog": self.catalog_path,
-            "start": self.start,
-            "export_lag_hours": self.lag_hours,
-            "max_reject_ratio": self.max_reject_ratio,
-            "max_repeat_ratio": self.max_repeat_ratio,
-            "recheck_hours": self.recheck_hours,
-            "retention_hours": self.retention_hours,
-            "max_line_mb": self.max_line_mb,
-            "max_expansion": self.max_expansion,
+            setting: getattr(self, field) for field, setting in LAKE_SETTINGS.items()
         }
         if amplitude is not None:
             values.update(amplitude.values())
@@ -94,32 +103,14 @@ def build_resources(settings: LocationSettings) -> dict[str, dg.ConfigurableReso
         Resources by name.
     """
     values = settings.values
-    keys: dict[str, object] = {}
+    fields: dict[str, Any] = {
+        name: getattr(values, name)
+        for name in AmplitudeResource.model_fields
+        if name not in ("api_key", "secret_key")
+    }
     if not values.projects_file:
-        keys = {
-            "api_key": dg.EnvVar("AMPLITUDE_API_KEY"),
-            "secret_key": dg.EnvVar("AMPLITUDE_SECRET_KEY"),
-        }
-    amplitude = AmplitudeResource(
-        project_id=values.project_id,
-        projects_file=values.projects_file,
-        region=values.region,
-        base_url=values.base_url,
-        connect_timeout_seconds=values.connect_timeout_seconds,
-        read_timeout_seconds=values.read_timeout_seconds,
-        retry_minutes=values.retry_minutes,
-        **keys,  # type: ignore[arg-type]
-    )
-    lake = LakeResource(
-        lake_root=values.lake,
-        catalog_path=values.catalog,
-        start=f"{settings.start:%Y-%m-%dT%H}",
-        lag_hours=values.export_lag_hours,
-        max_reject_ratio=values.max_reject_ratio,
-        max_repeat_ratio=values.max_repeat_ratio,
-        recheck_hours=values.recheck_hours,
-        retention_hours=values.retention_hours,
-        max_line_mb=values.max_line_mb,
-        max_expansion=values.max_expansion,
-    )
-    return {"amplitude": amplitude, "lake": lake}
+        fields["api_key"] = dg.EnvVar("AMPLITUDE_API_KEY")
+        fields["secret_key"] = dg.EnvVar("AMPLITUDE_SECRET_KEY")
+    lake: dict[str, Any] = {f: getattr(values, s) for f, s in LAKE_SETTINGS.items()}
+    lake["start"] = f"{settings.start:%Y-%m-%dT%H}"  # the partitions' own first hour
+    return {"amplitude": AmplitudeResource(**fields), "lake": LakeResource(**lake)}
