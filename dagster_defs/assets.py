@@ -10,6 +10,7 @@ from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.facts import (
     drift,
     events_table_metadata,
+    lake_figures,
     lake_location,
     publish_observations,
     run_metadata,
@@ -157,6 +158,7 @@ def build_catalog(location: Location) -> dg.AssetsDefinition:
                 "path": dg.MetadataValue.path(str(Path(settings.catalog_path).resolve())),
                 "rebuilt": changed,
                 "lake_snapshot": snapshot,
+                **lake_figures(settings),
             }
         )
 

@@ -9,6 +9,8 @@ import dagster as dg
 
 from loader.amplitude.config import LoaderSettings
 from loader.amplitude.events import SOURCE, TABLE
+from loader.amplitude.hour_status import hour_figures, hour_statuses
+from loader.amplitude.runner import lake_projects
 from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.sync_report import SyncReport
 from loader.hours import hour_key
@@ -48,6 +50,20 @@ def lake_location(lake_root: str) -> dg.MetadataValue:
     if "://" in lake_root:
         return dg.MetadataValue.url(lake_root)
     return dg.MetadataValue.path(str(Path(lake_root).resolve()))
+
+
+def lake_figures(settings: LoaderSettings) -> dict[str, int]:
+    """The status page's figures over every project of the lake, as metadata Dagster plots.
+
+    Args:
+        settings: Where the lake is, the start and the lag.
+
+    Returns:
+        `hours_with_events`, `hours_without_events`, `missing_hours`, `failed_hours`, `rows`
+        and `rejected_lines`.
+    """
+    hours = [h for p in lake_projects(settings) for h in hour_statuses(p, settings)]
+    return {name.replace(" ", "_"): value for name, value in hour_figures(hours).items()}
 
 
 def run_metadata(

@@ -34,6 +34,30 @@ class HourStatus:
     rejects: int = 0
 
 
+#: Each state, as a figure's name.
+STATE_FIGURES = {
+    "loaded": "hours with events",
+    "empty": "hours without events",
+    "missing": "missing hours",
+    "failed": "failed hours",
+}
+
+
+def hour_figures(hours: list[HourStatus]) -> dict[str, int]:
+    """The figures of the status page: hours in each state, rows and rejected lines.
+
+    Args:
+        hours: Hour statuses (of one project or several).
+
+    Returns:
+        Figure name to value, in the page's order.
+    """
+    figures = {label: sum(1 for h in hours if h.state == s) for s, label in STATE_FIGURES.items()}
+    figures["rows"] = sum(h.rows for h in hours)
+    figures["rejected lines"] = sum(h.rejects for h in hours)
+    return figures
+
+
 def hour_statuses(
     project: ProjectConfig, settings: LoaderSettings, *, now: datetime | None = None
 ) -> list[HourStatus]:

@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from datetime import date, datetime
 
-from loader.amplitude.hour_status import HourStatus
+from loader.amplitude.hour_status import HourStatus, hour_figures
 
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 24px; color: #1f2328; }
@@ -34,12 +34,6 @@ table.calendar th.hh { width: 14px; max-width: 14px; padding: 0; overflow: visib
 .legend span.h { display: inline-block; vertical-align: middle; margin: 0 4px 0 14px; }
 .legend span.h:first-child { margin-left: 0; }
 """
-_STATES = {
-    "loaded": "hours with events",
-    "empty": "hours without events",
-    "missing": "missing hours",
-    "failed": "failed hours",
-}
 
 
 def _cell(status: HourStatus, top_rows: int) -> str:
@@ -83,11 +77,7 @@ def _calendar(hours: list[HourStatus]) -> str:
 
 
 def _summary(hours: list[HourStatus]) -> str:
-    counts = {state: sum(1 for s in hours if s.state == state) for state in _STATES}
-    rows = sum(s.rows for s in hours)
-    rejects = sum(s.rejects for s in hours)
-    parts = [f"<span>{counts[k]:,} {label}</span>" for k, label in _STATES.items()]
-    parts += [f"<span>{rows:,} rows</span>", f"<span>{rejects:,} rejected lines</span>"]
+    parts = [f"<span>{value:,} {name}</span>" for name, value in hour_figures(hours).items()]
     return f'<p class="summary">{"".join(parts)}</p>'
 
 

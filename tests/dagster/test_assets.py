@@ -58,6 +58,15 @@ def test_one_partition_equals_the_ground_truth_and_its_run_log_tells_the_plan_an
     assert metadata["dagster/row_count"].value == len(synthetic.events(hour))
     assert metadata["export_requests"].value == 1
     assert 0 < metadata["megabytes_downloaded"].value < 1  # in MB, not a bare byte count
+    [refreshed] = result.asset_materializations_for_node("amplitude__catalog")
+    figures = {
+        k: refreshed.metadata[k].value for k in ("hours_with_events", "rows", "failed_hours")
+    }
+    assert figures == {
+        "hours_with_events": 1,
+        "rows": len(synthetic.events(hour)),
+        "failed_hours": 0,
+    }
     lake = resources["lake"].lake_root  # type: ignore[attr-defined]
     assert metadata["lake"] == dg.MetadataValue.path(str(Path(lake).resolve()))
     assert all(check.passed for check in result.get_asset_check_evaluations())
