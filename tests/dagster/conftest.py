@@ -8,12 +8,26 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from dagster_defs.resources import AmplitudeResource, LakeResource
 from loader.emulator import EmulatorServer
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+@pytest.fixture(autouse=True)
+def _no_storage_of_a_gone_instance() -> Iterator[None]:
+    """Start every test without the state storage of an instance an earlier test made.
+
+    A Dagster instance puts its state storage in a context variable, which weakly refers to the
+    instance. Evaluating a schedule tick on a test instance left it set after the instance was
+    gone, and then building definitions in a later test of the same worker failed with
+    "Attempted to resolve undefined DagsterInstance weakref".
+    """
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture
