@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def build_dbt_models(names: Names, project_dir: Path) -> dg.AssetsDefinition:
     Returns:
         The dbt assets; they need the `dbt` resource of `dbt_resource(project_dir)`.
     """
+    _dbt_on_path()
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
     prepare(project)
 
@@ -107,16 +109,16 @@ def dbt_resource(project_dir: Path) -> DbtCliResource:
     Returns:
         The resource.
     """
-    return DbtCliResource(
-        project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=_dbt()
-    )
+    return DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir))
 
 
-def _dbt() -> str:
-    """The `dbt` installed beside this Python, else the one on PATH.
+def _dbt_on_path() -> None:
+    """Put this interpreter's scripts folder on PATH when `dbt` is not found there.
 
-    A code server or run started as `/venv/bin/python -m dagster ...` has no `/venv/bin` on
-    PATH, and dagster-dbt looks for `dbt` only there (it failed to load the definitions).
+    dagster-dbt runs `dbt` from PATH: to parse the project at load, and in every run. A code
+    server or run started as `/venv/bin/python -m dagster ...`, its venv not activated, could not
+    load the definitions ("the dbt executable 'dbt' was not found on PATH").
     """
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
+    scripts = Path(sys.executable).parent
+    if shutil.which("dbt") is None and (scripts / "dbt").exists():
+        os.environ["PATH"] = os.pathsep.join((str(scripts), os.environ.get("PATH", "")))
