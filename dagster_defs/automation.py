@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import timedelta
 from typing import Any
@@ -14,8 +13,6 @@ from dagster_defs.location import Location
 from dagster_defs.partitions import PROJECT
 from loader.hours import floor_hour, newest_ready_hour
 from loader.secrets import redact
-
-log = logging.getLogger(__name__)
 
 #: Refresh after any update of a parent, a backfill's or the lake sensor's included. Plain
 #: `eager()` waits until no parent partition is missing, which years of hourly partitions never
