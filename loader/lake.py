@@ -94,6 +94,9 @@ class Lake:
                 return [entry.name for entry in Path(folder).iterdir()]
             except FileNotFoundError:
                 return []
+        # fsspec filesystems cache listings: another writer's new commit record would stay
+        # invisible, and a writer would retry the same version until it gave up.
+        self.fs.invalidate_cache(folder)
         try:
             return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)]
         except FileNotFoundError:
@@ -196,9 +199,17 @@ class Lake:
         Returns:
             False if the path existed (another writer got there first).
         """
+        if self.protocol in CONDITIONAL_CREATE:
+            # One PUT with `If-None-Match: *`: the store refuses it (412) if the key exists, so
+            # writers on different machines cannot both create the same record.
+            try:
+                self.fs.pipe_file(path, data, mode="create")
+            except FileExistsError:
+                return False
+            return True
         if not self.local:
-            # Object stores: the next step is a conditional PUT (If-None-Match: *); until then a
-            # remote lake relies on the orchestrator to serialise commits (see `lock`).
+            # Other stores: look, then write. Two writers can both see nothing and both write,
+            # so such a lake needs its commits serialised by the orchestrator (see the README).
             if self.exists(path):
                 return False
             self.write_bytes(path, data)
@@ -222,6 +233,7 @@ class Lake:
         Returns:
             The files (an empty list if the folder does not exist).
         """
+        self.fs.invalidate_cache(folder)  # as in `names`: files other writers added count
         try:
             found = self.fs.find(folder, detail=True)
         except FileNotFoundError:
@@ -240,8 +252,8 @@ class Lake:
     def lock(self, path: str) -> Iterator[None]:
         """Hold an exclusive lock, across processes on this machine; re-entrant in a process.
 
-        On a remote lake there is no portable lock; commits then rely on the conditional create
-        of their record (`create_exclusive`), and a debug line says so.
+        On a remote lake there is no portable lock: commits rely on the conditional create of
+        their record (`create_exclusive`) on S3, and on the orchestrator elsewhere.
 
         Args:
             path: The lock file's path in the lake.
@@ -250,7 +262,7 @@ class Lake:
             While the lock is held.
         """
         if not self.local:
-            log.debug("no file lock on %s; commits rely on the orchestrator", self.protocol)
+            log.debug("no file lock on %s; commits rely on a conditional create", self.protocol)
             yield
             return
         with _LOCKS_GUARD:
@@ -307,6 +319,12 @@ def _sweep_scratch(base: Path) -> None:
         pid = folder.name.split("-")[2]
         if pid.isdigit() and not psutil.pid_exists(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Stores whose fsspec filesystem creates a file only if none exists, in one request
+#: (s3fs's `mode="create"`: a PUT with `If-None-Match: *`, which S3 and S3-compatible stores
+#: honour).
+CONDITIONAL_CREATE = frozenset({"s3", "s3a"})
 
 
 def _protocol(fs: Any) -> str:

@@ -19,6 +19,8 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 
+import tenacity
+
 from loader.errors import LoaderError
 from loader.lake import Lake
 from loader.snapshot.state import Snapshot, TableState
@@ -29,8 +31,8 @@ log = logging.getLogger(__name__)
 #: The folder of the commit records, below the lake's root.
 COMMITS = "_commits"
 _LOCK = "commit.lock"
-#: How often a writer re-applies its change after losing the race for a record.
-ATTEMPTS = 8
+#: How often a writer applies its change before it gives up losing the race for a record.
+ATTEMPTS = 20
 
 #: A change maps the snapshot it applies to to the new states of the tables it changes.
 Change = Callable[[Snapshot], Mapping[str, TableState]]
@@ -80,6 +82,19 @@ class CommitLog:
                 continue
         return self.read(self.versions()[-1])
 
+    def _try_commit(self, operation: str, change: Change) -> Snapshot | None:
+        """Apply the change to the newest snapshot and create its record; None if beaten."""
+        base = self.latest()
+        new = base.changed(base.version + 1, operation, change(base))
+        crash_point("commit.before_record")
+        path = f"{self.folder}/{record_name(new.version)}"
+        if self.lake.create_exclusive(path, new.to_json()):
+            log.debug("committed snapshot %d: %s", new.version, operation)
+            crash_point("commit.after_record")
+            return new
+        log.info("snapshot %d was committed by another writer; retrying", new.version)
+        return None
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the lake's commit lock (re-entrant within a process).
@@ -104,17 +119,19 @@ class CommitLog:
         Raises:
             LoaderError: If other writers kept committing first.
         """
+        # A writer that lost waits a random, growing while before it tries again: without a
+        # lock (object storage), writers that retried at once kept colliding, and one of four
+        # gave up after 8 losses in a row.
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(ATTEMPTS),
+            wait=tenacity.wait_random_exponential(multiplier=0.05, max=2),
+            retry=tenacity.retry_if_result(lambda committed: committed is None),
+            retry_error_callback=lambda _: None,
+        )
         with self.locked():
-            for _ in range(ATTEMPTS):
-                base = self.latest()
-                new = base.changed(base.version + 1, operation, change(base))
-                crash_point("commit.before_record")
-                path = f"{self.folder}/{record_name(new.version)}"
-                if self.lake.create_exclusive(path, new.to_json()):
-                    log.debug("committed snapshot %d: %s", new.version, operation)
-                    crash_point("commit.after_record")
-                    return new
-                log.info("snapshot %d was committed by another writer; retrying", new.version)
+            committed: Snapshot | None = retrying(self._try_commit, operation, change)
+        if committed is not None:
+            return committed
         raise LoaderError(
             f"could not commit {operation!r}: other writers committed first {ATTEMPTS} times",
             remedy="run again; if it persists, fewer loads at once on this lake",
