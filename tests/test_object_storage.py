@@ -13,13 +13,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import s3fs
+from moto.server import ThreadedMotoServer
 
 from loader.lake import Lake
 from loader.snapshot.log import COMMITS, CommitLog
 from loader.snapshot.state import HourEntry, Snapshot, TableState
-
-s3fs = pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
 
 TABLE = "amplitude/project=1/events"
 ENVIRONMENT = {
@@ -32,7 +31,7 @@ ENVIRONMENT = {
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """An S3 server on loopback, and the environment that points s3fs at it."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
