@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -118,6 +119,30 @@ def _catalog_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: DuckDB never downloads an extension on its own here: a view over `s3://` files would make it
+#: fetch `httpfs` from the internet. A remote lake's files are read through the lake's own
+#: fsspec filesystem, registered in the session (see `register`).
+NO_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+def register(con: duckdb.DuckDBPyConnection, filesystem: Any | None) -> duckdb.DuckDBPyConnection:
+    """Let DuckDB read a remote lake's files through its fsspec filesystem.
+
+    Args:
+        con: The connection.
+        filesystem: The lake's filesystem, or None for a local lake.
+
+    Returns:
+        The same connection.
+    """
+    if filesystem is not None:
+        con.register_filesystem(filesystem)
+    return con
+
+
 #: Settings for a session that queries the views: the views re-read the same Parquet footers on
 #: every query, and DuckDB caches them only when asked (a third to half of a short query).
 QUERY_SETTINGS = ("SET parquet_metadata_cache = true",)
@@ -137,7 +162,7 @@ def tune_for_views(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def open_catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
+def open_catalog(path: str | Path, filesystem: Any | None = None) -> duckdb.DuckDBPyConnection:
     """Open the newest snapshot's catalog read-only, tuned for querying its views.
 
     The file is attached to a new in-memory database, so that a process that still holds a
@@ -145,26 +170,28 @@ def open_catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
 
     Args:
         path: The catalog file.
+        filesystem: A remote lake's fsspec filesystem (None for a local lake).
 
     Returns:
         A connection; close it when done.
     """
-    con = duckdb.connect()
+    con = register(duckdb.connect(config=NO_DOWNLOADS), filesystem)
     con.execute(f"ATTACH {quote_literal(str(path))} AS catalog (READ_ONLY)")
     con.execute("USE catalog")
     return tune_for_views(con)
 
 
-def connect_views(views: list[View]) -> duckdb.DuckDBPyConnection:
+def connect_views(views: list[View], filesystem: Any | None = None) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB holding the views, to query the lake without the catalog file.
 
     Args:
         views: The views.
+        filesystem: A remote lake's fsspec filesystem (None for a local lake).
 
     Returns:
         A connection; close it when done.
     """
-    con = tune_for_views(duckdb.connect())
+    con = tune_for_views(register(duckdb.connect(config=NO_DOWNLOADS), filesystem))
     for schema in sorted({v.schema for v in views}):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
     for view in views:
@@ -181,7 +208,12 @@ def catalog_version(path: Path) -> int:
 
 
 def publish_catalog(
-    path: Path, views: list[View], *, version: int = 0, force: bool = False
+    path: Path,
+    views: list[View],
+    *,
+    version: int = 0,
+    force: bool = False,
+    filesystem: Any | None = None,
 ) -> bool:
     """Make the catalog at `path` hold exactly `views` of one snapshot, if it is not newer.
 
@@ -190,6 +222,7 @@ def publish_catalog(
         views: The views it must hold.
         version: The snapshot they read: a catalog of a newer one is left as it is.
         force: Rebuild even if the definitions are unchanged.
+        filesystem: A remote lake's fsspec filesystem, to bind the views (None if local).
 
     Returns:
         True if a new file was swapped in.
@@ -211,7 +244,7 @@ def publish_catalog(
             stale.unlink(missing_ok=True)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
         try:
-            with duckdb.connect(str(building)) as con:
+            with register(duckdb.connect(str(building), config=NO_DOWNLOADS), filesystem) as con:
                 for schema in sorted({v.schema for v in views}):
                     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
                 for view in views:

@@ -11,14 +11,25 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
 
+from loader.amplitude.catalog_views import amplitude_views
+from loader.amplitude.config import ProjectConfig
+from loader.amplitude.runner import sync_projects
+from loader.catalog import connect_views, open_catalog
+from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
 from loader.snapshot.log import COMMITS, CommitLog
+from loader.snapshot.reader import LakeSnapshot
 from loader.snapshot.state import HourEntry, Snapshot, TableState
+from tests.conftest import NOW, START, config_for, settings_in
+from tests.truth import truth
 
 TABLE = "amplitude/project=1/events"
 ENVIRONMENT = {
@@ -112,3 +123,27 @@ def test_writers_without_a_shared_lock_commit_one_history_and_lose_no_change(buc
     assert log.versions() == list(range(1, writers * commits + 1))
     hours = log.latest().table(TABLE).hours
     assert set(hours) == {f"w{i}-{k}" for i in range(writers) for k in range(commits)}
+
+
+def test_a_load_into_an_s3_lake_reaches_the_ground_truth_through_the_catalog(
+    bucket: str, tmp_path: Path
+) -> None:
+    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
+    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
+    last = START + timedelta(hours=29)
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
+        project: ProjectConfig = config_for(synthetic, emulator)
+        [report] = sync_projects([project], settings, start=START, end=last, now=NOW)
+    assert report.hours_loaded + report.hours_empty == 30
+    expected = set(truth(synthetic, START, last))
+
+    lake = Lake(settings.lake_root)
+    assert lake.names(f"{bucket}/lake/_commits"), "nothing was committed to the bucket"
+    with connect_views(amplitude_views(LakeSnapshot.newest(lake)), lake.fs) as con:
+        uuids = {r[0] for r in con.execute("SELECT uuid FROM amplitude.events").fetchall()}
+    assert uuids == expected
+    # The catalog file was built on the same snapshot; a session reads it through the lake's
+    # filesystem (DuckDB downloads no extension).
+    with open_catalog(settings.catalog_path, lake.fs) as con:
+        row = con.execute("SELECT count(DISTINCT uuid) FROM amplitude.events").fetchone()
+    assert row is not None and row[0] == len(expected)

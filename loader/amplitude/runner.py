@@ -76,12 +76,14 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
     Returns:
         True if the catalog file was replaced.
     """
-    pinned = LakeSnapshot.newest(open_lake(settings))
+    lake = open_lake(settings)
+    pinned = LakeSnapshot.newest(lake)
     return publish_catalog(
         Path(settings.catalog_path),
         amplitude_views(pinned),
         version=pinned.snapshot.version,
         force=force,
+        filesystem=None if lake.local else lake.fs,
     )
 
 
