@@ -121,23 +121,26 @@ def _catalog_lock(path: Path) -> Iterator[None]:
 
 #: DuckDB never downloads an extension on its own here: a view over `s3://` files would make it
 #: fetch `httpfs` from the internet. A remote lake's files are read through the lake's own
-#: fsspec filesystem, registered in the session (see `register`).
+#: fsspec filesystem, registered in the session (see `lake_session`).
 NO_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
 
 
-def register(con: duckdb.DuckDBPyConnection, filesystem: Any | None) -> duckdb.DuckDBPyConnection:
-    """Let DuckDB read a remote lake's files through its fsspec filesystem.
+def lake_session(
+    filesystem: Any | None = None, database: str = ":memory:"
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB session that reads the lake's files and downloads no extension.
 
     Args:
-        con: The connection.
-        filesystem: The lake's filesystem, or None for a local lake.
+        filesystem: A remote lake's fsspec filesystem (`Lake.duckdb_filesystem`); None if local.
+        database: The database file (default: in memory).
 
     Returns:
-        The same connection.
+        A connection; close it when done.
     """
+    con = duckdb.connect(database, config=NO_DOWNLOADS)
     if filesystem is not None:
         con.register_filesystem(filesystem)
     return con
@@ -175,7 +178,7 @@ def open_catalog(path: str | Path, filesystem: Any | None = None) -> duckdb.Duck
     Returns:
         A connection; close it when done.
     """
-    con = register(duckdb.connect(config=NO_DOWNLOADS), filesystem)
+    con = lake_session(filesystem)
     con.execute(f"ATTACH {quote_literal(str(path))} AS catalog (READ_ONLY)")
     con.execute("USE catalog")
     return tune_for_views(con)
@@ -191,7 +194,7 @@ def connect_views(views: list[View], filesystem: Any | None = None) -> duckdb.Du
     Returns:
         A connection; close it when done.
     """
-    con = tune_for_views(register(duckdb.connect(config=NO_DOWNLOADS), filesystem))
+    con = tune_for_views(lake_session(filesystem))
     for schema in sorted({v.schema for v in views}):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
     for view in views:
@@ -244,7 +247,7 @@ def publish_catalog(
             stale.unlink(missing_ok=True)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
         try:
-            with register(duckdb.connect(str(building), config=NO_DOWNLOADS), filesystem) as con:
+            with lake_session(filesystem, str(building)) as con:
                 for schema in sorted({v.schema for v in views}):
                     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
                 for view in views:

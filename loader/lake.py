@@ -44,6 +44,11 @@ class Lake:
         self.root = str(Path(path).resolve()) if self.local else path.rstrip("/")
         self.protocol = "" if self.local else _protocol(self.fs)
 
+    @property
+    def duckdb_filesystem(self) -> Any | None:
+        """The filesystem DuckDB must be given to read this lake's files; None for a local lake."""
+        return None if self.local else self.fs
+
     def __repr__(self) -> str:
         return f"Lake({self.url(self.root)!r})"
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
-
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.runner import open_lake
-from loader.catalog import quote_list
+from loader.catalog import lake_session, quote_list
 from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
 from loader.manifest import ManifestStore
 from loader.snapshot.layout import TableLayout
@@ -80,9 +78,7 @@ def hour_statuses(
     rejects: dict[str, int] = {}
     manifests = [lake.url(lake.join(e.manifest)) for e in state.hours.values()]
     if manifests:
-        with duckdb.connect() as con:
-            if not lake.local:
-                con.register_filesystem(lake.fs)
+        with lake_session(lake.duckdb_filesystem) as con:
             rejects = dict(
                 con.execute(
                     f"SELECT hour, rejects FROM read_json({quote_list(manifests)},"

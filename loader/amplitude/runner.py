@@ -83,7 +83,7 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
         amplitude_views(pinned),
         version=pinned.snapshot.version,
         force=force,
-        filesystem=None if lake.local else lake.fs,
+        filesystem=lake.duckdb_filesystem,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from loader.catalog import quote_list, quote_literal
+from loader.catalog import lake_session, quote_list, quote_literal
 from loader.hours import hour_key
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.state import TableState
@@ -58,10 +58,7 @@ class DuplicateIndex:
         Returns:
             A connection.
         """
-        con = duckdb.connect()
-        if not self.layout.lake.local:
-            con.register_filesystem(self.layout.lake.fs)
-        return con
+        return lake_session(self.layout.lake.duckdb_filesystem)
 
     def refresh(
         self,
