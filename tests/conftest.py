@@ -54,6 +54,48 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+#: Credentials of the loopback S3 server; the tests that use it grep every output for them.
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "AKIALOOPBACKTESTKEY1",
+    "AWS_SECRET_ACCESS_KEY": "loopback/Test+Secret/9f3c2a7e5b1d",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 server on loopback (moto's, real HTTP), and the `AWS_*` environment pointing at it.
+
+    s3fs finds the endpoint and the credentials through the standard AWS chain, as it would on
+    a machine that reaches AWS; child processes inherit them with the environment.
+    """
+    from tests.s3_server import LoopbackS3
+
+    saved = {k: os.environ.get(k) for k in [*S3_CREDENTIALS, "AWS_ENDPOINT_URL"]}
+    with LoopbackS3() as endpoint:
+        os.environ.update(S3_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+        try:
+            yield endpoint
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the loopback S3 server; its lake is `s3://<bucket>/lake`."""
+    import uuid
+
+    import s3fs
+
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(name)
+    return name
+
+
 @pytest.fixture
 def synthetic() -> SyntheticProject:
     """A small synthetic project with several parts per busy hour."""

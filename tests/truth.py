@@ -7,6 +7,7 @@ the emulator's raw events, so that a test comparing the two can catch a mistake 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -68,15 +69,27 @@ def expected_row(event: dict[str, Any], upload_hour: datetime, project_id: int) 
     return row
 
 
-def truth(project: SyntheticProject, first: datetime, last: datetime) -> dict[str, dict[str, Any]]:
+def truth(
+    project: SyntheticProject,
+    first: datetime,
+    last: datetime,
+    reloaded: Mapping[datetime, SyntheticProject] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Return the expected `amplitude.events` rows of loaded hours, by uuid.
 
     Where a uuid was exported in several upload hours, the earliest hour's copy is expected.
+
+    Args:
+        project: The content the hours were loaded from.
+        first: The first loaded hour.
+        last: The last loaded hour.
+        reloaded: Hours reloaded from another content (the export changed), and that content.
     """
     rows: dict[str, dict[str, Any]] = {}
     for hour in hours_between(first, last):
-        for event in project.events(hour):
-            rows.setdefault(event["uuid"], expected_row(event, hour, project.project_id))
+        source = (reloaded or {}).get(hour, project)
+        for event in source.events(hour):
+            rows.setdefault(event["uuid"], expected_row(event, hour, source.project_id))
     return rows
 
 

@@ -88,12 +88,36 @@ class CommitLog:
         new = base.changed(base.version + 1, operation, change(base))
         crash_point("commit.before_record")
         path = f"{self.folder}/{record_name(new.version)}"
-        if self.lake.create_exclusive(path, new.to_json()):
-            log.debug("committed snapshot %d: %s", new.version, operation)
-            crash_point("commit.after_record")
-            return new
-        log.info("snapshot %d was committed by another writer; retrying", new.version)
-        return None
+        if not self.lake.create_exclusive(path, new.to_json()):
+            log.info("snapshot %d was committed by another writer; retrying", new.version)
+            return None
+        crash_point("commit.after_record")
+        if self._beside_the_history(new):
+            self.lake.delete(path)
+            log.warning(
+                "snapshot %d was made from a snapshot older than the vacuum's retention and"
+                " landed beside the history; applying the change again",
+                new.version,
+            )
+            return None
+        log.debug("committed snapshot %d: %s", new.version, operation)
+        return new
+
+    def _beside_the_history(self, new: Snapshot) -> bool:
+        """Tell whether a record just created filled a gap the vacuum left, not the next number.
+
+        The vacuum deletes the records of snapshots superseded more than the retention ago, so a
+        writer that read the newest snapshot before then (a commit slower than the retention)
+        finds the next number free, though later snapshots exist: its record would be ignored
+        by every reader, and its change lost. A later record made from it is fine.
+        """
+        for version in (v for v in self.versions() if v > new.version):
+            try:
+                parent = self.read(version).parent
+            except FileNotFoundError:
+                continue
+            return parent not in ("", new.id)  # "": a record of a version that kept no parent
+        return False
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

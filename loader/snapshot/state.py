@@ -9,6 +9,7 @@ superseded it, and the vacuum deletes it after the retention.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -114,12 +115,17 @@ class Snapshot:
         committed_at: When it was committed (ISO, UTC).
         operation: What the commit did, for people.
         tables: Table key (`<source>/project=<id>/<table>`) to its state.
+        id: A name no other commit has ("" before the first commit, and in older records).
+        parent: The `id` of the snapshot this one was made from, to tell a record that
+            landed in the history from one that landed beside it (see `CommitLog`).
     """
 
     version: int = 0
     committed_at: str = ""
     operation: str = ""
     tables: Mapping[str, TableState] = field(default_factory=dict)
+    id: str = ""
+    parent: str = ""
 
     def table(self, key: str) -> TableState:
         """The state of one table (empty if the snapshot has none)."""
@@ -145,6 +151,8 @@ class Snapshot:
             committed_at=datetime.now(UTC).isoformat(),
             operation=operation,
             tables={**self.tables, **tables},
+            id=uuid.uuid4().hex,
+            parent=self.id,
         )
 
     @property
@@ -169,6 +177,8 @@ class Snapshot:
             "version": self.version,
             "committed_at": self.committed_at,
             "operation": self.operation,
+            "id": self.id,
+            "parent": self.parent,
             "tables": tables,
         }
         return json.dumps(record, separators=(",", ":")).encode()
@@ -188,7 +198,14 @@ class Snapshot:
             )
             for key, t in raw["tables"].items()
         }
-        return cls(raw["version"], raw["committed_at"], raw["operation"], tables)
+        return cls(
+            raw["version"],
+            raw["committed_at"],
+            raw["operation"],
+            tables,
+            id=raw.get("id", ""),
+            parent=raw.get("parent", ""),
+        )
 
 
 def with_hours(state: TableState, entries: Mapping[str, HourEntry]) -> TableState:

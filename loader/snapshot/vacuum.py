@@ -7,8 +7,10 @@ A file leaves the lake in two ways:
   may still read it, so it is kept until every snapshot that lists it was superseded more than
   the retention ago;
 - **never committed**: a crash, or a writer that lost a commit race, left it before any record
-  listed it. It is deleted once it is older than the retention (a writer on another machine may
-  be about to commit it).
+  listed it. It is deleted once it is older than the retention. On a local lake writers write
+  their files and commit them under the commit lock, which the vacuum holds too. Object storage
+  has no lock: a writer on another machine may be about to commit files it wrote minutes ago,
+  so there they are kept at least `UNCOMMITTED_MIN_AGE`, whatever the retention.
 
 Commit records go too, once their snapshot was superseded more than the retention ago; the
 newest always stays. Each vacuum that removes anything writes a record of what it removed to
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: Where each vacuum's record goes, below the lake's root.
 VACUUM_LOG = "_vacuum"
+#: How long a never-committed file stays on a lake without a commit lock, at the least: far
+#: longer than a commit takes (writing a day's files, then its record: seconds to minutes).
+UNCOMMITTED_MIN_AGE = timedelta(hours=6)
 #: Top-level folders of the lake that hold no table files.
 _NOT_TABLES = {COMMITS, VACUUM_LOG, "_scratch"}
 
@@ -80,6 +85,7 @@ def vacuum(lake: Lake, retention: timedelta, now: datetime | None = None) -> Vac
     """
     now = now or datetime.now(UTC)
     cutoff = now - retention
+    uncommitted_cutoff = cutoff if lake.local else min(cutoff, now - UNCOMMITTED_MIN_AGE)
     commits = CommitLog(lake)
     report = VacuumReport(now.isoformat(), retention.total_seconds() / 3600)
     with commits.locked():
@@ -104,7 +110,7 @@ def vacuum(lake: Lake, retention: timedelta, now: datetime | None = None) -> Vac
                 continue
             if relative in listed:
                 report.superseded.append(relative)
-            elif info.modified is None or info.modified > cutoff:
+            elif info.modified is None or info.modified > uncommitted_cutoff:
                 continue  # perhaps a commit in progress on another machine
             else:
                 report.uncommitted.append(relative)

@@ -1,0 +1,68 @@
+"""Helpers for tests of lakes on the loopback S3 server (the server is in `tests.conftest`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import s3fs
+
+from loader.amplitude.config import LoaderSettings
+from loader.catalog import open_catalog
+from loader.lake import Lake
+from tests.truth import comparable
+
+T = TypeVar("T")
+
+
+def separate_lake(url: str) -> Lake:
+    """A lake with a filesystem of its own, as a writer on another machine has."""
+    lake = Lake(url)
+    lake.fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    return lake
+
+
+def race(workers: int, work: Callable[[int], T]) -> list[T | BaseException]:
+    """Run `work(i)` in `workers` threads released together; their results (or errors) by worker."""
+    results: list[T | BaseException | None] = [None] * workers
+    start = threading.Barrier(workers)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # the test reads it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results  # type: ignore[return-value]
+
+
+def bucket_files(url: str) -> dict[str, bytes]:
+    """Every object below a lake URL, by path relative to it, with its bytes."""
+    lake = separate_lake(url)
+    return {
+        info.path[len(lake.root) + 1 :]: lake.read_bytes(info.path)
+        for info in lake.files(lake.root)
+    }
+
+
+def catalog_events(settings: LoaderSettings) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The snapshot the catalog reads, and its `events` rows by uuid, comparable with the truth.
+
+    The catalog is read as `amplitude-loader query` reads it: with the lake's filesystem
+    registered in the session, DuckDB downloading no extension.
+    """
+    lake = Lake(settings.lake_root)
+    with open_catalog(settings.catalog_path, lake.duckdb_filesystem) as con:
+        pinned = con.execute("SELECT version FROM amplitude.lake_snapshot").fetchone()
+        result = con.execute("SELECT * FROM amplitude.events")
+        columns = [d[0] for d in result.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+    assert pinned is not None
+    return int(pinned[0]), {row["uuid"]: comparable(row) for row in rows}

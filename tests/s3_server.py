@@ -1,0 +1,61 @@
+"""An S3 server on loopback for the tests: moto's standalone server, in a process of its own.
+
+In its own process, as a real store is, the server does not share the loader's interpreter
+lock: a 30-hour load into it took 9.6 s against 13.0 s with moto's threaded server in the test
+process.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from types import TracebackType
+
+_LISTENING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
+
+
+class LoopbackS3:
+    """`with LoopbackS3() as endpoint:` serves S3 at `endpoint` (http://127.0.0.1:<port>)."""
+
+    def __init__(self) -> None:
+        self.endpoint = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> str:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stderr is not None
+        said = []
+        for line in self._process.stderr:
+            said.append(line)
+            found = _LISTENING.search(line)
+            if found:
+                self.endpoint = found.group(1)
+                break
+        if not self.endpoint:
+            self._process.kill()
+            raise RuntimeError(f"moto's S3 server did not start: {''.join(said)[-2000:]}")
+        # It logs every request on stderr: read it, or the server blocks once the pipe is full.
+        threading.Thread(target=self._process.stderr.read, daemon=True).start()
+        return self.endpoint
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
