@@ -1,9 +1,11 @@
 """A reader in its own process, as an analyst's session: counts the events views until told to stop.
 
-Run as `python tests/catalog_reader.py CATALOG MODE STOP_FILE`; MODE is `long` (one read-only
-connection for the whole run), `fresh` (a new connection per query) or `attach` (a connection
-held open the whole run, as a notebook would, and each query through `open_catalog`). Each
-answer is printed as one JSON line: the four counts of one query, or the error it raised.
+Run as `python tests/catalog_reader.py CATALOG MODE STOP_FILE [LAKE]`; MODE is `long` (one
+read-only connection for the whole run), `fresh` (a new connection per query) or `attach` (a
+connection held open the whole run, as a notebook would, and each query through
+`open_catalog`). A remote LAKE's filesystem is registered in every session, as
+`amplitude-loader query` does. Each answer is printed as one JSON line: the four counts of one
+query, or the error it raised.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from loader.catalog import open_catalog
+from loader.catalog import NO_DOWNLOADS, open_catalog
+from loader.lake import Lake
 
 QUERY = """
 SELECT (SELECT count(*) FROM amplitude.events),
@@ -27,8 +31,10 @@ SELECT (SELECT count(*) FROM amplitude.events),
 """
 
 
-def _connect(catalog: str) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(catalog, read_only=True)
+def _connect(catalog: str, filesystem: Any) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(catalog, read_only=True, config=NO_DOWNLOADS)
+    if filesystem is not None:
+        con.register_filesystem(filesystem)
     con.execute("SET parquet_metadata_cache = true")  # as the README recommends
     return con
 
@@ -45,18 +51,19 @@ def _evidence(catalog: str, folder: Path) -> str:
         return f"; the file now at the path fails too: {type(exc).__name__}: {exc}"
 
 
-def main(catalog: str, mode: str, stop: Path) -> None:
+def main(catalog: str, mode: str, stop: Path, lake: str | None = None) -> None:
     """Query every few tens of milliseconds until `stop` exists."""
-    con = _connect(catalog) if mode in ("long", "attach") else None
+    filesystem = Lake(lake).duckdb_filesystem if lake else None
+    con = _connect(catalog, filesystem) if mode in ("long", "attach") else None
     while not stop.exists():
         phase = "open"  # said with an error: opening the catalog, or querying it
         try:
             if mode == "attach":
-                with open_catalog(catalog) as attached:
+                with open_catalog(catalog, filesystem) as attached:
                     phase = "query"
                     row = attached.execute(QUERY).fetchone()
             elif con is None:
-                with _connect(catalog) as fresh:
+                with _connect(catalog, filesystem) as fresh:
                     phase = "query"
                     row = fresh.execute(QUERY).fetchone()
             else:
@@ -71,4 +78,4 @@ def main(catalog: str, mode: str, stop: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], Path(sys.argv[3]), *sys.argv[4:5])

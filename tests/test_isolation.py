@@ -26,47 +26,17 @@ from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
-from loader.snapshot.state import Snapshot
 from tests.conftest import LAST, NOW, START
+from tests.snapshot_truth import KEY, SnapshotTruth
 from tests.truth import truth as truth_rows
 
-KEY = "amplitude/project=100001/events"
 READER = Path(__file__).with_name("catalog_reader.py")
-
-
-class Truth:
-    """The totals of every snapshot committed, from the content each hour was loaded from."""
-
-    def __init__(self, settings: LoaderSettings) -> None:
-        self.log = CommitLog(Lake(settings.lake_root))
-        self.snapshots: dict[int, Snapshot] = {}
-        self.content: dict[str, SyntheticProject] = {}  # manifest -> the content it was loaded from
-
-    def record(self, loaded_from: SyntheticProject) -> None:
-        """Note the snapshots committed since the last call, loaded from one content."""
-        for version in self.log.versions():
-            if version not in self.snapshots:
-                snapshot = self.log.read(version)
-                self.snapshots[version] = snapshot
-                for entry in snapshot.table(KEY).hours.values():
-                    self.content.setdefault(entry.manifest, loaded_from)
-
-    def totals(self, snapshot: Snapshot) -> tuple[int, int, int, int]:
-        """(events rows, events uuids, events_all rows, events_all uuids) of a snapshot."""
-        uuids: set[str] = set()
-        rows = 0
-        for key, entry in snapshot.table(KEY).hours.items():
-            hour = datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-            events = self.content[entry.manifest].events(hour)
-            rows += len(events)
-            uuids.update(e["uuid"] for e in events)
-        return len(uuids), len(uuids), rows, len(uuids)
 
 
 def _sync(
     emulator: EmulatorServer,
     content: SyntheticProject,
-    truth: Truth,
+    truth: SnapshotTruth,
     project: ProjectConfig,
     settings: LoaderSettings,
     **window: object,
@@ -83,7 +53,7 @@ def test_every_answer_is_one_committed_snapshot_while_loads_reload_compact_and_v
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
-    truth = Truth(settings)
+    truth = SnapshotTruth(settings.lake_root)
     hour = timedelta(hours=1)
     first_again = min(
         h

@@ -1,0 +1,172 @@
+"""On S3, where writers share no lock: a SIGKILL mid-commit, two loaders at once, readers meanwhile.
+
+The loaders are the command line in processes of their own (`tests.loader_process`), each with
+its own S3 client, as on separate machines; they find the loopback server and its credentials
+through the standard `AWS_*` variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from loader.emulator import EmulatorServer, SyntheticProject
+from loader.lake import Lake
+from loader.snapshot.log import CommitLog
+from tests.conftest import NOW, START, settings_in
+from tests.loader_process import LoaderProcess, run_loader
+from tests.object_storage.lakes import catalog_events
+from tests.snapshot_truth import KEY, SnapshotTruth
+from tests.truth import truth
+
+READER = Path(__file__).parents[1] / "catalog_reader.py"
+HOUR = timedelta(hours=1)
+#: 26 hours: day 1 is finished under the tests' clock and compacted; day 2 is read from hours.
+LAST = START + 25 * HOUR
+
+
+def _synthetic() -> SyntheticProject:
+    return SyntheticProject(events_per_hour=30, part_events=20)
+
+
+def _backfill(
+    server: EmulatorServer, url: str, tmp_path: Path, first: datetime, last: datetime
+) -> list[str]:
+    return [
+        "backfill",
+        *("--start", f"{first:%Y%m%dT%H}", "--end", f"{last:%Y%m%dT%H}"),
+        *("--project-id", "100001", "--base-url", server.url),
+        *("--lake", url, "--catalog", str(tmp_path / "catalog.duckdb")),
+    ]
+
+
+def _env(synthetic: SyntheticProject, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    env.update(AMPLITUDE_API_KEY=synthetic.api_key, AMPLITUDE_SECRET_KEY=synthetic.secret_key)
+    return {**env, **extra}
+
+
+def _assert_newest_snapshot_whole(url: str, synthetic: SyntheticProject) -> None:
+    """Every file of the newest snapshot is in the bucket, and holds whole hours."""
+    lake = Lake(url)
+    snapshot = CommitLog(lake).latest()
+    state = snapshot.table(KEY)
+
+    def uuids(path: str) -> set[str]:
+        with lake.fs.open(lake.join(path), "rb") as handle:
+            return set(pq.read_table(handle, columns=["uuid"]).column("uuid").to_pylist())
+
+    def expected(key: str) -> set[str]:
+        hour = datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        return {e["uuid"] for e in synthetic.events(hour)}
+
+    for path in snapshot.live_files():
+        assert lake.exists(lake.join(path)), path
+    for key, entry in state.hours.items():
+        assert (uuids(entry.data) if entry.data else set()) == expected(key), key
+    for day, path in state.days.items():
+        hours = [k for k in state.hours if k.startswith(day)]
+        assert (uuids(path) if path else set()) == set().union(*map(expected, hours)), day
+
+
+@pytest.mark.parametrize(
+    # (the local lake's crash tests cover every other point; here, the commit's own)
+    "point",
+    ["commit.before_record:2", "commit.after_record:1"],
+)
+def test_sigkill_during_a_commit_to_s3_then_a_rerun_gives_exactly_the_ground_truth(
+    point: str, bucket: str, tmp_path: Path
+) -> None:
+    synthetic, url = _synthetic(), f"s3://{bucket}/lake"
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        command = _backfill(server, url, tmp_path, START, LAST)
+        crashed = run_loader(command, _env(synthetic, LOADER_CRASH_AT=point), tmp_path / "out")
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        _assert_newest_snapshot_whole(url, synthetic)
+        rerun = run_loader(command, _env(synthetic), tmp_path / "out")
+        assert rerun.returncode == 0, rerun.stderr
+    _assert_newest_snapshot_whole(url, synthetic)
+    log = CommitLog(Lake(url))
+    version, rows = catalog_events(replace(settings_in(tmp_path), lake_root=url))
+    assert rows == truth(synthetic, START, LAST)
+    assert version == log.latest().version
+    assert "2024-03-01" in log.latest().table(KEY).days
+
+
+def test_two_loaders_at_once_on_one_bucket_commit_one_history_and_readers_see_whole_snapshots(
+    bucket: str, tmp_path: Path
+) -> None:
+    synthetic, url = _synthetic(), f"s3://{bucket}/lake"
+    catalog, stop = tmp_path / "catalog.duckdb", tmp_path / "stop"
+    last = LAST + 4 * HOUR
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        # Two hours first, so that the readers have a catalog to open.
+        first = run_loader(
+            _backfill(server, url, tmp_path, START, START + HOUR), _env(synthetic), tmp_path
+        )
+        assert first.returncode == 0, first.stderr
+        readers = [
+            subprocess.Popen(
+                [sys.executable, str(READER), str(catalog), mode, str(stop), url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for mode in ("fresh", "attach")
+        ]
+        try:
+            time.sleep(1.5)  # the readers have opened the catalog and answered
+            loaders = [
+                LoaderProcess(
+                    [*_backfill(server, url, tmp_path, a, b), "--reload"],
+                    _env(synthetic),
+                    tmp_path / "out",
+                )
+                for a, b in ((START, LAST), (START + 12 * HOUR, last))
+            ]
+            for loader in loaders:
+                done = loader.wait(timeout=300)
+                assert done.returncode == 0, done.stderr[-3000:]
+            time.sleep(1.0)  # the readers see the newest catalog
+        finally:
+            stop.touch()
+            answers = []
+            for reader in readers:
+                out, err = reader.communicate(timeout=60)
+                assert reader.returncode == 0, err
+                answers.append([json.loads(line) for line in out.splitlines()])
+
+    log = CommitLog(Lake(url))
+    snapshots = [log.read(v) for v in log.versions()]
+    # One history: numbered without a hole, each snapshot made from the one before it.
+    assert [s.version for s in snapshots] == list(range(1, len(snapshots) + 1))
+    assert all(b.parent == a.id for a, b in pairwise(snapshots))
+    version, rows = catalog_events(replace(settings_in(tmp_path), lake_root=url))
+    assert rows == truth(synthetic, START, last)
+    assert version == snapshots[-1].version
+    _assert_newest_snapshot_whole(url, synthetic)
+
+    # Every answer is the totals of one committed snapshot, and a reader never goes back.
+    known = SnapshotTruth(url)
+    known.record(synthetic)
+    spans: dict[tuple[int, ...], list[int]] = {}
+    for snapshot in snapshots:
+        spans.setdefault(known.totals(snapshot), []).append(snapshot.version)
+    for lines in answers:
+        errors = [a["error"] for a in lines if "error" in a]
+        assert not errors, errors[:3]
+        counts = [tuple(a["counts"]) for a in lines]
+        assert len(counts) >= 3 and not set(counts) - set(spans), (counts, sorted(spans))
+        seen = [spans[c] for c in counts]
+        assert not [(a, b) for a, b in pairwise(seen) if max(b) < min(a)], seen
