@@ -20,8 +20,10 @@ from loader.snapshot.reader import LakeSnapshot
 
 
 def _views(lake: LakeResource) -> duckdb.DuckDBPyConnection:
-    """The catalog's views over the newest committed snapshot."""
-    return connect_views(amplitude_views(LakeSnapshot.newest(Lake(lake.settings().lake_root))))
+    """The catalog's views over the newest committed snapshot (a remote lake's files read
+    through its filesystem)."""
+    root = Lake(lake.settings().lake_root)
+    return connect_views(amplitude_views(LakeSnapshot.newest(root)), root.duckdb_filesystem)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:

@@ -96,6 +96,10 @@ class EmulatorServer:
         self.static_exports = dict(static_exports or {})
         self.requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
+        #: Export requests being answered now, and the most there ever were at once (what a
+        #: client's concurrency limit, such as a Dagster pool, must bound).
+        self.exports_in_flight = 0
+        self.peak_exports_in_flight = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -301,7 +305,16 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 faults += [FaultRule(kind=k.strip(), times=None) for k in header.split(",")]
             entry["faults"] = [f.kind for f in faults]
             self.pending = entry
-            self._export_answer(project, params, faults)
+            with server._requests_lock:
+                server.exports_in_flight += 1
+                server.peak_exports_in_flight = max(
+                    server.peak_exports_in_flight, server.exports_in_flight
+                )
+            try:
+                self._export_answer(project, params, faults)
+            finally:
+                with server._requests_lock:
+                    server.exports_in_flight -= 1
 
         def _export_answer(
             self, project: SyntheticProject | None, params: dict[str, str], faults: list[FaultRule]

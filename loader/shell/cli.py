@@ -283,22 +283,27 @@ def vacuum(lake: str | None, retention_hours: str | None) -> None:
 @main.command()
 @click.argument("sql")
 @setting_option("catalog")
+@setting_option("lake")
 @click.option("--max-rows", default=40, show_default=True, type=int)
 @handle_errors
-def query(sql: str, catalog: str | None, max_rows: int) -> None:
+def query(sql: str, catalog: str | None, lake: str | None, max_rows: int) -> None:
     """Run SQL on the catalog, read-only (loads keep running meanwhile)."""
     import duckdb
 
     from loader.catalog import open_catalog
+    from loader.lake import Lake
 
-    catalog = AmplitudeSettings.read(catalog=catalog).catalog
+    settings = AmplitudeSettings.read(catalog=catalog, lake=lake)
+    catalog = settings.catalog
     if not Path(catalog).is_file():
         raise ConfigError(
             f"there is no catalog at {catalog}",
             remedy="load something first (`amplitude-loader sync`, or `amplitude-loader demo`),"
             " or point --catalog / AMPLITUDE_CATALOG at the catalog file",
         )
-    with open_catalog(catalog) as con:
+    # A remote lake's files are read through its fsspec filesystem (credentials from the
+    # standard chain of its store); DuckDB downloads no extension.
+    with open_catalog(catalog, Lake(settings.lake).duckdb_filesystem) as con:
         try:
             result = con.execute(sql)
         except duckdb.Error as exc:

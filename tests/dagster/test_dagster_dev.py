@@ -9,102 +9,36 @@ refreshes the catalog and builds the dbt models, without anyone materialising th
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import duckdb
 import pytest
-import requests
 
 from dagster_defs.resources import AmplitudeResource, LakeResource
 from loader.emulator import EmulatorServer, SyntheticProject
+from tests.dagster.dev_server import (
+    LATEST,
+    LAUNCH,
+    PARTITIONS,
+    RUNS,
+    backfill_status,
+    free_port,
+    graphql,
+    location_loaded,
+    running_dagster_dev,
+    wait_for,
+)
 from tests.truth import truth
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2024, 3, 1, tzinfo=UTC)
 LAST = START + timedelta(days=14) - timedelta(hours=1)
 NOW = LAST + timedelta(hours=3, minutes=30)
-
-LOCATION = """
-{ workspaceOrError { __typename ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}
-"""
-BACKFILL = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename ... on PartitionBackfill { status } ... on PythonError { message }
-  }
-}
-"""
-RUNS = """
-query Runs($id: String!) {
-  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
-    ... on Runs { results { runId status endTime tags { key value } } }
-  }
-}
-"""
-PARTITIONS = """
-query Partitions($path: [String!]!) {
-  assetNodeOrError(assetKey: {path: $path}) {
-    ... on AssetNode { partitionStats { numMaterialized numFailed } }
-  }
-}
-"""
-LATEST = """
-query Latest($path: [String!]!) {
-  assetOrError(assetKey: {path: $path}) {
-    ... on Asset { assetMaterializations(limit: 1) { runId timestamp } }
-  }
-}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _graphql(port: int, query: str, **variables: Any) -> dict[str, Any]:
-    response = requests.post(
-        f"http://127.0.0.1:{port}/graphql",
-        json={"query": query, "variables": variables},
-        timeout=30,
-    )
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
-
-
-def _wait(predicate: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (requests.RequestException, KeyError):
-            value = None
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -122,7 +56,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[int, Path, SyntheticProject]]:
         "      - key: dagster/schedule_name\n        limit: 0\n"
     )
     with EmulatorServer([project], now=NOW, gzip_level=1) as emulator:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "DAGSTER_"))}
         env.update(
             DAGSTER_HOME=str(home),
@@ -140,34 +74,18 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[int, Path, SyntheticProject]]:
         day_one = [str(cli), "backfill", "--start", "20240301T00", "--end", "20240301T23"]
         loaded = subprocess.run(day_one, env=env, capture_output=True, text=True, timeout=120)
         assert loaded.returncode == 0, loaded.stderr
-        dagster = Path(sys.executable).parent / "dagster"
-        server = subprocess.Popen(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
+        with running_dagster_dev(port, env, REPO):
             yield port, tmp_path, project
-        finally:
-            os.killpg(server.pid, signal.SIGINT)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
 
 
 def _materialized(port: int) -> int:
-    node = _graphql(port, PARTITIONS, path=["amplitude", "events"])["assetNodeOrError"]
+    node = graphql(port, PARTITIONS, path=["amplitude", "events"])["assetNodeOrError"]
     return int(node["partitionStats"]["numMaterialized"])
 
 
 def _latest(port: int, *path: str) -> float:
     """When the asset was last materialized (epoch seconds; 0 if never)."""
-    found = _graphql(port, LATEST, path=list(path))["assetOrError"]
+    found = graphql(port, LATEST, path=list(path))["assetOrError"]
     events = found.get("assetMaterializations") or []
     return int(events[0]["timestamp"]) / 1000 if events else 0.0
 
@@ -179,20 +97,12 @@ def test_cli_hours_show_in_dagster_and_a_backfill_is_followed_by_the_catalog_and
 ) -> None:
     port, tmp_path, project = dagster_dev
 
-    def location_loaded() -> bool:
-        entries = _graphql(port, LOCATION)["workspaceOrError"]["locationEntries"]
-        return any(
-            e["loadStatus"] == "LOADED"
-            and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
-            for e in entries
-        )
-
-    _wait(location_loaded, 180, "the code location to load")
+    wait_for(lambda: location_loaded(port), 180, "the code location to load")
     # The lake sensor reports the command line's 24 hours: Dagster shows them materialized.
-    _wait(lambda: _materialized(port) == 24, 240, "the command line's 24 hours in Dagster")
+    wait_for(lambda: _materialized(port) == 24, 240, "the command line's 24 hours in Dagster")
 
     hours = [START + timedelta(days=1, hours=i) for i in range(13 * 24)]
-    launched = _graphql(
+    launched = graphql(
         port,
         LAUNCH,
         params={
@@ -203,17 +113,8 @@ def test_cli_hours_show_in_dagster_and_a_backfill_is_followed_by_the_catalog_and
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill = launched["backfillId"]
 
-    def finished() -> str | None:
-        status = _graphql(port, BACKFILL, id=backfill)["partitionBackfillOrError"]["status"]
-        return (
-            status
-            if status
-            in {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-            else None
-        )
-
-    status = _wait(finished, 420, "the backfill to finish")
-    runs = _graphql(port, RUNS, id=backfill)["runsOrError"]["results"]
+    status = wait_for(lambda: backfill_status(port, backfill), 420, "the backfill to finish")
+    runs = graphql(port, RUNS, id=backfill)["runsOrError"]["results"]
     assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (status, runs)
     assert len(runs) == 2 and all(r["status"] == "SUCCESS" for r in runs)
     ranges = sorted(
@@ -230,7 +131,7 @@ def test_cli_hours_show_in_dagster_and_a_backfill_is_followed_by_the_catalog_and
     # backfill's last run.
     backfilled = max(float(r["endTime"]) for r in runs)
     for path in (("amplitude", "catalog"), ("amplitude", "amplitude__daily_event_metrics")):
-        _wait(lambda p=path: _latest(port, *p) > backfilled, 300, f"{'/'.join(path)} to refresh")
+        wait_for(lambda p=path: _latest(port, *p) > backfilled, 300, f"{'/'.join(path)} to refresh")
 
     expected = set(truth(project, START, LAST))
     with duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True) as con:
