@@ -27,6 +27,8 @@ import fsspec
 import psutil
 from fsspec.implementations.local import LocalFileSystem
 
+from loader.secrets import register_environment_credentials
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,10 @@ class Lake:
         self.local = isinstance(self.fs, LocalFileSystem)
         self.root = str(Path(path).resolve()) if self.local else path.rstrip("/")
         self.protocol = "" if self.local else _protocol(self.fs)
+        if not self.local:
+            # The store's client reads its credentials from the standard chain (environment,
+            # profile, instance role): those in the environment are masked in every output.
+            register_environment_credentials(os.environ)
 
     @property
     def duckdb_filesystem(self) -> Any | None:

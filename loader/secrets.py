@@ -18,15 +18,27 @@ import base64
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from urllib.parse import quote, quote_plus
 
 _MASK = "***"
 _registered: set[str] = set()
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
-#: An `Authorization` header or field, however it is quoted: its value is masked.
+_SCHEMES = r"(?:basic|bearer|token|aws4-hmac-sha256)\s+"
+#: An `Authorization` header or field, however it is quoted: its value is masked. A quoted
+#: value goes whole, to its closing quote: an S3 client's debug log prints its headers as
+#: `'Authorization': b'AWS4-HMAC-SHA256 Credential=<key id>/..., Signature=...'`.
 _AUTHORIZATION = re.compile(
-    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)((?:basic|bearer|token)\s+)?[^\s\"',;}\]]+"
+    r"(?i)(authorization[\"']?\s*[:=]\s*(?:b(?=['\"]))?)"
+    r"(?:(['\"])(" + _SCHEMES + r")?[^'\"]*\2|[\"']?(" + _SCHEMES + r")?[^\s\"',;}\]]+)"
+)
+#: The parts of an AWS signature (Signature Version 4) anywhere else: in a presigned URL's
+#: query (`X-Amz-Credential=`, `X-Amz-Signature=`, `X-Amz-Security-Token=`) or a log line.
+_AWS_SIGNATURE = re.compile(
+    r"(?i)(\b(?:x-amz-)?(?:credential|signature|security-token)['\"]?\s*[:=]\s*"
+    r"(?:b(?=['\"]))?['\"]?)"
+    r"[^\s&,'\"]+"
 )
 #: A scheme and token anywhere else (`Basic a2V5Oj...`); a token holds a digit or `+/=`, so
 #: prose ("basic authentication") stays.
@@ -125,10 +137,34 @@ def redact(text: str) -> str:
     Returns:
         The text with secret values masked.
     """
-    text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + _MASK, text)
+    text = _AUTHORIZATION.sub(_masked_authorization, text)
+    text = _AWS_SIGNATURE.sub(lambda m: m.group(1) + _MASK, text)
     text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _MASK, text)
     pattern = _compiled()
     return pattern.sub(_MASK, text) if pattern else text
+
+
+def _masked_authorization(match: re.Match[str]) -> str:
+    prefix, quote_mark, quoted_scheme, scheme = match.groups()
+    if quote_mark:
+        return f"{prefix}{quote_mark}{quoted_scheme or ''}{_MASK}{quote_mark}"
+    return prefix + (scheme or "") + _MASK
+
+
+#: The standard variables of AWS credentials, whose values a process may hold.
+AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def register_environment_credentials(environ: Mapping[str, str]) -> None:
+    """Mask the object store's credentials found in the environment, as those of `Secret`s.
+
+    Args:
+        environ: The environment (`os.environ`).
+    """
+    for name in AWS_CREDENTIAL_VARIABLES:
+        value = environ.get(name)
+        if value:
+            register(value)
 
 
 class RedactingFilter(logging.Filter):

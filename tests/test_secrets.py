@@ -131,3 +131,21 @@ def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
         text=True,
         timeout=300,
     )
+
+
+def test_an_object_store_s_signature_is_masked_wherever_a_client_prints_it() -> None:
+    # An S3 client's debug log prints its request headers as a dict of bytes, and a presigned
+    # URL carries the key id and the signature in its query: the key id is masked in both,
+    # though it was never registered (a profile or an instance role gave it).
+    header = (
+        "headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAPROFILE/20261130/us-east-1"
+        "/s3/aws4_request, SignedHeaders=host, Signature=0f1e2d3c4b5a69788796a5b4c3d2e1f0'}"
+    )
+    assert redact(header) == "headers={'Authorization': b'AWS4-HMAC-SHA256 ***'}"
+    url = (
+        "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAPROFILE%2F20261130&X-Amz-Signature=0f1e"
+    )
+    assert redact(url) == "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***"
+    assert redact("Unable to locate credentials; the signature does not match") == (
+        "Unable to locate credentials; the signature does not match"
+    )

@@ -13,13 +13,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, UNIQUE, EventsLoader
 from loader.amplitude.sync_report import SyncReport
-from loader.catalog import publish_catalog, quote_list, quote_literal
+from loader.catalog import lake_session, publish_catalog, quote_list, quote_literal
 from loader.errors import ConfigError, LoaderError, explain_unexpected
 from loader.hours import (
     contiguous_ranges,
@@ -364,7 +362,7 @@ def project_status(
     status.quarantined = _ranges([parse_hour(h) for h in state.quarantine])
     if loaded:
         manifests = quote_list(pinned.urls(e.manifest for e in state.hours.values()))
-        with duckdb.connect() as con:
+        with lake_session(lake.duckdb_filesystem) as con:
             row = con.execute(
                 "SELECT sum(rows), sum(rejects), count(*) FILTER (WHERE rows = 0), max(loaded_at),"
                 " sum(coalesce((extra->>'duplicates_in_hour')::BIGINT, 0))"

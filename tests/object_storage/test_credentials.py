@@ -1,0 +1,95 @@
+"""The store's credentials appear nowhere: in no output or log, no lake file, no catalog.
+
+The commands run with debug logging (`-vv`), where the S3 client logs its requests, against the
+loopback S3 server; the credentials come from the standard `AWS_*` variables. Every byte they
+wrote is then searched for the key id and the secret, raw and in the encodings a header, a URL
+or a dump would give them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+from loader.emulator import EmulatorServer, SyntheticProject
+from tests.conftest import NOW, S3_CREDENTIALS, START
+from tests.loader_process import run_loader
+from tests.object_storage.lakes import bucket_files
+
+
+def _forms(value: str) -> set[bytes]:
+    raw = value.encode()
+    return {
+        raw,
+        base64.b64encode(raw),
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+        raw.hex().encode(),
+        quote(value, safe="").encode(),
+        quote_plus(value).encode(),
+    }
+
+
+def _leaks(data: bytes) -> list[str]:
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    return [
+        f"{name} as {form[:6]!r}..."
+        for name in names
+        for form in _forms(S3_CREDENTIALS[name])
+        if form in data
+    ]
+
+
+def test_no_command_writes_the_store_credentials_anywhere(bucket: str, tmp_path: Path) -> None:
+    synthetic = SyntheticProject(events_per_hour=20, part_events=20)
+    url = f"s3://{bucket}/lake"
+    catalog = tmp_path / "warehouse" / "catalog.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    env.update(
+        AMPLITUDE_API_KEY=synthetic.api_key,
+        AMPLITUDE_SECRET_KEY=synthetic.secret_key,
+        AMPLITUDE_PROJECT_ID="100001",
+        AMPLITUDE_LAKE=url,
+        AMPLITUDE_CATALOG=str(catalog),
+    )
+    outputs = []
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        for command in (
+            ["backfill", "--start", f"{START:%Y%m%dT%H}", "--end", f"{START:%Y%m%d}T05"],
+            [
+                "backfill",
+                "--start",
+                f"{START:%Y%m%d}T02",
+                "--end",
+                f"{START:%Y%m%d}T03",
+                "--reload",
+            ],
+            ["status"],
+            ["query", "SELECT count(*) AS events FROM amplitude.events"],
+            ["vacuum", "--retention-hours", "0"],
+        ):
+            args = ["-vv", *command]
+            if command[0] == "backfill":
+                args += ["--base-url", server.url]
+            done = run_loader(args, env, tmp_path / "out")
+            assert done.returncode == 0, (command, done.stderr[-3000:])
+            outputs.append(done.stdout + done.stderr)
+    everything = "\n".join(outputs)
+    # The commands did what they say, through the S3 client (its debug log is there).
+    assert "botocore" in everything or "s3fs" in everything
+    expected = sum(
+        len({e["uuid"] for e in synthetic.events(START.replace(hour=h))}) for h in range(6)
+    )
+    assert "events" in outputs[3] and f"{expected}" in outputs[3], outputs[3][-2000:]
+
+    assert not _leaks(everything.encode()), _leaks(everything.encode())
+    stored = bucket_files(url)
+    assert any(p.startswith("_commits/") for p in stored)
+    for path, data in stored.items():
+        assert not _leaks(data), path
+    local = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in local)
+    for path in local:
+        assert not _leaks(path.read_bytes()), path
