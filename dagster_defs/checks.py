@@ -20,8 +20,7 @@ from loader.snapshot.reader import LakeSnapshot
 
 
 def _views(lake: LakeResource) -> duckdb.DuckDBPyConnection:
-    """The catalog's views over the newest committed snapshot (a remote lake's files read
-    through its filesystem)."""
+    """The catalog's views over the newest snapshot; a remote lake's files via its filesystem."""
     root = Lake(lake.settings().lake_root)
     return connect_views(amplitude_views(LakeSnapshot.newest(root)), root.duckdb_filesystem)
 

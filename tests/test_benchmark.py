@@ -65,3 +65,21 @@ def test_a_longer_window_loads_every_day_with_distinct_uuids(tmp_path: Path) -> 
             " FROM amplitude.events"
         ).fetchone()
     assert row == (4000, 4000, 2)
+
+
+def test_the_benchmark_reports_a_load_into_an_s3_lake_beside_the_local_one(
+    bucket: str, tmp_path: Path
+) -> None:
+    import s3fs
+
+    result = run_benchmark(
+        2000, tmp_path, skip_queries=True, noop_hours=48, lake=f"s3://{bucket}/benchmarks"
+    )
+    assert result.loader_seconds > 0 and result.remote_seconds > 0
+    assert result.remote_objects > 24  # 24 hours' data and manifests, the day, the records
+    assert result.summary()["remote_ratio_to_local"] == round(
+        result.remote_seconds / result.loader_seconds, 2
+    )
+    assert f"loader into s3://{bucket}/benchmarks" in report_text(result)
+    # The load went to a folder of its own below the URL, and is gone.
+    assert s3fs.S3FileSystem(skip_instance_cache=True).find(f"{bucket}/benchmarks") == []

@@ -9,11 +9,14 @@ It generates a synthetic one-day export once (reused), then measures in the same
 * three analyst queries on the catalog's views over Parquet and on a native DuckDB table of the
   same rows;
 * a sync with nothing to do over a year of loaded hours (8,760 manifests);
-* the hourly mode: the same day published hour by hour, then compacted, and what it wrote.
+* the hourly mode: the same day published hour by hour, then compacted, and what it wrote;
+* optionally, the loader again into a lake on object storage (`--lake s3://...`), beside the
+  local figure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +25,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,6 +86,9 @@ class BenchResult:
         hourly: The hourly mode: the first day published hour by hour, then compacted
             (`loader.shell.benchmark_hourly`); empty for windows of several days.
         hourly_text: The same, as a line for people.
+        remote_lake: The object-storage lake loaded into as well, if any.
+        remote_seconds: The loader end to end into that lake.
+        remote_objects: The objects that load left in it.
     """
 
     events: int
@@ -94,6 +102,9 @@ class BenchResult:
     noop_sync_seconds: float = 0.0
     hourly: dict[str, float] = field(default_factory=dict)
     hourly_text: str = ""
+    remote_lake: str = ""
+    remote_seconds: float = 0.0
+    remote_objects: int = 0
 
     @property
     def ratio_to_floor(self) -> float:
@@ -109,6 +120,7 @@ class BenchResult:
             "json_mb_per_second": round(self.json_bytes / 1e6 / seconds, 1),
             "floor_events_per_second": round(self.events / (self.floor_seconds or 1e-9)),
             "ratio_to_floor": round(self.ratio_to_floor, 2),
+            "remote_ratio_to_local": round(self.remote_seconds / seconds, 2),
         }
 
 
@@ -153,13 +165,16 @@ def _peak_tree_rss(process: psutil.Process, stop: threading.Event, peak: list[fl
         time.sleep(0.05)
 
 
-def measure_loader(zips: list[Path], work: Path, project: SyntheticProject) -> tuple[float, float]:
+def measure_loader(
+    zips: list[Path], work: Path, project: SyntheticProject, lake: str | None = None
+) -> tuple[float, float]:
     """Load the export through the command line in a child process, against the emulator.
 
     Args:
         zips: One export a day from `DAY` on, served by the emulator for that day's request.
-        work: A folder for the lake and the catalog (emptied first).
+        work: A folder for the catalog, and the lake unless `lake` is given (emptied first).
         project: The synthetic project (its keys).
+        lake: Another lake (a new, empty one) to load into instead of `work/lake`.
 
     Returns:
         (seconds, peak resident memory of the child's process tree in MB).
@@ -187,7 +202,7 @@ def measure_loader(zips: list[Path], work: Path, project: SyntheticProject) -> t
             "--base-url",
             server.url,
             "--lake",
-            str(work / "lake"),
+            lake or str(work / "lake"),
             "--catalog",
             str(work / "catalog.duckdb"),
         ]
@@ -286,6 +301,7 @@ def run_benchmark(
     days: int = 1,
     skip_queries: bool = False,
     noop_hours: int = 8760,
+    lake: str | None = None,
 ) -> BenchResult:
     """Run every measurement on an export of `events` events a day over `days` days.
 
@@ -296,6 +312,9 @@ def run_benchmark(
             not grow with it.
         skip_queries: Leave out the query comparison.
         noop_hours: Loaded hours the no-op sync looks over (a year by default).
+        lake: An object-storage URL (`s3://bucket/prefix`) to load into as well, with the
+            store's credentials from its standard chain; the load goes to a new folder below
+            it, deleted afterwards, and a missing bucket is created.
 
     Returns:
         The figures.
@@ -315,6 +334,12 @@ def run_benchmark(
         result.floor_seconds += seconds
         result.json_bytes += json_bytes
     result.loader_seconds, result.peak_memory_mb = measure_loader(zips, folder / "run", project)
+    if lake:
+        result.remote_lake = lake
+        with _scratch_lake(lake) as url:
+            result.remote_seconds, _ = measure_loader(zips, folder / "remote", project, url)
+            remote = Lake(url)
+            result.remote_objects = len(remote.files(remote.root))
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
     result.noop_sync_seconds = measure_noop_sync(folder / "noop", noop_hours)
@@ -323,6 +348,21 @@ def run_benchmark(
         hourly = measure_hourly(zips[0], folder / "hourly", project)
         result.hourly, result.hourly_text = hourly.summary(), hourly.text()
     return result
+
+
+@contextlib.contextmanager
+def _scratch_lake(url: str) -> Iterator[str]:
+    """A new folder below an object-storage URL, deleted after; its bucket made if missing."""
+    lake = Lake(url)
+    bucket = lake.root.split("/", 1)[0]
+    if not lake.fs.exists(bucket):
+        lake.fs.mkdir(bucket)
+    folder = lake.join(f"amplitude-loader-bench-{uuid.uuid4().hex[:12]}")
+    try:
+        yield lake.url(folder)
+    finally:
+        if lake.fs.exists(folder):
+            lake.fs.rm(folder, recursive=True)
 
 
 def _zip_name(events: int, day: int) -> str:
@@ -351,6 +391,12 @@ def report_text(result: BenchResult) -> str:
         f"no-op sync        {result.noop_sync_seconds:.2f} s over 8,760 loaded hours",
         *([result.hourly_text] if result.hourly_text else []),
     ]
+    if result.remote_lake:
+        lines.append(
+            f"loader into {result.remote_lake}  {result.remote_seconds:.1f} s,"
+            f" {s['remote_ratio_to_local']}x the local lake's {result.loader_seconds:.1f} s"
+            f" ({result.remote_objects:,} objects written)"
+        )
     for name, timing in result.queries.items():
         lines.append(
             f"query             {name}: views {timing['views']:.3f} s, native"

@@ -342,8 +342,15 @@ def query(sql: str, catalog: str | None, lake: str | None, max_rows: int) -> Non
     help="Where the generated exports (kept for reuse) and work files go.",
 )
 @click.option("--json", "json_path", type=click.Path(), help="Also write the figures here.")
+@click.option(
+    "--lake",
+    "lake",
+    help="Also load into a lake on object storage (s3://bucket/prefix; credentials from the"
+    " standard AWS chain, AWS_ENDPOINT_URL for an S3-compatible server) and report its time"
+    " beside the local lake's. The load goes to a new folder below it, deleted afterwards.",
+)
 @handle_errors
-def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
+def bench(events: int, scale: bool, folder: str, json_path: str | None, lake: str | None) -> None:
     """Measure the loader against the physical floor on this machine."""
     from loader.shell.benchmark import report_text, run_benchmark, write_json
 
@@ -352,7 +359,7 @@ def bench(events: int, scale: bool, folder: str, json_path: str | None) -> None:
         click.echo(
             f"generating or reusing {days} synthetic day(s) of {events:,} events in {folder} ..."
         )
-        result = run_benchmark(events, Path(folder), days=days)
+        result = run_benchmark(events, Path(folder), days=days, lake=lake)
         results.append(result)
         click.echo(report_text(result))
     if scale:

@@ -32,6 +32,7 @@ from tests.dagster.dev_server import (
     running_dagster_dev,
     wait_for,
 )
+from tests.object_storage.lakes import credential_leaks
 from tests.truth import comparable, truth
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +70,11 @@ def test_a_backfill_as_three_runs_at_once_into_an_s3_lake_reaches_the_ground_tru
         "      - key: dagster/schedule_name\n        limit: 0\n"
     )
     with EmulatorServer([project], now=NOW, gzip_level=1) as emulator:
-        # Each export takes a while to answer, so that requests the pool let through overlap.
+        # Each export takes 8 s to answer: the runs start within a few seconds of each other,
+        # so the requests the pool lets through overlap (with 2 s, on a busy machine, they
+        # once did not, and the bound went unseen).
         emulator.faults.set(
-            [FaultRule(kind="slow_first_byte", times=None, params={"seconds": 2.0})]
+            [FaultRule(kind="slow_first_byte", times=None, params={"seconds": 8.0})]
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "DAGSTER_"))}
         env.update(
@@ -121,3 +124,9 @@ def test_a_backfill_as_three_runs_at_once_into_an_s3_lake_reaches_the_ground_tru
     rows = {row["uuid"]: row for row in loaded}
     assert len(rows) == len(loaded)
     assert rows == truth(project, START, LAST)
+    # Nothing the runs logged or stored (event log, captured output) holds the store's keys.
+    stored = [p for p in home.rglob("*") if p.is_file()]
+    assert any("compute_logs" in str(p) for p in stored)
+    assert not [
+        (p, credential_leaks(p.read_bytes())) for p in stored if credential_leaks(p.read_bytes())
+    ]

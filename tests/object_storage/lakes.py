@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
 import s3fs
 
 from loader.amplitude.config import LoaderSettings
 from loader.catalog import open_catalog
 from loader.lake import Lake
+from tests.conftest import S3_CREDENTIALS
 from tests.truth import comparable
 
 T = TypeVar("T")
@@ -66,3 +69,27 @@ def catalog_events(settings: LoaderSettings) -> tuple[int, dict[str, dict[str, A
         rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
     assert pinned is not None
     return int(pinned[0]), {row["uuid"]: comparable(row) for row in rows}
+
+
+def _forms(value: str) -> set[bytes]:
+    raw = value.encode()
+    return {
+        raw,
+        base64.b64encode(raw),
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+        raw.hex().encode(),
+        quote(value, safe="").encode(),
+        quote_plus(value).encode(),
+    }
+
+
+def credential_leaks(data: bytes) -> list[str]:
+    """Which of the loopback S3 server's credentials `data` holds, and in which encoding."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    return [
+        f"{name} as {form[:6]!r}..."
+        for name in names
+        for form in _forms(S3_CREDENTIALS[name])
+        if form in data
+    ]
