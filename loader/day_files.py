@@ -91,7 +91,7 @@ class DayFiles:
             with _RowGroups(local, schema) as out:
                 with _RowGroups(late, schema) as late_rows:
                     for path in files:
-                        with lake.fs.open(path, "rb") as handle:
+                        with lake.table_files.open(path, "rb") as handle:
                             for table in _tables(handle, schema):
                                 early, table = self._split_late(table, day)
                                 late_rows.add(early)
@@ -130,7 +130,7 @@ class DayFiles:
         """One schema for the day: hours written by two schema versions get the union of columns."""
         schemas = []
         for path in files:
-            with self.layout.lake.fs.open(path, "rb") as handle:
+            with self.layout.lake.table_files.open(path, "rb") as handle:
                 schemas.append(pq.read_schema(handle))
         if all(s.equals(schemas[0]) for s in schemas[1:]):
             return schemas[0]

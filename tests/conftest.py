@@ -63,25 +63,32 @@ S3_CREDENTIALS = {
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+def s3_server() -> Iterator[Any]:
     """An S3 server on loopback (moto's, real HTTP), and the `AWS_*` environment pointing at it.
 
     s3fs finds the endpoint and the credentials through the standard AWS chain, as it would on
-    a machine that reaches AWS; child processes inherit them with the environment.
+    a machine that reaches AWS; child processes inherit them with the environment. The server
+    (a `tests.s3_server.LoopbackS3`) tells which requests it served.
     """
     from tests.s3_server import LoopbackS3
 
     saved = {k: os.environ.get(k) for k in [*S3_CREDENTIALS, "AWS_ENDPOINT_URL"]}
-    with LoopbackS3() as endpoint:
-        os.environ.update(S3_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+    with LoopbackS3() as server:
+        os.environ.update(S3_CREDENTIALS, AWS_ENDPOINT_URL=server.endpoint)
         try:
-            yield endpoint
+            yield server
         finally:
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server: Any) -> str:
+    """The loopback S3 server's URL (see `s3_server`)."""
+    return str(s3_server.endpoint)
 
 
 @pytest.fixture

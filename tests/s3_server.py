@@ -11,19 +11,36 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 _LISTENING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
+#: A request as the server logs it: `... "HEAD /bucket/key HTTP/1.1" 200 -`.
+_REQUEST = re.compile(r'"([A-Z]+) (/[^ ?]*)\S* HTTP/[0-9.]+"')
 
 
 class LoopbackS3:
-    """`with LoopbackS3() as endpoint:` serves S3 at `endpoint` (http://127.0.0.1:<port>)."""
+    """`with LoopbackS3() as server:` serves S3 at `server.endpoint` (http://127.0.0.1:<port>)."""
 
     def __init__(self) -> None:
         self.endpoint = ""
         self._process: subprocess.Popen[str] | None = None
+        self._requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
 
-    def __enter__(self) -> str:
+    def requests(self) -> list[tuple[str, str]]:
+        """The (method, path) of every request served so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def _read_log(self, lines: Iterator[str]) -> None:
+        for line in lines:
+            found = _REQUEST.search(line)
+            if found:
+                with self._lock:
+                    self._requests.append((found.group(1), found.group(2)))
+
+    def __enter__(self) -> LoopbackS3:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
             stdin=subprocess.DEVNULL,
@@ -43,8 +60,8 @@ class LoopbackS3:
             self._process.kill()
             raise RuntimeError(f"moto's S3 server did not start: {''.join(said)[-2000:]}")
         # It logs every request on stderr: read it, or the server blocks once the pipe is full.
-        threading.Thread(target=self._process.stderr.read, daemon=True).start()
-        return self.endpoint
+        threading.Thread(target=self._read_log, args=(self._process.stderr,), daemon=True).start()
+        return self
 
     def __exit__(
         self,

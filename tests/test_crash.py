@@ -155,6 +155,11 @@ def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
         rerun = _run(_command(tmp_path, server.url), tmp_path)
         assert rerun.returncode == 0, rerun.stderr
     _assert_exact(tmp_path, synthetic)
+    # Files of a first load killed before its commit are this version's, not a lake of an
+    # earlier version to adopt (the rerun said it adopted one, and committed an empty table).
+    log = CommitLog(Lake(tmp_path / "lake"))
+    assert not [v for v in log.versions() if log.read(v).operation.startswith("adopt")]
+    assert "earlier version" not in rerun.stderr
     assert not list(tmp_path.glob(".catalog.duckdb.building-*"))
     assert not list((tmp_path / "lake" / "_scratch").glob("*")), "the killed run's scratch stays"
 

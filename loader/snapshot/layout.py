@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from loader.hours import hour_key
-from loader.lake import Lake
+from loader.lake import NOTES, Lake
 
 #: Suffix of the folder beside a table that holds its compacted days.
 DAY_SUFFIX = "_by_day"
 #: The snapshot log's table: one JSON record per snapshot run and kind.
 SNAPSHOT_LOG = "_snapshots"
 #: The folder of the loader's own notes (last run, quotas): the vacuum never touches it.
-STATE = "_state"
+STATE = NOTES
 
 
 def part_id() -> str:

@@ -116,6 +116,10 @@ def _adopt_project(
             copy = f"{root}/{table}{DAY_SUFFIX}/{name}/data.parquet"
             if day not in touched_days and lake.exists(lake.join(copy)):
                 days[day] = copy
+        if not hours and not days:
+            # Only files of this version (a first load killed before its commit): nothing
+            # to adopt, and no snapshot to commit for it.
+            continue
         state = TableState(hours=hours, days=days)
         hour_list = [hour_from_key(k) for k in hours]
         index, rows = DuplicateIndex(layout, unique).refresh(

@@ -7,16 +7,19 @@ analyst reads it (`amplitude-loader query`: the lake's filesystem registered in 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from loader.amplitude.runner import sync_projects, vacuum_lake
+import loader.lake
+from loader.amplitude.runner import refresh_catalog, sync_projects, vacuum_lake
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from tests.conftest import NOW, START, config_for, settings_in
 from tests.object_storage.lakes import bucket_files, catalog_events
+from tests.s3_server import LoopbackS3
 from tests.truth import truth
 
 KEY = "amplitude/project=100001/events"
@@ -73,3 +76,22 @@ def test_load_reload_compaction_and_vacuum_on_s3_each_reach_the_ground_truth(
     assert log.versions() == [newest.version]
     version, rows = catalog_events(settings)
     assert rows == expected and version == newest.version
+
+
+def test_building_the_catalog_asks_the_store_about_each_file_once(
+    bucket: str, tmp_path: Path, s3_server: LoopbackS3
+) -> None:
+    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
+    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
+        project = config_for(synthetic, emulator)
+        sync_projects([project], settings, start=START, end=START + timedelta(hours=5), now=NOW)
+    getattr(loader.lake, "_REMEMBERED", {}).clear()  # as a new process would start
+    before = len(s3_server.requests())
+    assert refresh_catalog(settings, force=True)
+    asked = Counter(path for method, path in s3_server.requests()[before:] if method == "HEAD")
+    files = CommitLog(Lake(settings.lake_root)).latest().live_files()
+    assert len(files) > 10 and asked, "the catalog read no file from the store"
+    # Every file of the snapshot, read by a dozen views, is asked about once at most (each was
+    # asked about 8 times, one HEAD a time DuckDB opened it).
+    assert max(asked.values()) == 1, asked.most_common(3)
