@@ -30,6 +30,7 @@ import psutil
 from fsspec.asyn import AsyncFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from loader.errors import ConfigError
 from loader.secrets import register_environment_credentials
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,14 @@ class Lake:
 
     def __init__(self, root: str | Path) -> None:
         text = str(root)
-        self.fs, path = fsspec.core.url_to_fs(text)
+        try:
+            self.fs, path = fsspec.core.url_to_fs(text)
+        except (ImportError, ValueError) as exc:  # no such protocol, or its package is missing
+            raise ConfigError(
+                f"the lake {text} cannot be opened: {exc}",
+                remedy='for S3 install the extra: pip install "amplitude-loader[s3]" (gcsfs for'
+                " gs://, adlfs for az://), or point --lake / AMPLITUDE_LAKE at a folder",
+            ) from None
         self.local = isinstance(self.fs, LocalFileSystem)
         self.root = str(Path(path).resolve()) if self.local else path.rstrip("/")
         self.protocol = "" if self.local else _protocol(self.fs)
@@ -92,6 +100,28 @@ class Lake:
             The local path, or `protocol://path` for remote lakes.
         """
         return path if self.local else f"{self.protocol}://{path}"
+
+    def check_access(self) -> None:
+        """Fail at once, saying what to do, if the lake's store cannot be reached or read.
+
+        Raises:
+            ConfigError: If the bucket is missing, or credentials, permission or the network
+                are wanting.
+        """
+        if self.local:
+            return
+        bucket = self.root.split("/", 1)[0]
+        try:
+            try:
+                self.fs.ls(self.root, detail=False)
+            except FileNotFoundError:  # a new lake has no folder yet; its bucket must exist
+                if not self.fs.exists(bucket):
+                    raise
+        except Exception as exc:  # the store's client raises its own classes: classify them
+            raise ConfigError(
+                f"the lake {self.url(self.root)} cannot be read: {type(exc).__name__}: {exc}",
+                remedy=_access_remedy(exc, bucket),
+            ) from None
 
     def exists(self, path: str) -> bool:
         """Tell whether a file or folder exists.
@@ -349,6 +379,25 @@ def _sweep_scratch(base: Path) -> None:
 #: (s3fs's `mode="create"`: a PUT with `If-None-Match: *`, which S3 and S3-compatible stores
 #: honour).
 CONDITIONAL_CREATE = frozenset({"s3", "s3a"})
+
+
+def _access_remedy(exc: Exception, bucket: str) -> str:
+    """What to do about an error of the store's client, told by its class and errno."""
+    name = type(exc).__name__
+    if "Credentials" in name:
+        return (
+            "give the store's credentials through its standard chain (AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the machine's role), never in the projects"
+            " file"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return f"create the bucket {bucket}, or correct its name in --lake / AMPLITUDE_LAKE"
+    if isinstance(exc, PermissionError):
+        return f"grant these credentials list, read, write and delete on the bucket {bucket}"
+    return (
+        "check the store's address (AWS_ENDPOINT_URL for an S3-compatible server), the network"
+        " to it and its region, then run again"
+    )
 
 
 def _remembering_files(fs: Any) -> Any:

@@ -52,6 +52,7 @@ def open_lake(settings: LoaderSettings) -> Lake:
         The lake.
     """
     lake = Lake(settings.lake_root)
+    lake.check_access()
     # Only a lake with source folders but no commit log has anything to adopt; a new or empty
     # lake gets no scratch folder.
     written = any(not name.startswith("_") for name in lake.names(lake.root))
