@@ -13,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.keys import Names
 from dagster_defs.resources import LakeResource
+from loader.lake import Lake
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
@@ -95,6 +96,9 @@ def build_dbt_models(names: Names, project_dir: Path) -> dg.AssetsDefinition:
         # The profile reads these; absolute paths because dbt runs inside the project folder.
         os.environ["AMPLITUDE_CATALOG"] = str(catalog)
         os.environ["AMPLITUDE_DBT_DATABASE"] = str(catalog.with_name("dbt.duckdb"))
+        # A lake on S3: the profile's `s3` target reads the views' files through s3fs.
+        on_s3 = Lake(lake.settings().lake_root).protocol in {"s3", "s3a"}
+        os.environ["AMPLITUDE_DBT_TARGET"] = "s3" if on_s3 else "local"
         yield from dbt.cli(["build"], context=context).stream()
 
     return dbt_models
