@@ -137,11 +137,14 @@ def redact(text: str) -> str:
     Returns:
         The text with secret values masked.
     """
+    # Registered values first: a signed link's whole query is one, and masking its signature
+    # alone first would leave the rest of it unmatched.
+    pattern = _compiled()
+    if pattern:
+        text = pattern.sub(_MASK, text)
     text = _AUTHORIZATION.sub(_masked_authorization, text)
     text = _AWS_SIGNATURE.sub(lambda m: m.group(1) + _MASK, text)
-    text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _MASK, text)
-    pattern = _compiled()
-    return pattern.sub(_MASK, text) if pattern else text
+    return _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _MASK, text)
 
 
 def _masked_authorization(match: re.Match[str]) -> str:

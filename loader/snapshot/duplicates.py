@@ -93,9 +93,12 @@ class DuplicateIndex:
                 if k in keys and e.data
             }
         )
-        all_files = after.hour_files()
-        if not all_files:
+        if not after.hour_files():
             return None, 0
+        # A compacted day's file holds its hours' rows in one file: a year of hours is 365
+        # files to read, not 8,760 (on object storage, a request or two each). Days whose hours
+        # changed are read from their hours: their day file is rebuilt after the index.
+        all_files = after.read_files(hours_of={k[:10] for k in keys})
 
         def urls(paths: list[str]) -> str:
             return quote_list([lake.url(lake.join(p)) for p in paths])
@@ -149,3 +152,4 @@ class DuplicateIndex:
         path = self.layout.new_index_file()
         lake.put(local, lake.join(path))
         return path, int(count[0]) if count else 0
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -89,12 +89,16 @@ class TableState:
             if entry.data and key.startswith(prefix)
         ]
 
-    def read_files(self) -> list[str]:
-        """The data files a reader reads: compacted days' files, the other days' hour files."""
+    def read_files(self, hours_of: Collection[str] = ()) -> list[str]:
+        """The data files a reader reads: compacted days' files, the other days' hour files.
+
+        Args:
+            hours_of: Days (`YYYY-MM-DD`) to read from their hour files even if compacted.
+        """
         out: list[str] = []
         days = sorted({key[:10] for key in self.hours} | set(self.days))
         for day in days:
-            if day in self.days:
+            if day in self.days and day not in hours_of:
                 if self.days[day]:
                     out.append(self.days[day])
             else:

@@ -95,3 +95,22 @@ def test_building_the_catalog_asks_the_store_about_each_file_once(
     # Every file of the snapshot, read by a dozen views, is asked about once at most (each was
     # asked about 8 times, one HEAD a time DuckDB opened it).
     assert max(asked.values()) == 1, asked.most_common(3)
+
+
+def test_a_publish_reads_a_compacted_day_from_its_day_file_not_its_hours(
+    bucket: str, tmp_path: Path, s3_server: LoopbackS3
+) -> None:
+    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
+    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
+        project = config_for(synthetic, emulator)
+        sync_projects([project], settings, end=START + timedelta(hours=25), now=NOW)
+        assert "2024-03-01" in CommitLog(Lake(settings.lake_root)).latest().table(KEY).days
+        before = len(s3_server.requests())
+        sync_projects([project], settings, end=START + timedelta(hours=26), now=NOW)
+    read = [path for method, path in s3_server.requests()[before:] if method == "GET"]
+    # The duplicate index of the new hour read day 1's rows from its one file (24 hour files
+    # before), and day 2's from its hours.
+    assert not [p for p in read if "upload_date=2024-03-01/hour=" in p], read
+    assert [p for p in read if "events_by_day/upload_date=2024-03-01/" in p]
+    assert [p for p in read if "upload_date=2024-03-02/hour=" in p]
