@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,23 @@ def running_dagster_dev(port: int, env: dict[str, str], cwd: Path) -> Iterator[N
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def backfill_events(port: int, hours: list[datetime]) -> tuple[str, list[dict[str, Any]]]:
+    """Launch a backfill of the events asset's hours, as the UI does, and wait for its end.
+
+    Returns:
+        Its final status, and its runs (id, status, start and end times, tags).
+    """
+    launched = graphql(
+        port,
+        LAUNCH,
+        params={
+            "partitionNames": [f"{h:%Y-%m-%d-%H:%M}" for h in hours],
+            "assetSelection": [{"path": ["amplitude", "events"]}],
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = launched["backfillId"]
+    status = wait_for(lambda: backfill_status(port, backfill), 420, "the backfill to finish")
+    return status, graphql(port, RUNS, id=backfill)["runsOrError"]["results"]

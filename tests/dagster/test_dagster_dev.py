@@ -23,10 +23,8 @@ from dagster_defs.resources import AmplitudeResource, LakeResource
 from loader.emulator import EmulatorServer, SyntheticProject
 from tests.dagster.dev_server import (
     LATEST,
-    LAUNCH,
     PARTITIONS,
-    RUNS,
-    backfill_status,
+    backfill_events,
     free_port,
     graphql,
     location_loaded,
@@ -102,19 +100,7 @@ def test_cli_hours_show_in_dagster_and_a_backfill_is_followed_by_the_catalog_and
     wait_for(lambda: _materialized(port) == 24, 240, "the command line's 24 hours in Dagster")
 
     hours = [START + timedelta(days=1, hours=i) for i in range(13 * 24)]
-    launched = graphql(
-        port,
-        LAUNCH,
-        params={
-            "partitionNames": [f"{h:%Y-%m-%d-%H:%M}" for h in hours],
-            "assetSelection": [{"path": ["amplitude", "events"]}],
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill = launched["backfillId"]
-
-    status = wait_for(lambda: backfill_status(port, backfill), 420, "the backfill to finish")
-    runs = graphql(port, RUNS, id=backfill)["runsOrError"]["results"]
+    status, runs = backfill_events(port, hours)
     assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (status, runs)
     assert len(runs) == 2 and all(r["status"] == "SUCCESS" for r in runs)
     ranges = sorted(

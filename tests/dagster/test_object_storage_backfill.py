@@ -23,11 +23,8 @@ from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from loader.snapshot.reader import LakeSnapshot
 from tests.dagster.dev_server import (
-    LAUNCH,
-    RUNS,
-    backfill_status,
+    backfill_events,
     free_port,
-    graphql,
     location_loaded,
     running_dagster_dev,
     wait_for,
@@ -92,18 +89,7 @@ def test_a_backfill_as_three_runs_at_once_into_an_s3_lake_reaches_the_ground_tru
         with running_dagster_dev(port, env, REPO):
             wait_for(lambda: location_loaded(port), 180, "the code location to load")
             hours = [START + timedelta(hours=i) for i in range(DAYS * 24)]
-            launched = graphql(
-                port,
-                LAUNCH,
-                params={
-                    "partitionNames": [f"{h:%Y-%m-%d-%H:%M}" for h in hours],
-                    "assetSelection": [{"path": ["amplitude", "events"]}],
-                },
-            )["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-            backfill = launched["backfillId"]
-            status = wait_for(lambda: backfill_status(port, backfill), 420, "the backfill")
-            runs = graphql(port, RUNS, id=backfill)["runsOrError"]["results"]
+            status, runs = backfill_events(port, hours)
         peak = emulator.peak_exports_in_flight
 
     assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (status, runs)
