@@ -7,7 +7,9 @@ process.
 
 from __future__ import annotations
 
+import ctypes
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +45,8 @@ class LoopbackS3:
     def __enter__(self) -> LoopbackS3:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            # A test process killed by a timeout does not leave its server running.
+            preexec_fn=_end_with_parent,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -76,3 +80,11 @@ class LoopbackS3:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+
+def _end_with_parent() -> None:
+    """In the child: be sent SIGTERM when the process that started it ends (Linux)."""
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1

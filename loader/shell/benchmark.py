@@ -302,6 +302,7 @@ def run_benchmark(
     skip_queries: bool = False,
     noop_hours: int = 8760,
     lake: str | None = None,
+    skip_hourly: bool = False,
 ) -> BenchResult:
     """Run every measurement on an export of `events` events a day over `days` days.
 
@@ -315,6 +316,7 @@ def run_benchmark(
         lake: An object-storage URL (`s3://bucket/prefix`) to load into as well, with the
             store's credentials from its standard chain; the load goes to a new folder below
             it, deleted afterwards, and a missing bucket is created.
+        skip_hourly: Leave out the hourly mode.
 
     Returns:
         The figures.
@@ -343,7 +345,7 @@ def run_benchmark(
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
     result.noop_sync_seconds = measure_noop_sync(folder / "noop", noop_hours)
-    if days == 1:
+    if days == 1 and not skip_hourly:
         shutil.rmtree(folder / "hourly", ignore_errors=True)
         hourly = measure_hourly(zips[0], folder / "hourly", project)
         result.hourly, result.hourly_text = hourly.summary(), hourly.text()

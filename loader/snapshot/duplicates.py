@@ -152,4 +152,3 @@ class DuplicateIndex:
         path = self.layout.new_index_file()
         lake.put(local, lake.join(path))
         return path, int(count[0]) if count else 0
-

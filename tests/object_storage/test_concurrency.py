@@ -81,7 +81,8 @@ def _assert_newest_snapshot_whole(url: str, synthetic: SyntheticProject) -> None
 
 
 @pytest.mark.parametrize(
-    # (the local lake's crash tests cover every other point; here, the commit's own)
+    # The commit's own points: its files written, its record not yet or just created (the
+    # local lake's crash tests cover every other point).
     "point",
     ["commit.before_record:2", "commit.after_record:1"],
 )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.runner import refresh_catalog, sync_projects
@@ -20,6 +21,7 @@ from tests.object_storage.lakes import catalog_events
 DBT_DIR = Path(__file__).resolve().parents[2] / "sql" / "dbt"
 
 
+@pytest.mark.slow  # a load, the snapshots and a whole dbt build: about 40 s
 def test_dbt_builds_every_model_and_test_over_an_s3_lake(bucket: str, tmp_path: Path) -> None:
     synthetic = SyntheticProject(events_per_hour=20, part_events=40)
     settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
