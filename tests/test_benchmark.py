@@ -7,6 +7,8 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from loader.emulator import SyntheticProject
 from loader.emulator.bulk import BulkSpec, write_export
 from loader.shell.benchmark import BenchResult, report_text, run_benchmark, write_json
@@ -67,6 +69,7 @@ def test_a_longer_window_loads_every_day_with_distinct_uuids(tmp_path: Path) -> 
     assert row == (4000, 4000, 2)
 
 
+@pytest.mark.slow  # two loads, one into the loopback S3 server: 15 to 30 s
 def test_the_benchmark_reports_a_load_into_an_s3_lake_beside_the_local_one(
     bucket: str, tmp_path: Path
 ) -> None:
