@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import json
 import logging
 import os
 import shutil
@@ -27,10 +26,10 @@ from typing import Any
 
 import fsspec
 import psutil
-from fsspec.asyn import AsyncFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from loader.errors import ConfigError
+from loader.object_store import access_remedy, protocol_of, remembering_files
 from loader.secrets import register_environment_credentials
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class Lake:
             ) from None
         self.local = isinstance(self.fs, LocalFileSystem)
         self.root = str(Path(path).resolve()) if self.local else path.rstrip("/")
-        self.protocol = "" if self.local else _protocol(self.fs)
+        self.protocol = "" if self.local else protocol_of(self.fs)
         if not self.local:
             # The store's client reads its credentials from the standard chain (environment,
             # profile, instance role): those in the environment are masked in every output.
@@ -69,7 +68,7 @@ class Lake:
         time), for the whole process: those files are written once and never changed, and
         every open asked for them again, one request each.
         """
-        return self.fs if self.local else _remembering_files(self.fs)
+        return self.fs if self.local else remembering_files(self.fs)
 
     @property
     def duckdb_filesystem(self) -> Any | None:
@@ -120,7 +119,7 @@ class Lake:
         except Exception as exc:  # the store's client raises its own classes: classify them
             raise ConfigError(
                 f"the lake {self.url(self.root)} cannot be read: {type(exc).__name__}: {exc}",
-                remedy=_access_remedy(exc, bucket),
+                remedy=access_remedy(exc, bucket),
             ) from None
 
     def exists(self, path: str) -> bool:
@@ -379,69 +378,3 @@ def _sweep_scratch(base: Path) -> None:
 #: (s3fs's `mode="create"`: a PUT with `If-None-Match: *`, which S3 and S3-compatible stores
 #: honour).
 CONDITIONAL_CREATE = frozenset({"s3", "s3a"})
-
-
-def _access_remedy(exc: Exception, bucket: str) -> str:
-    """What to do about an error of the store's client, told by its class and errno."""
-    name = type(exc).__name__
-    if "Credentials" in name:
-        return (
-            "give the store's credentials through its standard chain (AWS_ACCESS_KEY_ID and"
-            " AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the machine's role), never in the projects"
-            " file"
-        )
-    if isinstance(exc, FileNotFoundError):
-        return f"create the bucket {bucket}, or correct its name in --lake / AMPLITUDE_LAKE"
-    if isinstance(exc, PermissionError):
-        return f"grant these credentials list, read, write and delete on the bucket {bucket}"
-    return (
-        "check the store's address (AWS_ENDPOINT_URL for an S3-compatible server), the network"
-        " to it and its region, then run again"
-    )
-
-
-def _remembering_files(fs: Any) -> Any:
-    """A copy of a remote filesystem whose `info` of a file (size, time) is asked for once.
-
-    DuckDB opened every file of a snapshot about eight times to build the catalog and the
-    duplicate index, and asked the store for its size and time each time: 582 of 849 requests
-    of a one-day load into S3 were such HEADs. Table files never change once written, so the
-    answer is kept, by every copy of the same store in this process; the loader's notes
-    (`_state/`), which are replaced, are always asked again.
-    """
-    if not isinstance(fs, AsyncFileSystem):  # s3fs, gcsfs and adlfs all are
-        return fs
-    store = json.dumps([_protocol(fs), fs.storage_options], sort_keys=True, default=str)
-    remembered = _REMEMBERED.setdefault(store, {})
-
-    # The asynchronous methods are the ones to wrap: `info`, `size`, `exists` and `open` all
-    # end in them.
-    class RememberingFiles(type(fs)):  # type: ignore[misc]
-        async def _info(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            key = self._strip_protocol(path)
-            found = remembered.get(key)
-            if found is None:
-                found = await super()._info(path, *args, **kwargs)
-                if found.get("type") == "file" and f"/{NOTES}/" not in key:
-                    remembered[key] = found
-            return dict(found)
-
-        async def _exists(self, path: str, *args: Any, **kwargs: Any) -> bool:
-            if self._strip_protocol(path) in remembered:
-                return True
-            return bool(await super()._exists(path, *args, **kwargs))
-
-    return RememberingFiles(**fs.storage_options, skip_instance_cache=True)
-
-
-#: What `_remembering_files` learnt of table files, by store: the same in every copy.
-_REMEMBERED: dict[str, dict[str, dict[str, Any]]] = {}
-
-
-#: The folder of each project's notes (last run, quotas): the only files ever replaced.
-NOTES = "_state"
-
-
-def _protocol(fs: Any) -> str:
-    protocol = fs.protocol
-    return str(protocol[0] if isinstance(protocol, (tuple, list)) else protocol)

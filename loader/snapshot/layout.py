@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from loader.hours import hour_key
-from loader.lake import NOTES, Lake
+from loader.lake import Lake
+from loader.object_store import NOTES
 
 #: Suffix of the folder beside a table that holds its compacted days.
 DAY_SUFFIX = "_by_day"

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import loader.lake
+import loader.object_store
 from loader.amplitude.runner import refresh_catalog, sync_projects, vacuum_lake
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
@@ -86,7 +86,7 @@ def test_building_the_catalog_asks_the_store_about_each_file_once(
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
         project = config_for(synthetic, emulator)
         sync_projects([project], settings, start=START, end=START + timedelta(hours=5), now=NOW)
-    getattr(loader.lake, "_REMEMBERED", {}).clear()  # as a new process would start
+    loader.object_store._REMEMBERED.clear()  # as a new process would start
     before = len(s3_server.requests())
     assert refresh_catalog(settings, force=True)
     asked = Counter(path for method, path in s3_server.requests()[before:] if method == "HEAD")
