@@ -6,6 +6,8 @@ Endpoints:
   keys), inclusive range, a zip of stored `.json.gz` members, 404 `Raw data files were not found.`
   for an empty range, 400 when the zip would exceed `max_export_bytes` (standing in for 4 GB).
   Hours newer than `now - ready_hours` are not exported yet.
+* `GET` and `POST /api/2/deletions/users`: the User Privacy API's deletion jobs, whose status
+  moves with the clock (`loader.emulator.deletions`).
 * `GET /_emulator/health`, `GET /_emulator/truth?project=&start=&end=` (the exact events of those
   upload hours as JSON lines), `GET /_emulator/requests`, `POST /_emulator/faults`,
   `DELETE /_emulator/faults`, `POST /_emulator/clock`.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
+from loader.emulator.deletions import Deletions, list_answer, request_answer
 from loader.emulator.faults import FaultPlan, FaultRule
 from loader.emulator.generator import SyntheticProject
 from loader.emulator.metadata_routes import MetadataState, handle
@@ -45,6 +48,10 @@ TOO_LARGE_BODY = (
     "The file size of the exported data is too large. Shorten the time ranges and try again. The"
     " limit size is 4GB."
 )
+
+
+#: The User Privacy API's path (`loader.emulator.deletions`).
+DELETIONS = "/api/2/deletions/users"
 
 
 def _error_json(code: int, message: str, details: str = "") -> bytes:
@@ -93,6 +100,7 @@ class EmulatorServer:
         self.faults = faults or FaultPlan()
         self.gzip_level = gzip_level
         self.metadata = MetadataState()
+        self.deletions = Deletions()
         self.static_exports = dict(static_exports or {})
         self.requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
@@ -256,6 +264,8 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 ("POST", "/_emulator/faults"): self._set_faults,
                 ("DELETE", "/_emulator/faults"): self._clear_faults,
                 ("POST", "/_emulator/clock"): self._set_clock,
+                ("GET", DELETIONS): self._deletions,
+                ("POST", DELETIONS): self._deletions,
             }
             handler = routes.get((method, parts.path))
             if handler is not None:
@@ -434,6 +444,22 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             with server._requests_lock:
                 body = json.dumps(server.requests).encode()
             self._send(200, body, "json")
+
+        def _deletions(self, params: dict[str, str]) -> None:
+            project = server.project_for(self.headers.get("Authorization"))
+            if project is None:
+                self._send(403, _error_json(403, "Unspecified Error", "Invalid API Key"), "json")
+                return
+            today = server.clock().date()
+            if self.command == "GET":
+                answer = list_answer(server.deletions, project.project_id, params, today)
+            else:
+                length = int(self.headers.get("Content-Length") or 0)
+                body, kind = self.rfile.read(length), self.headers.get("Content-Type") or ""
+                answer = request_answer(server.deletions, project.project_id, body, kind, today)
+            status, payload, content, headers = answer
+            server.record({"endpoint": DELETIONS, "method": self.command, "status": status})
+            self._send(status, payload, content, headers)
 
         def _read_json(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
