@@ -217,6 +217,7 @@ class Publisher:
             data=data,
             rejects=rejects,
             rows=item.manifest.rows,
+            rejected=item.manifest.rejects,
             schema_version=item.manifest.schema_version,
             content_sha256=item.manifest.content_sha256,
         )

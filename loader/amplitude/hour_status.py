@@ -61,7 +61,8 @@ def hour_statuses(
 ) -> list[HourStatus]:
     """Every hour from the project's start (or its first loaded hour) to the newest ready hour.
 
-    The rejects come from the hours' manifests, read in one query.
+    The rejects come from the snapshot; only hours recorded before it kept them have their
+    manifests read (in one query).
 
     Args:
         project: The project.
@@ -75,11 +76,15 @@ def hour_statuses(
     layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
     store = ManifestStore(layout)
     state = store.state
-    rejects: dict[str, int] = {}
-    manifests = [lake.url(lake.join(e.manifest)) for e in state.hours.values()]
+    rejects = {key: entry.rejected for key, entry in state.hours.items()}
+    manifests = [
+        lake.url(lake.join(e.manifest))
+        for e in state.hours.values()
+        if e.rejects and not e.rejected
+    ]
     if manifests:
         with lake_session(lake.duckdb_filesystem) as con:
-            rejects = dict(
+            rejects |= dict(
                 con.execute(
                     f"SELECT hour, rejects FROM read_json({quote_list(manifests)},"
                     " columns = {hour: 'VARCHAR', rejects: 'BIGINT'})"

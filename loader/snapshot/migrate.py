@@ -106,6 +106,7 @@ def _adopt_project(
                 data=data if manifest.get("rows") and lake.exists(lake.join(data)) else None,
                 rejects=rejects if lake.exists(lake.join(rejects)) else None,
                 rows=int(manifest.get("rows") or 0),
+                rejected=int(manifest.get("rejects") or 0),
                 schema_version=int(manifest.get("schema_version") or 0),
                 content_sha256=str(manifest.get("content_sha256") or ""),
             )

@@ -27,6 +27,9 @@ class HourEntry:
         rows: Rows in `data`.
         schema_version: Version of the column set `data` was written with.
         content_sha256: Digest of the hour's content, to tell whether a re-export changed it.
+        rejected: Lines rejected (the manifest's `rejects`), so that the status of every hour
+            needs no manifest read (on object storage, one request each). 0 in records written
+            before it was kept: read the manifest of an hour that has a rejects file.
     """
 
     manifest: str
@@ -35,6 +38,7 @@ class HourEntry:
     rows: int = 0
     schema_version: int = 0
     content_sha256: str = ""
+    rejected: int = 0
 
     def files(self) -> Iterator[str]:
         """The files this hour holds."""

@@ -7,14 +7,17 @@ analyst reads it (`amplitude-loader query`: the lake's filesystem registered in 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import loader.object_store
+from loader.amplitude.hour_status import hour_statuses
 from loader.amplitude.runner import refresh_catalog, sync_projects, vacuum_lake
 from loader.emulator import EmulatorServer, SyntheticProject
+from loader.hours import hour_from_key
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
 from tests.conftest import NOW, START, config_for, settings_in
@@ -114,3 +117,26 @@ def test_a_publish_reads_a_compacted_day_from_its_day_file_not_its_hours(
     assert not [p for p in read if "upload_date=2024-03-01/hour=" in p], read
     assert [p for p in read if "events_by_day/upload_date=2024-03-01/" in p]
     assert [p for p in read if "upload_date=2024-03-02/hour=" in p]
+
+
+def test_the_status_of_every_hour_reads_no_manifest(
+    bucket: str, tmp_path: Path, s3_server: LoopbackS3
+) -> None:
+    """The status page and Dagster's catalog figures take each hour's rejects from the snapshot."""
+    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
+    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
+    last = START + timedelta(hours=20)
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
+        project = config_for(synthetic, emulator)
+        sync_projects([project], settings, end=last, now=NOW)
+    before = len(s3_server.requests())
+    hours = hour_statuses(project, settings, now=NOW)
+    read = [path for method, path in s3_server.requests()[before:] if "/_manifests/" in path]
+    assert not read, read[:3]  # one GET a manifest before: a year of hours, 8,760 requests
+    lake = Lake(settings.lake_root)
+    expected = {
+        hour_from_key(key): json.loads(lake.read_bytes(lake.join(entry.manifest)))["rejects"]
+        for key, entry in CommitLog(lake).latest().table(KEY).hours.items()
+    }
+    assert {h.hour: h.rejects for h in hours if h.state != "missing"} == expected
+    assert sum(expected.values()) > 0  # the synthetic project repeats a uuid within an hour
