@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import loader.object_store
+from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.hour_status import hour_statuses
 from loader.amplitude.runner import refresh_catalog, sync_projects, vacuum_lake
 from loader.emulator import EmulatorServer, SyntheticProject
@@ -84,11 +85,7 @@ def test_load_reload_compaction_and_vacuum_on_s3_each_reach_the_ground_truth(
 def test_building_the_catalog_asks_the_store_about_each_file_once(
     bucket: str, tmp_path: Path, s3_server: LoopbackS3
 ) -> None:
-    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
-    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
-    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
-        project = config_for(synthetic, emulator)
-        sync_projects([project], settings, start=START, end=START + timedelta(hours=5), now=NOW)
+    settings, _ = _loaded(bucket, tmp_path, START + timedelta(hours=5))
     loader.object_store._REMEMBERED.clear()  # as a new process would start
     before = len(s3_server.requests())
     assert refresh_catalog(settings, force=True)
@@ -123,12 +120,7 @@ def test_the_status_of_every_hour_reads_no_manifest(
     bucket: str, tmp_path: Path, s3_server: LoopbackS3
 ) -> None:
     """The status page and Dagster's catalog figures take each hour's rejects from the snapshot."""
-    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
-    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
-    last = START + timedelta(hours=20)
-    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
-        project = config_for(synthetic, emulator)
-        sync_projects([project], settings, end=last, now=NOW)
+    settings, project = _loaded(bucket, tmp_path, START + timedelta(hours=20))
     before = len(s3_server.requests())
     hours = hour_statuses(project, settings, now=NOW)
     read = [path for method, path in s3_server.requests()[before:] if "/_manifests/" in path]
@@ -140,3 +132,13 @@ def test_the_status_of_every_hour_reads_no_manifest(
     }
     assert {h.hour: h.rejects for h in hours if h.state != "missing"} == expected
     assert sum(expected.values()) > 0  # the synthetic project repeats a uuid within an hour
+
+
+def _loaded(bucket: str, tmp_path: Path, last: datetime) -> tuple[LoaderSettings, ProjectConfig]:
+    """The loader's settings with a lake in the bucket, loaded from START to `last`."""
+    synthetic = SyntheticProject(events_per_hour=30, part_events=20)
+    settings = replace(settings_in(tmp_path), lake_root=f"s3://{bucket}/lake")
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
+        project = config_for(synthetic, emulator)
+        sync_projects([project], settings, start=START, end=last, now=NOW)
+    return settings, project
