@@ -53,6 +53,7 @@ LAKE_SETTINGS = {
     "max_repeat_ratio": "max_repeat_ratio",
     "recheck_hours": "recheck_hours",
     "retention_hours": "retention_hours",
+    "erasure_retention_hours": "erasure_retention_hours",
     "max_line_mb": "max_line_mb",
     "max_expansion": "max_expansion",
 }
@@ -69,6 +70,7 @@ class LakeResource(dg.ConfigurableResource):
     max_repeat_ratio: float | None = None
     recheck_hours: int | None = None
     retention_hours: float | None = None
+    erasure_retention_hours: float | None = None
     max_line_mb: float | None = None
     max_expansion: float | None = None
 

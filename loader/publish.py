@@ -17,6 +17,7 @@ into one file for readers (`loader.day_files`); until then readers read its hour
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,11 @@ class StagedHour:
     rejects_file: Path | None
 
 
+#: Removes rows that must not enter the lake (erased users) from some new files of a table's
+#: state, as of the snapshot a commit applies to: (base, state, new files) -> state.
+Scrub = Callable[[Snapshot, TableState, Collection[str]], TableState]
+
+
 def days_due(state: TableState, finished_before: datetime) -> list[date]:
     """The days to compact: every hour loaded, not compacted yet, ended before a moment.
 
@@ -80,11 +86,19 @@ class Publisher:
         scratch: A local folder for temporary files.
         unique: The table's key, unique across hours in the catalog.
         order: The column each hour file is sorted by, which the day files keep (optional).
+        scrub: Applied to the new files of every commit, before the index and the day files
+            are made from them (a source drops the rows of users it erased).
     """
 
     def __init__(
-        self, layout: TableLayout, scratch: Path, unique: UniqueKey, order: str | None = None
+        self,
+        layout: TableLayout,
+        scratch: Path,
+        unique: UniqueKey,
+        order: str | None = None,
+        scrub: Scrub | None = None,
     ) -> None:
+        self.scrub = scrub
         self.layout = layout
         self.scratch = scratch
         self.log = CommitLog(layout.lake)
@@ -111,12 +125,15 @@ class Publisher:
             def change(base: Snapshot) -> dict[str, TableState]:
                 before = base.table(key)
                 after = with_hours(before, entries)
+                if self.scrub is not None:
+                    new = {f for e in entries.values() for f in e.files()}
+                    after = self.scrub(base, after, new)
                 if any(h in before.quarantine for h in entries):  # loaded now: released
                     kept = {h: f for h, f in before.quarantine.items() if h not in entries}
                     after = replace(after, quarantine=kept)
                 # An empty hour that had no rows changes no data: quiet hours rewrite nothing.
                 moved = [
-                    h for h in hours if entries[hour_key(h)].data or _data(before, h) is not None
+                    h for h in hours if _data(after, h) is not None or _data(before, h) is not None
                 ]
                 if moved:
                     crash_point("publish.before_index")
@@ -162,7 +179,10 @@ class Publisher:
 
             def change(base: Snapshot) -> dict[str, TableState]:
                 state = base.table(key)
-                return {key: replace(state, quarantine={**state.quarantine, **files})}
+                state = replace(state, quarantine={**state.quarantine, **files})
+                if self.scrub is not None:
+                    state = self.scrub(base, state, set(files.values()))
+                return {key: state}
 
             return self.log.commit(
                 f"quarantine the rejects of {self.layout.table} of project"

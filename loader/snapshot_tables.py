@@ -95,8 +95,25 @@ class SnapshotWriter:
         Returns:
             Rows written.
         """
+        local, rows = self.write_local(batches, schema)
+        path = self.layout(table).new_snapshot_file(stamp(self.snapshot_at), part)
+        self._add(table, path, lambda target: self.lake.put(local, target))
+        return rows
+
+    def write_local(
+        self, batches: Iterable[pa.RecordBatch] | pa.Table, schema: pa.Schema
+    ) -> tuple[Path, int]:
+        """Write rows to a local Parquet file, with `snapshot_at` and `project_id` added.
+
+        Args:
+            batches: The rows.
+            schema: Their schema (without `snapshot_at` and `project_id`).
+
+        Returns:
+            The file and its rows.
+        """
         full = pa.schema([("snapshot_at", pa.timestamp("us")), ("project_id", pa.int64()), *schema])
-        local = self.scratch / f"{table}-{uuid.uuid4().hex}.parquet"
+        local = self.scratch / f"snapshot-{uuid.uuid4().hex}.parquet"
         rows = 0
         naive = self.snapshot_at.replace(tzinfo=None)
         source = batches.to_batches() if isinstance(batches, pa.Table) else batches
@@ -110,9 +127,7 @@ class SnapshotWriter:
                 ]
                 writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=full))
                 rows += n
-        path = self.layout(table).new_snapshot_file(stamp(self.snapshot_at), part)
-        self._add(table, path, lambda target: self.lake.put(local, target))
-        return rows
+        return local, rows
 
     def log(self, kind: str, record: dict[str, Any]) -> None:
         """Record what a snapshot of one kind did, in the lake's snapshot log.

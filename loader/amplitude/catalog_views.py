@@ -12,6 +12,7 @@ import pyarrow as pa
 from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.events import SOURCE, TABLE
+from loader.amplitude.privacy.views import privacy_views
 from loader.amplitude.schema import column_types
 from loader.amplitude.taxonomy import TABLES
 from loader.catalog import View, quote_list, quote_literal
@@ -238,6 +239,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
     )
     return [
         *snapshot_views(pinned),
+        *privacy_views(pinned, SCHEMA),
         View(
             SCHEMA,
             "events_all",

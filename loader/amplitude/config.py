@@ -116,6 +116,8 @@ class LoaderSettings:
             (plus the lag) ago, so that re-checks rarely rewrite a compacted day.
         retention_hours: How long files that a newer snapshot superseded are kept for readers
             of older snapshots before the vacuum deletes them.
+        erasure_retention_hours: The most that files an erasure superseded (which hold the
+            erased users' data) are kept, whatever the retention.
     """
 
     lake_root: str = DEFAULT_LAKE
@@ -131,9 +133,10 @@ class LoaderSettings:
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
     recheck_hours: int = 24
     retention_hours: float = 24.0
+    erasure_retention_hours: float = 168.0
 
     def __post_init__(self) -> None:
-        if self.recheck_hours < 0 or self.retention_hours < 0:
+        if self.recheck_hours < 0 or self.retention_hours < 0 or self.erasure_retention_hours < 0:
             raise ConfigError(
                 "the re-check window and the retention cannot be negative",
                 remedy="use 24 hours (the defaults)",

@@ -20,9 +20,10 @@ from loader.amplitude import reject_policy
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import ExportApi
-from loader.amplitude.hour_manifests import TABLE
+from loader.amplitude.hour_manifests import SOURCE, TABLE
 from loader.amplitude.hour_plan import HourPlan
 from loader.amplitude.hour_writer import ORDER
+from loader.amplitude.privacy.scrub import EraseOnLoad
 from loader.amplitude.stage import Stager
 from loader.amplitude.sync_report import SyncReport
 from loader.amplitude.window_export import WindowExporter
@@ -43,7 +44,8 @@ from loader.snapshot.layout import TableLayout
 
 log = logging.getLogger(__name__)
 
-SOURCE = "amplitude"
+__all__ = ["SOURCE", "TABLE", "UNIQUE", "EventsLoader"]
+
 #: An event is its uuid within its project; the earliest upload hour's copy is the one shown.
 UNIQUE = UniqueKey("uuid", "upload_hour", ("project_id",))
 #: Failures that concern only some hours: every other hour of the sync still loads.
@@ -127,7 +129,13 @@ class EventsLoader:
         report = SyncReport(self.project.label, str(self.project.project_id))
         errors: list[LoaderError] = []
         scratch = self.lake.scratch(uuid.uuid4().hex)
-        publisher = Publisher(self.layout, scratch, UNIQUE, order=ORDER)
+        publisher = Publisher(
+            self.layout,
+            scratch,
+            UNIQUE,
+            order=ORDER,
+            scrub=EraseOnLoad(self.lake, self.layout.project, scratch),
+        )
         stager = Stager(
             scratch, self.settings.guards, threads=self.settings.threads, progress=self.progress
         )

@@ -20,6 +20,8 @@ from loader.manifest import HourManifest
 from loader.planner import Window
 from loader.publish import StagedHour
 
+#: The source's name in the lake, and its events table.
+SOURCE = "amplitude"
 TABLE = "events"
 
 

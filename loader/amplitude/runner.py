@@ -96,7 +96,12 @@ def vacuum_lake(settings: LoaderSettings, *, now: datetime | None = None) -> Vac
     Returns:
         What was removed.
     """
-    return vacuum(open_lake(settings), timedelta(hours=settings.retention_hours), now)
+    return vacuum(
+        open_lake(settings),
+        timedelta(hours=settings.retention_hours),
+        now,
+        erasure_retention=timedelta(hours=settings.erasure_retention_hours),
+    )
 
 
 def _record_run(layout: TableLayout, report: SyncReport | None, error: str | None) -> None:

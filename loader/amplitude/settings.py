@@ -52,6 +52,9 @@ class AmplitudeSettings(BaseSettings):
     retention_hours: float = Field(
         24.0, ge=0, description="How long files of superseded snapshots stay."
     )
+    erasure_retention_hours: float = Field(
+        168.0, ge=0, description="Most that files holding erased users' data stay (7 days)."
+    )
     max_reject_ratio: float = Field(
         0.01, ge=0, le=1, description="Share of malformed lines above which an hour fails."
     )
@@ -129,6 +132,7 @@ class AmplitudeSettings(BaseSettings):
             retry=RetryPolicy(deadline_seconds=self.retry_minutes * 60),
             recheck_hours=self.recheck_hours,
             retention_hours=self.retention_hours,
+            erasure_retention_hours=self.erasure_retention_hours,
         )
 
     def projects(self, *, keys: bool = True) -> list[ProjectConfig]:

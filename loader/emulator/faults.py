@@ -27,6 +27,7 @@ KINDS = frozenset(
         "corrupt_member",  # a byte of a member's data flipped after its checksum was taken
         "bad_lines",  # `lines` malformed lines added to each member
         "bad_bytes",  # `lines` lines that are not UTF-8 added to each member
+        "cut_lines",  # `lines` events of each member cut in the middle (ids in the rejects)
         "plan_gated",  # a 403 as for an endpoint the plan does not include
         "echo_headers",  # an error (`status`, default 400) whose body echoes the credentials
     }

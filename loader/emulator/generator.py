@@ -99,6 +99,17 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
+def amplitude_id_of(user_number: int, index: int) -> int:
+    """The Amplitude id of one event of a synthetic user.
+
+    Most users have one id. Every 89th user has two, as a user does whose second device was
+    seen before Amplitude merged it into the first: half of their events carry the other id.
+    """
+    if user_number % 89 == 12 and index % 2:
+        return 3 * 10**11 + user_number
+    return 2**53 + user_number if user_number % 97 == 0 else 10**11 + user_number
+
+
 def _ts(moment: datetime, rng: random.Random) -> str:
     # A few timestamps come without a fraction, as some exports have them.
     if rng.random() < 0.02:
@@ -265,7 +276,7 @@ class SyntheticProject:
             "adid": None if platform != "Android" else str(device),
             "amplitude_attribution_ids": rng.choice([None, None, "abc123", ["h1", "h2"]]),
             "amplitude_event_type": None,
-            "amplitude_id": 2**53 + user_number if user_number % 97 == 0 else 10**11 + user_number,
+            "amplitude_id": amplitude_id_of(user_number, index),
             "app": self.project_id,
             "city": city,
             "client_event_time": _ts(client_event, rng),

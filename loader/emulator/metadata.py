@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loader.emulator.generator import _PROPERTY_KEYS, EVENT_TYPES, SyntheticProject
+from loader.emulator.generator import (
+    _PROPERTY_KEYS,
+    EVENT_TYPES,
+    SyntheticProject,
+    amplitude_id_of,
+)
 
 USERS = 5000
 MAX_COHORT_SIZE = 2_000_000
@@ -54,7 +59,7 @@ COHORTS = (
 
 def amplitude_id(user: int) -> int:
     """Amplitude id of a synthetic user (as the event generator assigns it)."""
-    return 2**53 + user if user % 97 == 0 else 10**11 + user
+    return amplitude_id_of(user, 0)
 
 
 def user_id(user: int) -> str:

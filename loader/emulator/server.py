@@ -185,6 +185,7 @@ class EmulatorServer:
         last: datetime,
         bad_lines: int = 0,
         bad_bytes: int = 0,
+        cut_lines: int = 0,
     ) -> bytes | None:
         """Build the zip of an export range, or None if no hour in it has data.
 
@@ -195,6 +196,7 @@ class EmulatorServer:
             bad_lines: Malformed lines to add to each member.
             bad_bytes: Lines with a byte that is not UTF-8 to add to each member (in a string,
                 a property bag, an unknown field, a line that is not JSON, in turn).
+            cut_lines: Events of each member cut in the middle (rejects that hold a user's ids).
 
         Returns:
             The zip's bytes, or None.
@@ -206,6 +208,8 @@ class EmulatorServer:
             for hour in hours_between(first, min(last, ready)):
                 for name, events in project.parts(hour):
                     lines = [json.dumps(e, ensure_ascii=False).encode() for e in events]
+                    for at in range(0, min(cut_lines * 3, len(lines)), 3):
+                        lines[at] = lines[at][: len(lines[at]) // 2]
                     for i in range(bad_lines):
                         lines.insert(min(i * 7, len(lines)), b'{"uuid": "broken", "event_type": ')
                     for i in range(bad_bytes):
@@ -366,7 +370,10 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 return
             bad = int(kinds["bad_lines"].params.get("lines", 3)) if "bad_lines" in kinds else 0
             invalid = kinds["bad_bytes"].params.get("lines", 4) if "bad_bytes" in kinds else 0
-            body = server.build_export(project, first, last, bad_lines=bad, bad_bytes=int(invalid))
+            cut = int(kinds["cut_lines"].params.get("lines", 1)) if "cut_lines" in kinds else 0
+            body = server.build_export(
+                project, first, last, bad_lines=bad, bad_bytes=int(invalid), cut_lines=cut
+            )
             if body is None:
                 self._send(404, NOT_FOUND_BODY.encode(), "text")
                 return

@@ -250,7 +250,28 @@ class HttpClient:
             HttpError: On any other failure after the retries.
         """
         statuses = self.retry.statuses if retry_statuses is None else retry_statuses
-        return self._with_retries(path, lambda: self._get_once(path, params, accept, statuses))
+        return self._with_retries(
+            path, lambda: self._send_once("GET", path, params, None, accept, statuses)
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> Fetched:
+        """POST a JSON body, retried like a GET (the caller's request must bear repeating).
+
+        Args:
+            path: Path below the base URL.
+            body: The JSON body.
+
+        Returns:
+            The response; `json_body` is set when the body is JSON.
+
+        Raises:
+            AuthError: On 401 or 403.
+            HttpError: On any other failure after the retries.
+        """
+        return self._with_retries(
+            path,
+            lambda: self._send_once("POST", path, None, body, frozenset(), self.retry.statuses),
+        )
 
     def _with_retries(
         self, path: str, once: Callable[[], Fetched], cleanup: Callable[[], None] | None = None
@@ -282,19 +303,23 @@ class HttpClient:
                 remedy="see the response body in the error details",
             )
 
-    def _get_once(
+    def _send_once(
         self,
+        method: str,
         path: str,
         params: dict[str, str] | None,
+        body: dict[str, Any] | None,
         accept: frozenset[int],
         statuses: frozenset[int],
     ) -> Fetched:
         started = time.monotonic()
         try:
             with self._slot():
-                response = self._session.get(
+                response = self._session.request(
+                    method,
                     self.base_url + path,
                     params=params,
+                    json=body,
                     auth=self._basic_auth(),
                     timeout=(self.timeouts.connect_seconds, self.timeouts.read_seconds),
                     allow_redirects=False,

@@ -41,6 +41,7 @@ from loader.shell.options import (
     setting_option,
     settings_options,
 )
+from loader.shell.privacy_commands import deletions, forget
 from loader.shell.status_page import status_page
 from loader.shell.terminal import TerminalProgress, print_rows
 
@@ -267,10 +268,17 @@ def catalog(lake: str | None, catalog: str | None, force: bool) -> None:
 @main.command()
 @setting_option("lake")
 @setting_option("retention_hours")
+@setting_option("erasure_retention_hours")
 @handle_errors
-def vacuum(lake: str | None, retention_hours: str | None) -> None:
+def vacuum(
+    lake: str | None, retention_hours: str | None, erasure_retention_hours: str | None
+) -> None:
     """Delete files that no snapshot younger than the retention references."""
-    settings = AmplitudeSettings.read(lake=lake, retention_hours=retention_hours)
+    settings = AmplitudeSettings.read(
+        lake=lake,
+        retention_hours=retention_hours,
+        erasure_retention_hours=erasure_retention_hours,
+    )
     report = vacuum_lake(settings.loader_settings())
     click.echo(
         f"removed {len(report.superseded):,} superseded and {len(report.uncommitted):,}"
@@ -371,3 +379,5 @@ def bench(events: int, scale: bool, folder: str, json_path: str | None, lake: st
 
 main.add_command(demo)
 main.add_command(emulator)
+main.add_command(deletions)
+main.add_command(forget)

@@ -58,6 +58,7 @@ FLAGS = {
     "max_repeat_ratio": "--max-repeat-ratio",
     "recheck_hours": "--recheck-hours",
     "retention_hours": "--retention-hours",
+    "erasure_retention_hours": "--erasure-retention-hours",
     "retry_minutes": "--retry-minutes",
     "max_line_mb": "--max-line-mb",
     "max_expansion": "--max-expansion",

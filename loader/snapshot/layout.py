@@ -100,6 +100,12 @@ class TableLayout:
             f"{self.project_root}/{self.table}/{level}snapshot_at={stamp}/part-{part_id()}.parquet"
         )
 
+    def replacement(self, path: str) -> str:
+        """A new name beside a file, for a copy of it rewritten (a snapshot table's file)."""
+        folder, name = path.rsplit("/", 1)
+        suffix = name[name.index(".") :] if "." in name else ""
+        return f"{folder}/part-{part_id()}{suffix}"
+
     def state_file(self, name: str) -> str:
         """A note of the loader's own about this table (not data: readers never read it)."""
         return f"{self.project_root}/{STATE}/{self.table}/{name}"

@@ -82,10 +82,10 @@ class CommitLog:
                 continue
         return self.read(self.versions()[-1])
 
-    def _try_commit(self, operation: str, change: Change) -> Snapshot | None:
+    def _try_commit(self, operation: str, change: Change, erasure: bool) -> Snapshot | None:
         """Apply the change to the newest snapshot and create its record; None if beaten."""
         base = self.latest()
-        new = base.changed(base.version + 1, operation, change(base))
+        new = base.changed(base.version + 1, operation, change(base), erasure=erasure)
         crash_point("commit.before_record")
         path = f"{self.folder}/{record_name(new.version)}"
         if not self.lake.create_exclusive(path, new.to_json()):
@@ -129,13 +129,14 @@ class CommitLog:
         with self.lake.lock(f"{self.folder}/{_LOCK}"):
             yield
 
-    def commit(self, operation: str, change: Change) -> Snapshot:
+    def commit(self, operation: str, change: Change, *, erasure: bool = False) -> Snapshot:
         """Apply a change to the newest snapshot and record the result as the next one.
 
         Args:
             operation: What the commit does, for people (kept in the record).
             change: Computes the new states of the tables it changes from the newest snapshot;
                 it may be called again on a newer snapshot if another writer committed first.
+            erasure: The change erases users (the vacuum's erasure retention applies).
 
         Returns:
             The snapshot committed.
@@ -153,7 +154,7 @@ class CommitLog:
             retry_error_callback=lambda _: None,
         )
         with self.locked():
-            committed: Snapshot | None = retrying(self._try_commit, operation, change)
+            committed: Snapshot | None = retrying(self._try_commit, operation, change, erasure)
         if committed is not None:
             return committed
         raise LoaderError(

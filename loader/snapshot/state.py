@@ -126,6 +126,8 @@ class Snapshot:
         id: A name no other commit has ("" before the first commit, and in older records).
         parent: The `id` of the snapshot this one was made from, to tell a record that
             landed in the history from one that landed beside it (see `CommitLog`).
+        erasure: Whether the commit erased users: the files it superseded hold their data,
+            and the vacuum keeps them no longer than the erasure retention.
     """
 
     version: int = 0
@@ -134,6 +136,7 @@ class Snapshot:
     tables: Mapping[str, TableState] = field(default_factory=dict)
     id: str = ""
     parent: str = ""
+    erasure: bool = False
 
     def table(self, key: str) -> TableState:
         """The state of one table (empty if the snapshot has none)."""
@@ -152,7 +155,14 @@ class Snapshot:
         """Every file this snapshot references."""
         return {path for state in self.tables.values() for path in state.live_files()}
 
-    def changed(self, version: int, operation: str, tables: Mapping[str, TableState]) -> Snapshot:
+    def changed(
+        self,
+        version: int,
+        operation: str,
+        tables: Mapping[str, TableState],
+        *,
+        erasure: bool = False,
+    ) -> Snapshot:
         """Return the snapshot after a commit that replaced some tables' states."""
         return Snapshot(
             version=version,
@@ -161,6 +171,7 @@ class Snapshot:
             tables={**self.tables, **tables},
             id=uuid.uuid4().hex,
             parent=self.id,
+            erasure=erasure,
         )
 
     @property
@@ -181,7 +192,7 @@ class Snapshot:
             raw["quarantine"] = dict(sorted(state.quarantine.items()))
             raw["files"] = list(state.files)
             tables[key] = {k: v for k, v in raw.items() if v not in (None, 0, {}, [])}
-        record = {
+        record: dict[str, Any] = {
             "version": self.version,
             "committed_at": self.committed_at,
             "operation": self.operation,
@@ -189,6 +200,8 @@ class Snapshot:
             "parent": self.parent,
             "tables": tables,
         }
+        if self.erasure:
+            record["erasure"] = True
         return json.dumps(record, separators=(",", ":")).encode()
 
     @classmethod
@@ -213,6 +226,7 @@ class Snapshot:
             tables,
             id=raw.get("id", ""),
             parent=raw.get("parent", ""),
+            erasure=bool(raw.get("erasure", False)),
         )
 
 

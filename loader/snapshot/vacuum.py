@@ -12,6 +12,11 @@ A file leaves the lake in two ways:
   has no lock: a writer on another machine may be about to commit files it wrote minutes ago,
   so there they are kept at least `UNCOMMITTED_MIN_AGE`, whatever the retention.
 
+A commit that erased users (`Snapshot.erasure`) supersedes files that hold their data: every
+snapshot before it expires once it is older than the erasure retention, if that is shorter
+than the retention, so that erased data never outlives it (a reader that kept such an old
+snapshot open that long loses it).
+
 Commit records go too, once their snapshot was superseded more than the retention ago; the
 newest always stays. Each vacuum that removes anything writes a record of what it removed to
 `_vacuum/`. The loader's own notes (`_state/`), scratch space and the commit lock are never
@@ -72,20 +77,31 @@ class VacuumReport:
         return len(self.superseded) + len(self.uncommitted) + len(self.records)
 
 
-def vacuum(lake: Lake, retention: timedelta, now: datetime | None = None) -> VacuumReport:
+def vacuum(
+    lake: Lake,
+    retention: timedelta,
+    now: datetime | None = None,
+    erasure_retention: timedelta | None = None,
+) -> VacuumReport:
     """Delete what no snapshot younger than the retention references.
 
     Args:
         lake: The lake.
         retention: How long a superseded snapshot stays readable.
         now: The current moment (tests pin it).
+        erasure_retention: How long, at most, a snapshot that an erasure superseded stays
+            readable (None: the retention).
 
     Returns:
         What was removed.
     """
     now = now or datetime.now(UTC)
     cutoff = now - retention
-    uncommitted_cutoff = cutoff if lake.local else min(cutoff, now - UNCOMMITTED_MIN_AGE)
+    # A file no commit listed may hold what a later erasure removed (a load that dropped an
+    # erased user's rows wrote the hour before): it never outlives the erasure retention.
+    uncommitted_cutoff = now - min(retention, erasure_retention or retention)
+    if not lake.local:
+        uncommitted_cutoff = min(uncommitted_cutoff, now - UNCOMMITTED_MIN_AGE)
     commits = CommitLog(lake)
     report = VacuumReport(now.isoformat(), retention.total_seconds() / 3600)
     with commits.locked():
@@ -95,9 +111,12 @@ def vacuum(lake: Lake, retention: timedelta, now: datetime | None = None) -> Vac
             return report
         kept: list[Snapshot] = [history[-1]]
         expired: list[Snapshot] = []
+        erased_before = _last_erasure(history, now - (erasure_retention or retention))
         for older, newer in itertools.pairwise(history):
             superseded_at = newer.committed
-            if superseded_at is not None and superseded_at <= cutoff:
+            if older.version < erased_before or (
+                superseded_at is not None and superseded_at <= cutoff
+            ):
                 expired.append(older)
             else:
                 kept.append(older)
@@ -132,6 +151,12 @@ def vacuum(lake: Lake, retention: timedelta, now: datetime | None = None) -> Vac
         report.bytes_freed / 1e6,
     )
     return report
+
+
+def _last_erasure(history: list[Snapshot], cutoff: datetime) -> int:
+    """The version of the newest erasure committed before a moment (0 if none)."""
+    erasures = [s for s in history if s.erasure and s.committed is not None]
+    return max((s.version for s in erasures if s.committed and s.committed <= cutoff), default=0)
 
 
 def _read(commits: CommitLog, version: int) -> Snapshot | None:

@@ -1,0 +1,303 @@
+"""One erasure: every table that holds per-user rows, rewritten without some users, in one commit.
+
+The ids to erase come with their cutoff (`Requested`). A user id is also resolved to every
+Amplitude id seen with it in the lake (events and cohort membership), so that the user's
+anonymous events go too. The commit lists the rewritten files, the requests in
+`privacy_deletions` and one audit row in `privacy_erasures`; a reader sees the lake before it or
+after it, never between. Nothing here logs or returns an erased value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+
+from loader.amplitude.hour_manifests import SOURCE, TABLE
+from loader.amplitude.privacy.deletion_api import IdRequest
+from loader.amplitude.privacy.records import (
+    DELETIONS,
+    DELETIONS_SCHEMA,
+    ERASABLE,
+    ERASURES,
+    ERASURES_SCHEMA,
+)
+from loader.catalog import lake_session, quote_list
+from loader.lake import Lake
+from loader.privacy.digests import IdDigests
+from loader.privacy.erased import ErasedIds
+from loader.privacy.tables import StateEraser
+from loader.snapshot.layout import TableLayout
+from loader.snapshot.log import CommitLog
+from loader.snapshot.state import Snapshot, TableState, with_files
+from loader.snapshot_tables import SnapshotWriter, stamp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Requested:
+    """One id to erase, and the request it came with.
+
+    Attributes:
+        job: The request's name (`amplitude/<day>` for a deletion job, `forget/<id>`).
+        status: The job's status when seen (`staging`, `submitted`, `done`, `local`).
+        id: The id.
+        erase_before: Rows that arrived from this moment on (naive UTC) are new data and stay.
+        job_day: The day the job runs in Amplitude, if it is one.
+    """
+
+    job: str
+    status: str
+    id: IdRequest
+    erase_before: datetime
+    job_day: date | None = None
+
+
+@dataclass
+class ErasureReport:
+    """What one erasure did (no erased value in it).
+
+    Attributes:
+        project: The project id.
+        jobs: The requests it served.
+        ids: Ids erased: those asked for, and the Amplitude ids their user ids resolved to.
+        resolved: Amplitude ids found for the user ids.
+        rows: `<table>.<part>` to rows removed.
+        files: Files rewritten.
+        version: The snapshot committed (None if nothing was committed).
+    """
+
+    project: str
+    jobs: list[str] = field(default_factory=list)
+    ids: int = 0
+    resolved: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    version: int | None = None
+
+
+def linked_amplitude_ids(
+    lake: Lake, snapshot: Snapshot, project: str, user_ids: list[str]
+) -> dict[str, set[int]]:
+    """Every Amplitude id seen with each of some user ids in a project's events and cohorts.
+
+    Args:
+        lake: The lake.
+        snapshot: The snapshot to read.
+        project: The project id.
+        user_ids: The user ids.
+
+    Returns:
+        User id to the Amplitude ids seen with it.
+    """
+    found: dict[str, set[int]] = {}
+    if not user_ids:
+        return found
+    events = snapshot.table(f"{SOURCE}/project={project}/{TABLE}").read_files()
+    members = snapshot.table(f"{SOURCE}/project={project}/cohort_members").files
+    with lake_session(lake.duckdb_filesystem) as con:
+        for files in (events, members):
+            if not files:
+                continue
+            urls = quote_list([lake.url(lake.join(p)) for p in files])
+            # The ids are a parameter: they never enter the text of a query (nor a log of it).
+            pairs = con.execute(
+                "SELECT DISTINCT user_id, amplitude_id FROM read_parquet("
+                f"{urls}, hive_partitioning = false, union_by_name = true)"
+                " WHERE amplitude_id IS NOT NULL AND user_id IN (SELECT unnest($ids))",
+                {"ids": user_ids},
+            ).fetchall()
+            for user, amplitude in pairs:
+                found.setdefault(user, set()).add(int(amplitude))
+    return found
+
+
+def erase_users(
+    lake: Lake,
+    project: str,
+    requested: list[Requested],
+    *,
+    trigger: str,
+    status_rows: Iterable[tuple[str, str, date | None]] = (),
+    now: datetime | None = None,
+) -> ErasureReport:
+    """Erase users from a project, and record the requests, in one commit.
+
+    Args:
+        lake: The lake.
+        project: The project id.
+        requested: The ids, with their requests.
+        trigger: What asked (`deletion sync`, `forget`), for the audit.
+        status_rows: (job, status, day) of jobs whose status changed, to record.
+        now: The current moment.
+
+    Returns:
+        What was done.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    naive_now = now.replace(tzinfo=None)
+    report = ErasureReport(project, jobs=sorted({r.job for r in requested}))
+    statuses = list(status_rows)
+    if not requested and not statuses:
+        return report
+    digests = IdDigests.of_lake(lake)
+    commits = CommitLog(lake)
+    scratch = lake.scratch(uuid.uuid4().hex)
+    try:
+        linked = linked_amplitude_ids(
+            lake,
+            commits.latest(),
+            project,
+            sorted({str(r.id.value) for r in requested if r.id.kind == "user_id"}),
+        )
+        rows, erased = _deletion_rows(requested, linked, digests, naive_now)
+        for job, status, day in statuses:
+            rows.append(_row(job, status, None, "", None, None, day, naive_now))
+        report.ids = len(erased.cutoffs)
+        report.resolved = sum(1 for r in rows if r["resolved_from_sha256"])
+        writer = SnapshotWriter(lake, SOURCE, project, now, scratch)
+        erasers = {
+            table: StateEraser(TableLayout(lake, SOURCE, project, table), spec, erased, scratch)
+            for table, spec in ERASABLE.items()
+        }
+        deletions = writer.layout(DELETIONS)
+        erasures = writer.layout(ERASURES)
+        with commits.locked():
+            local, _ = writer.write_local(
+                pa.Table.from_pylist(rows, DELETIONS_SCHEMA), DELETIONS_SCHEMA
+            )
+            recorded = deletions.new_snapshot_file(stamp(now))
+            lake.put(local, lake.join(recorded))
+
+            def change(base: Snapshot) -> dict[str, TableState]:
+                states: dict[str, TableState] = {
+                    deletions.key: with_files(base.table(deletions.key), [recorded])
+                }
+                if not erased:
+                    return states
+                removed: Counter[str] = Counter()
+                files = 0
+                for table, eraser in erasers.items():
+                    key = eraser.layout.key
+                    states[key], done = eraser.erase(base.table(key))
+                    removed.update({f"{table}.{part}": n for part, n in done.rows.items()})
+                    files += done.files
+                report.rows, report.files = dict(removed), files
+                audit = _audit(report, erased, trigger, base.version + 1, naive_now)
+                local, _ = writer.write_local(audit, ERASURES_SCHEMA)
+                path = erasures.new_snapshot_file(stamp(now))
+                lake.put(local, lake.join(path))
+                states[erasures.key] = with_files(base.table(erasures.key), [path])
+                return states
+
+            what = (
+                f"erase {report.ids} id(s) from project {project} ({', '.join(report.jobs)})"
+                if erased
+                else f"record the status of {len(statuses)} deletion job(s) of project {project}"
+            )
+            snapshot = commits.commit(what, change, erasure=bool(erased))
+        report.version = snapshot.version
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log.info(
+        "project %s: erased %d id(s) (%d resolved from user ids): %s row(s) in %d file(s)",
+        project,
+        report.ids,
+        report.resolved,
+        sum(report.rows.values()),
+        report.files,
+    )
+    return report
+
+
+def _row(
+    job: str,
+    status: str,
+    request: IdRequest | None,
+    digest: str,
+    resolved_from: str | None,
+    cutoff: datetime | None,
+    day: date | None,
+    now: datetime,
+) -> dict[str, object]:
+    return {
+        "job": job,
+        "job_day": day,
+        "status": status,
+        "requester": request.requester if request else None,
+        "requested_on_day": request.requested_on_day if request else None,
+        "id_kind": request.kind if request else None,
+        "id_sha256": digest or None,
+        "resolved_from_sha256": resolved_from,
+        "erase_before": cutoff,
+        "seen_at": now,
+    }
+
+
+def _deletion_rows(
+    requested: list[Requested],
+    linked: dict[str, set[int]],
+    digests: IdDigests,
+    now: datetime,
+) -> tuple[list[dict[str, object]], ErasedIds]:
+    """The deletions table's rows for some requests, and the ids they erase."""
+    rows = []
+    erased = ErasedIds(digests)
+    for item in requested:
+        request = item.id
+        digest = digests.digest(request.kind, request.value)
+        erased.add(request.kind, digest, item.erase_before)
+        rows.append(
+            _row(item.job, item.status, request, digest, None, item.erase_before, item.job_day, now)
+        )
+        if request.kind != "user_id":
+            continue
+        for amplitude_id in sorted(linked.get(str(request.value), ())):
+            found = IdRequest(
+                "amplitude_id", amplitude_id, request.requester, request.requested_on_day
+            )
+            resolved = digests.digest("amplitude_id", amplitude_id)
+            erased.add("amplitude_id", resolved, item.erase_before)
+            rows.append(
+                _row(
+                    item.job,
+                    item.status,
+                    found,
+                    resolved,
+                    digest,
+                    item.erase_before,
+                    item.job_day,
+                    now,
+                )
+            )
+    return rows, erased
+
+
+def _audit(
+    report: ErasureReport, erased: ErasedIds, trigger: str, version: int, now: datetime
+) -> pa.Table:
+    """The audit row of one erasure: counts and digests, never an erased value."""
+    per_table: dict[str, dict[str, int]] = {}
+    for name, rows in sorted(report.rows.items()):
+        table, part = name.split(".", 1)
+        per_table.setdefault(table, {})[part] = rows
+    row = {
+        "erasure_id": uuid.uuid4().hex[:16],
+        "trigger": trigger,
+        "jobs": report.jobs,
+        "ids": len(erased.cutoffs),
+        "id_sha256": sorted(d for _, d in erased.cutoffs),
+        "rows_removed": json.dumps(per_table, sort_keys=True),
+        "files_rewritten": report.files,
+        "snapshot_version": version,
+        "erased_at": now,
+    }
+    return pa.Table.from_pylist([row], ERASURES_SCHEMA)

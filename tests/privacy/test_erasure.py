@@ -1,0 +1,113 @@
+"""A deletion sync erases every trace of the users it names, and nothing else.
+
+The acceptance of the privacy work: deletion jobs for three users (one by user id, with two
+Amplitude ids; one in a cohort; one whose lines the export cut in half), then every byte of
+every live file, decoded, holds none of their ids, every other row is as it was, and after
+the retention and a vacuum no file under the lake does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from loader.amplitude.privacy.sync import sync_deletions
+from loader.amplitude.runner import refresh_catalog, vacuum_lake
+from loader.hours import hours_between
+from tests.conftest import LAST, NOW, START
+from tests.privacy.lakes import PrivacyLake, choose_users, live_files
+from tests.privacy.scan import every_file, holders, patterns
+
+
+def _erased_from(rows: list[dict], amplitude_ids: set[int]) -> list[dict]:
+    return [r for r in rows if r["amplitude_id"] not in amplitude_ids]
+
+
+def test_a_deletion_sync_leaves_no_byte_of_the_users_and_changes_nothing_else(
+    privacy_lake: PrivacyLake,
+) -> None:
+    lake = privacy_lake
+    users = choose_users(lake)
+    wanted = patterns(users.amplitude_ids, users.user_ids())
+    found = holders(every_file(Path(lake.settings.lake_root)), wanted)
+    # The scan finds them before: in events, day files, rejects and cohort membership.
+    assert set().union(*found.values()) >= {str(a) for a in users.amplitude_ids}
+    for part in ("/events/", "/events_by_day/", "/_rejects/", "/cohort_members/"):
+        assert any(part in f for f in found), f"no id found in {part}: the scan proves nothing"
+    before = {
+        "events": lake.rows("events_all", "uuid, upload_hour"),
+        "members": lake.rows("cohort_members", "snapshot_at, cohort_id, amplitude_id"),
+        "rejects": lake.rows("rejects", "upload_hour, member, line_no"),
+    }
+
+    lake.request_deletion([users.member, users.rejected], ["user_12"])
+    report = sync_deletions(lake.project, lake.settings, now=NOW)
+    refresh_catalog(lake.settings)
+
+    assert report.new_ids == 3 and report.erasure is not None
+    assert report.erasure.resolved == 2  # user_12's two Amplitude ids
+    leaks = holders(live_files(lake), wanted)
+    assert not leaks, leaks
+    # Every other row is as it was: events, members and rejects.
+    erased = users.amplitude_ids
+    after_events = lake.rows("events_all", "uuid, upload_hour")
+    assert after_events == _erased_from(before["events"], erased)
+    assert lake.rows("cohort_members", "snapshot_at, cohort_id, amplitude_id") == _erased_from(
+        before["members"], erased
+    )
+    kept_rejects = [
+        r for r in before["rejects"] if not any(f'"amplitude_id": {a}' in r["line"] for a in erased)
+    ]
+    assert lake.rows("rejects", "upload_hour, member, line_no") == kept_rejects
+    # The ground truth: the emulator's own events, less the deleted users.
+    deleted_amplitude, deleted_users = lake.server.deletions.deleted(lake.synthetic.project_id)
+    assert deleted_users == {"user_12"} and deleted_amplitude == {users.member, users.rejected}
+    truth = [  # the first event of each member was cut in half: a reject
+        e["uuid"]
+        for hour in hours_between(START, LAST)
+        for _, events in lake.synthetic.parts(hour)
+        for e in events[1:]
+        if e["amplitude_id"] not in erased
+    ]
+    assert sorted({r["uuid"] for r in after_events}) == sorted(set(truth))
+    # The audit: one erasure, its counts, no erased value.
+    (audit,) = lake.rows("privacy_erasures", "erased_at")
+    removed = json.loads(audit["rows_removed"])
+    assert removed["events"]["rows"] == len(before["events"]) - len(after_events)
+    assert removed["cohort_members"]["rows"] == len(before["members"]) - len(
+        lake.rows("cohort_members", "amplitude_id")
+    )
+    assert audit["ids"] == 5 and audit["jobs"] == ["amplitude/2024-03-14"]
+    (job,) = lake.rows("privacy_jobs", "job")
+    assert (job["status"], job["ids"], job["resolved_amplitude_ids"]) == ("staging", 3, 2)
+    # The load log agrees with the rows left.
+    assert sum(r["rows"] for r in lake.rows("load_log", "upload_hour")) == len(after_events)
+
+    # After the retention, a vacuum leaves no file anywhere that holds them.
+    later = datetime.now(UTC) + timedelta(hours=lake.settings.retention_hours + 1)
+    vacuumed = vacuum_lake(lake.settings, now=later)
+    assert vacuumed.superseded
+    everything = every_file(Path(lake.settings.lake_root))
+    catalog = Path(lake.settings.catalog_path)
+    leaks = holders([*everything, *catalog.parent.glob(catalog.name + "*")], wanted)
+    assert not leaks, leaks
+
+
+def test_the_erasure_retention_bounds_how_long_superseded_files_keep_erased_data(
+    privacy_lake: PrivacyLake,
+) -> None:
+    lake = privacy_lake
+    users = choose_users(lake)
+    wanted = patterns(users.amplitude_ids, [])
+    settings = replace(lake.settings, retention_hours=30 * 24, erasure_retention_hours=48)
+    lake.request_deletion([users.member], [])
+    sync_deletions(lake.project, settings, now=NOW)
+    root = Path(settings.lake_root)
+    # Within the erasure retention the superseded files stay, for readers of older snapshots.
+    vacuum_lake(settings, now=datetime.now(UTC) + timedelta(hours=47))
+    assert str(users.member) in set().union(*holders(every_file(root), wanted).values())
+    # Past it they go, though the retention is a month.
+    vacuum_lake(settings, now=datetime.now(UTC) + timedelta(hours=49))
+    assert str(users.member) not in set().union(set(), *holders(every_file(root), wanted).values())
