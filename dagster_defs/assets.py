@@ -136,7 +136,8 @@ def build_catalog(location: Location) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=names.catalog,
-        deps=[names.events, *names.snapshot_keys.values()],
+        # After an erasure too: the catalog, then the dbt models' tables, follow it.
+        deps=[names.events, *names.snapshot_keys.values(), names.privacy],
         pool=names.catalog_pool,
         group_name=names.group,
         kinds={"duckdb"},

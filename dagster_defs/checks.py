@@ -53,7 +53,7 @@ def uuid_unique(lake: LakeResource) -> dg.AssetCheckResult:
 
 
 def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
-    """Rows in each hour's file = rows in its manifest = lines read - rejects."""
+    """Rows in each hour's file = rows in its manifest = lines read - rejects - erased."""
     with _views(lake) as con:
         wrong = _rows(
             con,
@@ -65,7 +65,10 @@ def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
                        FROM amplitude.events_all GROUP BY ALL) AS f
                    USING (project_id, upload_hour)
             WHERE l.table_name = 'events'
-              AND (l.rows <> l.lines_read - l.rejects OR l.rows <> coalesce(f.rows, 0))
+              AND (l.rows <> l.lines_read - l.rejects
+                             - coalesce((l.extra->>'erased_rows')::BIGINT, 0)
+                             - coalesce((l.extra->>'erased_rejects')::BIGINT, 0)
+                   OR l.rows <> coalesce(f.rows, 0))
             ORDER BY l.upload_hour
             """,
         )
@@ -139,7 +142,8 @@ CHECKS: list[tuple[Callable[[LakeResource], dg.AssetCheckResult], bool, str]] = 
     (
         rows_match_manifests,
         False,
-        "Every manifest's rows equal its lines read minus rejects, and its file's rows.",
+        "Every manifest's rows equal its lines read minus rejects and erased lines, and its"
+        " file's rows.",
     ),
     (no_gaps, False, "No hour is missing between the first and last loaded hour."),
     (reject_ratio, False, "The share of malformed lines of every hour is under the threshold."),

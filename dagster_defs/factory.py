@@ -32,6 +32,7 @@ from dagster_defs.checks import build_event_checks
 from dagster_defs.keys import Names
 from dagster_defs.lake_state import build_lake_state
 from dagster_defs.location import Location
+from dagster_defs.privacy import build_privacy
 from dagster_defs.resources import build_resources
 from dagster_defs.settings import LocationSettings
 from dagster_defs.snapshots import build_snapshots
@@ -76,10 +77,12 @@ def amplitude_definitions(
     events_job = build_events_job(location)
     snapshots, snapshots_job, daily_snapshots = build_snapshots(location)
     vacuum_job, daily_vacuum = build_vacuum(location)
+    privacy, privacy_check, privacy_job, daily_privacy = build_privacy(location)
     assets: list[dg.AssetsDefinition] = [
         build_events(location),
         build_catalog(location),
         snapshots,
+        privacy,
     ]
     resources: dict[str, object] = dict(build_resources(location.settings))
     if dbt_project_dir is not None:
@@ -91,9 +94,14 @@ def amplitude_definitions(
         resources["dbt"] = dbt_resource(dbt_project_dir)
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_event_checks(location.names),
-        jobs=[events_job, snapshots_job, vacuum_job],
-        schedules=[*build_event_schedules(location, events_job), daily_snapshots, daily_vacuum],
+        asset_checks=[*build_event_checks(location.names), privacy_check],
+        jobs=[events_job, snapshots_job, vacuum_job, privacy_job],
+        schedules=[
+            *build_event_schedules(location, events_job),
+            daily_snapshots,
+            daily_vacuum,
+            daily_privacy,
+        ],
         sensors=[*build_sensors(location), build_lake_state(location)],
         resources=resources,
         executor=executor,

@@ -71,6 +71,11 @@ class Names:
         return self.key("catalog")
 
     @property
+    def privacy(self) -> dg.AssetKey:
+        """The deletion sync's asset (erasures)."""
+        return self.key("privacy_deletions")
+
+    @property
     def snapshot_keys(self) -> dict[str, dg.AssetKey]:
         """The asset of each snapshot table."""
         return {table: self.key(table) for table in KIND_OF_TABLE}

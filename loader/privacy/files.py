@@ -66,16 +66,9 @@ def rewrite_parquet(
     Returns:
         What was done, or None if the file holds no erased row.
     """
-    wanted = [c for c in (*ids.values(), time) if c]
-    masks: list[pa.Array | None] = []
     with lake.table_files.open(lake.join(path), "rb") as handle:
         parquet = pq.ParquetFile(handle)
-        present = [c for c in wanted if c in parquet.schema_arrow.names]
-        if time not in present:
-            return None
-        for group in range(parquet.num_row_groups):
-            table = parquet.read_row_group(group, columns=present, use_threads=False)
-            masks.append(erased.row_mask(table, ids, time))
+        masks = _masks(parquet, erased, ids, time)
         if not any(m is not None for m in masks):
             return None
         local = scratch / f"erased-{uuid.uuid4().hex}.parquet"
@@ -107,6 +100,30 @@ def rewrite_parquet(
     )
 
 
+def _masks(
+    parquet: pq.ParquetFile, erased: ErasedIds, ids: Mapping[str, str], time: str
+) -> list[pa.Array | None]:
+    """Each row group's erased rows (None: none), read from the id and time columns only."""
+    present = [c for c in (*ids.values(), time) if c in parquet.schema_arrow.names]
+    if time not in present:
+        return []
+    return [
+        erased.row_mask(
+            parquet.read_row_group(group, columns=present, use_threads=False), ids, time
+        )
+        for group in range(parquet.num_row_groups)
+    ]
+
+
+def count_erased_rows(
+    lake: Lake, path: str, erased: ErasedIds, ids: Mapping[str, str], time: str
+) -> int:
+    """How many rows of a Parquet file of the lake are erased ones (a check: nothing written)."""
+    with lake.table_files.open(lake.join(path), "rb") as handle:
+        masks = _masks(pq.ParquetFile(handle), erased, ids, time)
+    return sum(pc.sum(m).as_py() or 0 for m in masks if m is not None)
+
+
 def rewrite_records(
     lake: Lake,
     path: str,
@@ -131,6 +148,20 @@ def rewrite_records(
     Returns:
         What was done, or None if no record names an erased id.
     """
+    lines, kept = _kept_records(lake, path, erased, kinds, time)
+    if len(kept) == len(lines):
+        return None
+    local = None
+    if kept:
+        local = scratch / f"erased-{uuid.uuid4().hex}.jsonl.gz"
+        local.write_bytes(gzip.compress(b"\n".join(kept) + b"\n", mtime=0))
+    return Rewritten(rows=len(kept), removed=len(lines) - len(kept), local=local)
+
+
+def _kept_records(
+    lake: Lake, path: str, erased: ErasedIds, kinds: Iterable[str], time: str
+) -> tuple[list[bytes], list[bytes]]:
+    """A file's records, and those that name no erased id (or arrived after its cutoff)."""
     kinds = tuple(kinds)
     with lake.table_files.open(lake.join(path), "rb") as handle:
         lines = gzip.decompress(handle.read()).splitlines()
@@ -141,13 +172,15 @@ def rewrite_records(
         cutoff = erased.text_cutoff(text, kinds)
         if cutoff is None or not _before(record.get(time), cutoff):
             kept.append(line)
-    if len(kept) == len(lines):
-        return None
-    local = None
-    if kept:
-        local = scratch / f"erased-{uuid.uuid4().hex}.jsonl.gz"
-        local.write_bytes(gzip.compress(b"\n".join(kept) + b"\n", mtime=0))
-    return Rewritten(rows=len(kept), removed=len(lines) - len(kept), local=local)
+    return lines, kept
+
+
+def count_erased_records(
+    lake: Lake, path: str, erased: ErasedIds, kinds: Iterable[str], time: str
+) -> int:
+    """How many records of a rejects file name an erased id (a check: nothing written)."""
+    lines, kept = _kept_records(lake, path, erased, kinds, time)
+    return len(lines) - len(kept)
 
 
 def _before(moment: Any, cutoff: datetime) -> bool:

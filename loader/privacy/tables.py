@@ -18,9 +18,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from loader.lake import Lake
 from loader.manifest import HourManifest, ManifestStore
 from loader.privacy.erased import ErasedIds
-from loader.privacy.files import Rewritten, drop_keys, rewrite_parquet, rewrite_records
+from loader.privacy.files import (
+    Rewritten,
+    count_erased_records,
+    count_erased_rows,
+    drop_keys,
+    rewrite_parquet,
+    rewrite_records,
+)
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.state import HourEntry, TableState
 
@@ -227,3 +235,30 @@ class StateEraser:
             rejects=(rejects[0] or None) if rejects is not None else entry.rejects,
             rejected=entry.rejected - rejects[1].removed if rejects is not None else entry.rejected,
         )
+
+
+def erased_rows_left(
+    lake: Lake, table: ErasableTable, state: TableState, erased: ErasedIds
+) -> Counter[str]:
+    """Rows and rejected lines of erased users that a table's state still holds (a check).
+
+    Args:
+        lake: The lake.
+        table: How the table's rows name users.
+        state: The table's state.
+        erased: The erased ids.
+
+    Returns:
+        Part of the table to rows left (empty when none is).
+    """
+    left: Counter[str] = Counter()
+    if not erased:
+        return left
+    for path in [*state.read_files(), *state.files]:
+        left["rows"] += count_erased_rows(lake, path, erased, table.ids, table.time)
+    rejects = [e.rejects for e in state.hours.values() if e.rejects]
+    for path in [*rejects, *state.quarantine.values()]:
+        left["rejects"] += count_erased_records(
+            lake, path, erased, table.ids.keys(), table.rejects_time
+        )
+    return +left

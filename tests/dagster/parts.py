@@ -11,6 +11,7 @@ from dagster_defs.automation import build_event_schedules, build_events_job
 from dagster_defs.checks import build_event_checks
 from dagster_defs.lake_state import build_lake_state
 from dagster_defs.location import Location
+from dagster_defs.privacy import build_privacy
 from dagster_defs.settings import load_settings
 from dagster_defs.snapshots import build_snapshots
 from dagster_defs.vacuum import build_vacuum
@@ -26,3 +27,4 @@ snapshots, _, _ = build_snapshots(LOCATION)
 lake_state = build_lake_state(LOCATION)
 _, daily_recheck = build_event_schedules(LOCATION, build_events_job(LOCATION))
 vacuum_job, _ = build_vacuum(LOCATION)
+privacy, privacy_check, _, daily_privacy = build_privacy(LOCATION)

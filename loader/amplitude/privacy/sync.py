@@ -206,6 +206,7 @@ def forget(
         api = DeletionApi(project_client(project, settings, "User Privacy API"))
         jobs = api.submit(ids, requester)
         status = [(job, f"submitted to Amplitude, job of {j.day}", j.day) for j in jobs]
-        erase_users(lake, pid, [], trigger="forget", status_rows=status, now=now)
+        # Recorded when it happened, after the request's own rows (a pinned `now` is earlier).
+        erase_users(lake, pid, [], trigger="forget", status_rows=status)
     _vacuum(lake, settings, now)
     return report, jobs
