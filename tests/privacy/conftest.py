@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.privacy.lakes import PrivacyLake, privacy_lake_in
+from tests.privacy.lakes import PrivacyLake, build_template, privacy_lake_in
+
+
+@pytest.fixture(scope="session")
+def privacy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three days loaded (each member with one line cut in half) and a cohort, made once."""
+    return build_template(tmp_path_factory.mktemp("privacy-template"))
 
 
 @pytest.fixture
-def privacy_lake(tmp_path: Path) -> Iterator[PrivacyLake]:
-    """Three days loaded (each member with one line cut in half), and a cohort snapshot."""
-    with privacy_lake_in(tmp_path) as lake:
+def privacy_lake(tmp_path: Path, privacy_template: Path) -> Iterator[PrivacyLake]:
+    """A lake of its own for each test, copied from the template."""
+    with privacy_lake_in(tmp_path, privacy_template) as lake:
         yield lake

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import duckdb
 import requests
 
+from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.amplitude.snapshot_runner import snapshot_projects
@@ -79,18 +81,39 @@ class Users:
         return {form.format(n) for n in numbers for form in ("user_{}", "用户_{}")}
 
 
-@contextlib.contextmanager
-def privacy_lake_in(tmp_path: Path) -> Iterator[PrivacyLake]:
-    """Three days loaded (each member with one line cut in half), and a cohort snapshot."""
+def _emulator() -> tuple[SyntheticProject, EmulatorServer]:
+    """The project, served with one line of each member cut in half (rejects with ids)."""
     synthetic = SyntheticProject(events_per_hour=60, part_events=40)
-    settings = replace(settings_in(tmp_path), max_reject_ratio=0.25)
     faults = FaultPlan([FaultRule("cut_lines", times=None, params={"lines": 1})])
-    with EmulatorServer([synthetic], now=NOW, gzip_level=1, faults=faults) as server:
+    return synthetic, EmulatorServer([synthetic], now=NOW, gzip_level=1, faults=faults)
+
+
+def _settings(folder: Path) -> LoaderSettings:
+    return replace(settings_in(folder), max_reject_ratio=0.25)
+
+
+def build_template(folder: Path) -> Path:
+    """Load three days and snapshot a cohort into a folder once; tests copy it (see below)."""
+    synthetic, emulator = _emulator()
+    settings = _settings(folder)
+    with emulator as server:
         project = config_for(synthetic, server)
         sync_projects([project], settings, now=NOW)
-        snapshot_projects([project], settings, ("cohorts",), now=NOW)
-        refresh_catalog(settings)
-        yield PrivacyLake(server, synthetic, project, settings)
+        fast = CohortOptions(include=("c0power",), poll_seconds=0.01)
+        snapshot_projects([project], settings, ("cohorts",), cohort_options=fast, now=NOW)
+    return Path(settings.lake_root)
+
+
+@contextlib.contextmanager
+def privacy_lake_in(tmp_path: Path, template: Path) -> Iterator[PrivacyLake]:
+    """A copy of the template lake (snapshots name files relative to the lake: a copy is a
+    lake of its own), its own catalog, and an emulator with no deletion job yet."""
+    settings = _settings(tmp_path)
+    shutil.copytree(template, settings.lake_root)
+    refresh_catalog(settings, force=True)
+    synthetic, emulator = _emulator()
+    with emulator as server:
+        yield PrivacyLake(server, synthetic, config_for(synthetic, server), settings)
 
 
 def choose_users(lake: PrivacyLake) -> Users:

@@ -92,8 +92,16 @@ def test_forget_erases_before_its_moment_and_keeps_what_arrived_after(
         h: n for h, n in held.items() if h >= moment.replace(minute=0) + timedelta(hours=1)
     }
     assert left and len(left) < len(held), "the user must have rows on both sides of the moment"
-    # Reloading every hour: those before stay erased, those after come back as they were.
-    sync_projects([lake.project], lake.settings, reload=True, now=NOW)
+    # Reloading hours on both sides: those before stay erased, those after are as they were.
+    around = moment.replace(minute=0, tzinfo=UTC)
+    sync_projects(
+        [lake.project],
+        lake.settings,
+        start=around - timedelta(hours=6),
+        end=around + timedelta(hours=6),
+        reload=True,
+        now=NOW,
+    )
     assert _hours_after_refresh(lake, users.rejected) == left
     (job,) = lake.rows("privacy_jobs", "job")
     assert job["status"] == "local" and job["job"].startswith("forget/")
