@@ -46,6 +46,20 @@ class LoaderError(Exception):
         self.args = (self.describe(),)
         return self
 
+    @staticmethod
+    def together(errors: list[LoaderError]) -> LoaderError:
+        """One error for several projects' failures: the one itself, or all on one line.
+
+        Args:
+            errors: At least one error.
+
+        Returns:
+            The error to raise.
+        """
+        if len(errors) == 1:
+            return errors[0]
+        return LoaderError(" | ".join(e.describe() for e in errors))
+
     def describe(self) -> str:
         """Return the whole explanation on one line.
 

@@ -217,9 +217,7 @@ def sync_projects(
     if catalog:
         refresh_catalog(settings)
     if errors:
-        if len(errors) == 1:
-            raise errors[0]
-        raise LoaderError(" | ".join(e.describe() for e in errors))
+        raise LoaderError.together(errors)
     return reports
 
 

@@ -161,7 +161,5 @@ def snapshot_projects(
         except LoaderError as exc:
             errors.append(exc)
     if errors:
-        raise (
-            errors[0] if len(errors) == 1 else LoaderError(" | ".join(e.describe() for e in errors))
-        )
+        raise LoaderError.together(errors)
     return reports

@@ -107,19 +107,28 @@ class StateEraser:
         def wanted(path: str | None) -> bool:
             return bool(path) and (only is None or path in only)
 
+        days = dict(state.days)
+        clean_days = set()  # a day file holds its hours' rows: if it holds no one, they do not
+        for day, path in state.days.items():
+            done = self._parquet(path, "day_files", report) if wanted(path) else None
+            if done is not None:
+                days[day] = done[0]
+            elif only is None:
+                clean_days.add(day)
         hours = dict(state.hours)
         keys: list[pa.Table] = []
         for hour, entry in state.hours.items():
-            data = self._parquet(entry.data, "rows", report) if wanted(entry.data) else None
+            clean = hour[:10] in clean_days
+            data = (
+                self._parquet(entry.data, "rows", report)
+                if wanted(entry.data) and not clean
+                else None
+            )
             rejects = self._records(entry.rejects, report) if wanted(entry.rejects) else None
             if data is not None and data[1].keys is not None:
                 keys.append(data[1].keys)
             if data is not None or rejects is not None:
                 hours[hour] = self._entry(hour, entry, data, rejects)
-        days = dict(state.days)
-        for day, path in state.days.items():
-            if wanted(path) and (done := self._parquet(path, "day_files", report)) is not None:
-                days[day] = done[0]
         quarantine = dict(state.quarantine)
         for hour, path in state.quarantine.items():
             if wanted(path) and (done := self._records(path, report)) is not None:

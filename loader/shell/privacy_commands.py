@@ -40,9 +40,7 @@ def _each(projects: list[Any], run: Any) -> None:
         except LoaderError as exc:
             errors.append(exc)
     if errors:
-        raise (
-            errors[0] if len(errors) == 1 else LoaderError(" | ".join(e.describe() for e in errors))
-        )
+        raise LoaderError.together(errors)
 
 
 def _read_ids(lines: Any) -> list[IdRequest]:
