@@ -7,7 +7,8 @@ native table, and a quiet project's hours are row groups of a few hundred rows. 
 finished (all its hours loaded, past the lag and the re-check window) it is compacted into one
 file with row groups of about DuckDB's own size, and readers read that file instead of its hours
 (see `loader.publish`). A reload of an hour of a compacted day writes a new day file in the same
-commit; nothing else ever rewrites a day.
+commit, and an erasure rewrites the day file without its users (`loader.privacy`); nothing else
+ever rewrites a day.
 
 Rows whose time (the table's `order` column, Amplitude's `event_time`) falls before their upload
 day, late arrivals from devices that were offline, go after the others, in row groups of their
