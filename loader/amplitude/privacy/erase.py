@@ -239,6 +239,7 @@ def _row(
         "resolved_from_sha256": resolved_from,
         "erase_before": cutoff,
         "seen_at": now,
+        "erased_at": now if request else None,  # in the commit that records it
     }
 
 

@@ -1,8 +1,8 @@
 """The privacy tables of an Amplitude project, and the ids erased from it.
 
 `privacy_deletions` holds one row per id of each deletion request the loader learnt of (from
-Amplitude's deletion jobs, or `forget`), and one row without an id each time a job's status
-changed. `privacy_erasures` is the audit: one row per erasure. Both keep ids only as digests
+Amplitude's deletion jobs, or `forget`), seen and erased in the same commit, and one row
+without an id each time a job's status changed. `privacy_erasures` is the audit: one row per erasure. Both keep ids only as digests
 under the lake's key (`loader.privacy.digests`): neither holds an erased value.
 """
 
@@ -44,6 +44,7 @@ DELETIONS_SCHEMA = pa.schema(
         ("resolved_from_sha256", pa.string()),
         ("erase_before", pa.timestamp("us")),
         ("seen_at", pa.timestamp("us")),
+        ("erased_at", pa.timestamp("us")),
     ]
 )
 ERASURES_SCHEMA = pa.schema(

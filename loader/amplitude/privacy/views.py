@@ -65,7 +65,7 @@ def privacy_views(pinned: LakeSnapshot, schema: str) -> list[View]:
                     count(DISTINCT id_sha256) FILTER (WHERE resolved_from_sha256 IS NULL) AS ids,
                     count(DISTINCT id_sha256) FILTER (WHERE resolved_from_sha256 IS NOT NULL)
                         AS resolved_amplitude_ids,
-                    max(erase_before) AS erase_before
+                    max(erase_before) AS erase_before, max(erased_at) AS last_erased_at
                 FROM {schema}.{DELETIONS} GROUP BY project_id, job""",
             "One row per deletion job or local request: its latest status, when it was first"
             " seen, how many ids it names, and the upload time before which their rows go.",
