@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from loader.amplitude.config import LoaderSettings
 from loader.amplitude.clients import project_client
+from loader.amplitude.config import LoaderSettings
 from loader.amplitude.privacy.deletion_api import DeletionApi, IdRequest, ranges
 from loader.emulator import EmulatorServer
 from loader.ratelimit import SlidingWindow

@@ -2,8 +2,9 @@
 
 `privacy_deletions` holds one row per id of each deletion request the loader learnt of (from
 Amplitude's deletion jobs, or `forget`), seen and erased in the same commit, and one row
-without an id each time a job's status changed. `privacy_erasures` is the audit: one row per erasure. Both keep ids only as digests
-under the lake's key (`loader.privacy.digests`): neither holds an erased value.
+without an id each time a job's status changed. `privacy_erasures` is the audit: one row per
+erasure. Both keep ids only as digests under the lake's key (`loader.privacy.digests`):
+neither holds an erased value.
 """
 
 from __future__ import annotations
