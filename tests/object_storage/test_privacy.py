@@ -34,7 +34,7 @@ def test_forget_on_s3_erases_from_every_object_and_keeps_every_other_row(
     synthetic = SyntheticProject(events_per_hour=30, part_events=20)
     url = f"s3://{bucket}/lake"
     settings = replace(settings_in(tmp_path), lake_root=url)
-    last = START + timedelta(hours=25)
+    last = START + timedelta(hours=7)
     erased = {amplitude_id_of(11, 0), amplitude_id_of(12, 0), amplitude_id_of(12, 1)}
     wanted = patterns(erased, ["user_11", "user_12"])
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:

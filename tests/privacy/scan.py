@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -37,8 +39,19 @@ def _views(path: Path) -> Iterable[bytes]:
     if path.name.endswith(".parquet"):
         parquet = pq.ParquetFile(path)
         for group in range(parquet.num_row_groups):
-            rows = parquet.read_row_group(group).to_pylist()
-            yield json.dumps(rows, default=str, ensure_ascii=False).encode()
+            table = parquet.read_row_group(group)
+            yield "\n".join(_text(column) for column in table.columns).encode()
+
+
+def _text(column: pa.ChunkedArray) -> str:
+    """Every value of a column as text (nested values as JSON)."""
+    if isinstance(column.type, pa.ExtensionType):
+        column = pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
+    try:
+        values = pc.cast(column, pa.string()).to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = [json.dumps(v, default=str, ensure_ascii=False) for v in column.to_pylist()]
+    return "\n".join(v for v in values if v is not None)
 
 
 def holders(files: Iterable[Path], wanted: dict[str, re.Pattern[bytes]]) -> dict[str, set[str]]:
