@@ -10,11 +10,14 @@ query, or the error it raised.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,36 @@ def main(catalog: str, mode: str, stop: Path, lake: str | None = None) -> None:
             error += _evidence(catalog, stop.parent)
             print(json.dumps({"error": error}), flush=True)
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def reading(
+    catalog: str | Path, stop: Path, modes: tuple[str, ...], lake: str | None = None
+) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Run one reader process per mode while the block runs; then stop them and collect.
+
+    Yields:
+        Mode to its answers (filled when the block ends): `{"counts": [...]}` or `{"error"}`.
+    """
+    command = [sys.executable, __file__, str(catalog)]
+    readers = {
+        mode: subprocess.Popen(
+            [*command, mode, str(stop), *([lake] if lake else [])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in modes
+    }
+    answers: dict[str, list[dict[str, Any]]] = {}
+    try:
+        yield answers
+    finally:
+        stop.touch()
+        for mode, reader in readers.items():
+            out, err = reader.communicate(timeout=60)
+            assert reader.returncode == 0, err
+            answers[mode] = [json.loads(line) for line in out.splitlines()]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ of each hour) that the snapshot lists.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -26,11 +25,10 @@ from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
+from tests.catalog_reader import reading
 from tests.conftest import LAST, NOW, START
 from tests.snapshot_truth import KEY, SnapshotTruth
 from tests.truth import truth as truth_rows
-
-READER = Path(__file__).with_name("catalog_reader.py")
 
 
 def _sync(
@@ -68,16 +66,7 @@ def test_every_answer_is_one_committed_snapshot_while_loads_reload_compact_and_v
     time.sleep(1.0)
 
     stop = tmp_path / "stop"
-    readers = {
-        mode: subprocess.Popen(
-            [sys.executable, str(READER), settings.catalog_path, mode, str(stop)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for mode in ("long", "fresh", "attach")
-    }
-    try:
+    with reading(settings.catalog_path, stop, ("long", "fresh", "attach")) as answers:
         time.sleep(1.5)  # every reader has opened the catalog and answered
         # (a), (c) and (d): new hours in steps, the first re-exported uuid, day 1 compacted.
         end = first_again
@@ -107,13 +96,6 @@ def test_every_answer_is_one_committed_snapshot_while_loads_reload_compact_and_v
         retention = datetime.now(UTC) - before_readers - timedelta(seconds=0.5)
         vacuum_lake(replace(settings, retention_hours=retention.total_seconds() / 3600))
         time.sleep(0.5)
-    finally:
-        stop.touch()
-        answers = {}
-        for mode, reader in readers.items():
-            out, err = reader.communicate(timeout=60)
-            answers[mode] = [json.loads(line) for line in out.splitlines()]
-            assert reader.returncode == 0, err
 
     allowed = {truth.totals(s): v for v, s in truth.snapshots.items()}
     for mode, lines in answers.items():

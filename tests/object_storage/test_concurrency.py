@@ -7,11 +7,8 @@ through the standard `AWS_*` variables.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,13 +21,13 @@ import pytest
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
+from tests.catalog_reader import reading
 from tests.conftest import NOW, START, settings_in
 from tests.loader_process import LoaderProcess, run_loader
 from tests.object_storage.lakes import catalog_events
 from tests.snapshot_truth import KEY, SnapshotTruth
 from tests.truth import truth
 
-READER = Path(__file__).parents[1] / "catalog_reader.py"
 HOUR = timedelta(hours=1)
 #: 26 hours: day 1 is finished under the tests' clock and compacted; day 2 is read from hours.
 LAST = START + 25 * HOUR
@@ -117,16 +114,7 @@ def test_two_loaders_at_once_on_one_bucket_commit_one_history_and_readers_see_wh
             _backfill(server, url, tmp_path, START, START + HOUR), _env(synthetic), tmp_path
         )
         assert first.returncode == 0, first.stderr
-        readers = [
-            subprocess.Popen(
-                [sys.executable, str(READER), str(catalog), mode, str(stop), url],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for mode in ("fresh", "attach")
-        ]
-        try:
+        with reading(catalog, stop, ("fresh", "attach"), url) as answered:
             time.sleep(1.5)  # the readers have opened the catalog and answered
             loaders = [
                 LoaderProcess(
@@ -140,13 +128,7 @@ def test_two_loaders_at_once_on_one_bucket_commit_one_history_and_readers_see_wh
                 done = loader.wait(timeout=300)
                 assert done.returncode == 0, done.stderr[-3000:]
             time.sleep(1.0)  # the readers see the newest catalog
-        finally:
-            stop.touch()
-            answers = []
-            for reader in readers:
-                out, err = reader.communicate(timeout=60)
-                assert reader.returncode == 0, err
-                answers.append([json.loads(line) for line in out.splitlines()])
+        answers = list(answered.values())
 
     log = CommitLog(Lake(url))
     snapshots = [log.read(v) for v in log.versions()]

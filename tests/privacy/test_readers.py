@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,11 +9,9 @@ import duckdb
 
 from loader.amplitude.privacy.sync import sync_deletions
 from loader.amplitude.runner import refresh_catalog
-from tests.catalog_reader import QUERY
+from tests.catalog_reader import QUERY, reading
 from tests.conftest import NOW
 from tests.privacy.lakes import PrivacyLake, choose_users
-
-READER = Path(__file__).parents[1] / "catalog_reader.py"
 
 
 def _counts(lake: PrivacyLake) -> tuple[int, ...]:
@@ -30,17 +25,9 @@ def test_sessions_open_during_erasures_see_one_side_of_each(
     lake = privacy_lake
     users = choose_users(lake)
     allowed = [_counts(lake)]
-    stop = tmp_path / "stop"
-    readers = {
-        mode: subprocess.Popen(
-            [sys.executable, str(READER), lake.settings.catalog_path, mode, str(stop)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for mode in ("long", "fresh", "attach")
-    }
-    try:
+    with reading(
+        lake.settings.catalog_path, tmp_path / "stop", ("long", "fresh", "attach")
+    ) as answers:
         time.sleep(1.5)  # every reader has answered once
         for amplitude_ids, user_ids in (([users.member], []), ([users.rejected], ["user_12"])):
             lake.request_deletion(amplitude_ids, user_ids)
@@ -48,13 +35,6 @@ def test_sessions_open_during_erasures_see_one_side_of_each(
             refresh_catalog(lake.settings)
             allowed.append(_counts(lake))
             time.sleep(1.0)
-    finally:
-        stop.touch()
-        answers = {}
-        for mode, reader in readers.items():
-            out, err = reader.communicate(timeout=60)
-            assert reader.returncode == 0, err
-            answers[mode] = [json.loads(line) for line in out.splitlines()]
 
     assert len(set(allowed)) == 3, allowed  # each erasure removed rows
     for mode, lines in answers.items():
