@@ -8,6 +8,8 @@ Endpoints:
   Hours newer than `now - ready_hours` are not exported yet.
 * `GET` and `POST /api/2/deletions/users`: the User Privacy API's deletion jobs, whose status
   moves with the clock (`loader.emulator.deletions`).
+* `GET /sdk/v2/flags` and `/v1/vardata`: Amplitude Experiment's flag configurations and remote
+  evaluation, per deployment key (`loader.emulator.experiment`).
 * `GET /_emulator/health`, `GET /_emulator/truth?project=&start=&end=` (the exact events of those
   upload hours as JSON lines), `GET /_emulator/requests`, `POST /_emulator/faults`,
   `DELETE /_emulator/faults`, `POST /_emulator/clock`.
@@ -32,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 from loader.emulator.deletions import Deletions, list_answer, request_answer
+from loader.emulator.experiment import Experiment
 from loader.emulator.faults import FaultPlan, FaultRule
 from loader.emulator.generator import SyntheticProject
 from loader.emulator.metadata_routes import MetadataState, handle
@@ -101,6 +104,7 @@ class EmulatorServer:
         self.gzip_level = gzip_level
         self.metadata = MetadataState()
         self.deletions = Deletions()
+        self.experiment = Experiment.of([p.project_id for p in self.projects.values()])
         self.static_exports = dict(static_exports or {})
         self.requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
@@ -275,7 +279,10 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if handler is not None:
                 handler(params)
                 return
-            answer = handle(server, parts.path, params, dict(self.headers.items()))
+            headers = dict(self.headers.items())
+            answer = server.experiment.answer(parts.path, params, headers) or handle(
+                server, parts.path, params, headers
+            )
             if answer is None:
                 self._send(404, b"Not found", "text")
                 return
