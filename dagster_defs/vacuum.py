@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_defs.location import Location
 from dagster_defs.logs import library_logs
 from dagster_defs.resources import LakeResource
-from loader.amplitude.runner import vacuum_lake
+from loader.amplitude.lake_access import vacuum_lake
 
 
 def build_vacuum(location: Location) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:

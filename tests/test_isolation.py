@@ -20,7 +20,8 @@ from pathlib import Path
 import duckdb
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.runner import sync_projects, vacuum_lake
+from loader.amplitude.lake_access import vacuum_lake
+from loader.amplitude.runner import sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
 from loader.lake import Lake

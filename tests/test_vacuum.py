@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.runner import sync_projects, vacuum_lake
+from loader.amplitude.lake_access import vacuum_lake
+from loader.amplitude.runner import sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog

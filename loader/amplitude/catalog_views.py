@@ -15,6 +15,7 @@ from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.privacy.views import privacy_views
 from loader.amplitude.schema import column_types
 from loader.amplitude.taxonomy import TABLES
+from loader.amplitude.view_sql import empty, history, snapshot_files
 from loader.catalog import View, quote_list, quote_literal
 from loader.snapshot.layout import SNAPSHOT_LOG
 from loader.snapshot.reader import LakeSnapshot
@@ -23,42 +24,12 @@ from loader.sqlfiles import read_sql
 SCHEMA = "amplitude"
 
 
-def _empty(columns: list[tuple[str, str]]) -> str:
-    return "SELECT " + ", ".join(f'NULL::{t} AS "{c}"' for c, t in columns) + " WHERE false"
-
-
 def _template(name: str, **values: str) -> str:
     """An SQL template of `sql/amplitude/` with its `{placeholders}` filled (SQL, not quoted)."""
     text = read_sql(f"amplitude/{name}.sql")
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     return text
-
-
-def _files(pinned: LakeSnapshot, table: str) -> list[str]:
-    """Every project's files of a snapshot table, as DuckDB opens them."""
-    return pinned.urls(
-        path for _, state in pinned.snapshot.tables_named(SOURCE, table) for path in state.files
-    )
-
-
-def _sql_type(kind: pa.DataType) -> str:
-    if getattr(kind, "extension_name", None) == "arrow.json":
-        return "JSON"
-    if pa.types.is_timestamp(kind):
-        return "TIMESTAMP"
-    return {
-        pa.int64(): "BIGINT",
-        pa.int32(): "INTEGER",
-        pa.bool_(): "BOOLEAN",
-        pa.string(): "VARCHAR",
-    }[kind]
-
-
-def _snapshot_columns(schema: pa.Schema) -> list[tuple[str, str]]:
-    return [("snapshot_at", "TIMESTAMP"), ("project_id", "BIGINT")] + [
-        (f.name, _sql_type(f.type)) for f in schema
-    ]
 
 
 SNAPSHOT_TABLES: dict[str, tuple[pa.Schema, str]] = {
@@ -88,14 +59,7 @@ def snapshot_views(pinned: LakeSnapshot) -> list[View]:
     """
     views = []
     for table, (schema, description) in SNAPSHOT_TABLES.items():
-        files = _files(pinned, table)
-        history = (
-            f"SELECT * FROM read_parquet({quote_list(files)}, hive_partitioning = false,"
-            " union_by_name = true)"
-            if files
-            else _empty(_snapshot_columns(schema))
-        )
-        views.append(View(SCHEMA, table, history, description))
+        views.append(View(SCHEMA, table, history(pinned, table, schema), description))
     for table in SNAPSHOT_TABLES:
         if table == "cohort_members":
             current = (
@@ -113,7 +77,7 @@ def snapshot_views(pinned: LakeSnapshot) -> list[View]:
             )
             described = f"The latest snapshot of {table.replace('_', ' ')}."
         views.append(View(SCHEMA, f"{table}_current", current, described))
-    records = _files(pinned, SNAPSHOT_LOG)
+    records = snapshot_files(pinned, SNAPSHOT_LOG)
     snapshot_log = (
         "SELECT project_id, kind, replace(snapshot_at, '+00:00', '')::TIMESTAMP AS snapshot_at,"
         " report, rows, api_version"
@@ -121,7 +85,7 @@ def snapshot_views(pinned: LakeSnapshot) -> list[View]:
         " columns = {project_id: 'BIGINT', kind: 'VARCHAR', snapshot_at: 'VARCHAR',"
         " report: 'JSON', rows: 'BIGINT', api_version: 'INTEGER'})"
         if records
-        else _empty(
+        else empty(
             [
                 ("project_id", "BIGINT"),
                 ("kind", "VARCHAR"),
@@ -172,7 +136,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
             union_by_name="true" if len(versions) > 1 else "false",
         )
         if events_files
-        else _empty(list(column_types().items()))
+        else empty(list(column_types().items()))
     )
     # The snapshot's own index: without a later copy in it, the anti-join would read every
     # uuid for nothing, and this catalog never reads any other snapshot's files.
@@ -184,7 +148,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
     load_log = (
         _template("load_log", manifest_files=quote_list(manifests))
         if manifests
-        else _empty(
+        else empty(
             [
                 ("project_id", "BIGINT"),
                 ("table_name", "VARCHAR"),
@@ -215,7 +179,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
         + ")"
         for files, loaded in ((rejects_files, "true"), (quarantined, "false"))
         if files
-    ) or _empty(
+    ) or empty(
         [
             ("project_id", "BIGINT"),
             ("upload_hour", "TIMESTAMP"),
@@ -233,9 +197,7 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
         f" TIMESTAMP '{committed:%Y-%m-%d %H:%M:%S.%f}' AS committed_at,"
         f" {quote_literal(snapshot.operation)} AS operation"
         if committed
-        else _empty(
-            [("version", "BIGINT"), ("committed_at", "TIMESTAMP"), ("operation", "VARCHAR")]
-        )
+        else empty([("version", "BIGINT"), ("committed_at", "TIMESTAMP"), ("operation", "VARCHAR")])
     )
     return [
         *snapshot_views(pinned),

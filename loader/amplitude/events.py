@@ -20,7 +20,7 @@ from loader.amplitude import reject_policy
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import ExportApi
-from loader.amplitude.hour_manifests import SOURCE, TABLE
+from loader.amplitude.hour_manifests import SOURCE, TABLE, UNIQUE
 from loader.amplitude.hour_plan import HourPlan
 from loader.amplitude.hour_writer import ORDER
 from loader.amplitude.privacy.scrub import EraseOnLoad
@@ -39,15 +39,12 @@ from loader.manifest import ManifestStore
 from loader.planner import Window
 from loader.progress import NoProgress, Progress
 from loader.publish import Publisher, StagedHour
-from loader.snapshot.duplicates import UniqueKey
 from loader.snapshot.layout import TableLayout
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SOURCE", "TABLE", "UNIQUE", "EventsLoader"]
 
-#: An event is its uuid within its project; the earliest upload hour's copy is the one shown.
-UNIQUE = UniqueKey("uuid", "upload_hour", ("project_id",))
 #: Failures that concern only some hours: every other hour of the sync still loads.
 HOUR_FAILURES = (ExportTooLargeError, RejectThresholdError, CorruptArchiveError)
 

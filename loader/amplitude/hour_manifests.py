@@ -19,10 +19,13 @@ from loader.hours import hour_key
 from loader.manifest import HourManifest
 from loader.planner import Window
 from loader.publish import StagedHour
+from loader.snapshot.duplicates import UniqueKey
 
 #: The source's name in the lake, and its events table.
 SOURCE = "amplitude"
 TABLE = "events"
+#: An event is its uuid within its project; the earliest upload hour's copy is the one shown.
+UNIQUE = UniqueKey("uuid", "upload_hour", ("project_id",))
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE
-from loader.amplitude.runner import open_lake
+from loader.amplitude.lake_access import open_lake
 from loader.catalog import lake_session, quote_list
 from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
 from loader.manifest import ManifestStore

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,8 @@ from pathlib import Path
 
 from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.events import SOURCE, TABLE, UNIQUE, EventsLoader
+from loader.amplitude.events import SOURCE, TABLE, EventsLoader
+from loader.amplitude.lake_access import open_lake
 from loader.amplitude.sync_report import SyncReport
 from loader.catalog import lake_session, publish_catalog, quote_list, quote_literal
 from loader.errors import ConfigError, LoaderError, explain_unexpected
@@ -27,42 +27,16 @@ from loader.hours import (
     parse_hour,
     utc_now,
 )
-from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.progress import Progress
 from loader.secrets import Secret
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
-from loader.snapshot.migrate import migrate_legacy
 from loader.snapshot.reader import LakeSnapshot
-from loader.snapshot.vacuum import VacuumReport, vacuum
 
 log = logging.getLogger(__name__)
 
 LAST_RUN = "last_run.json"
-
-
-def open_lake(settings: LoaderSettings) -> Lake:
-    """Open the lake, adopting it first if an earlier version wrote it (once).
-
-    Args:
-        settings: Where the lake is.
-
-    Returns:
-        The lake.
-    """
-    lake = Lake(settings.lake_root)
-    lake.check_access()
-    # Only a lake with source folders but no commit log has anything to adopt; a new or empty
-    # lake gets no scratch folder.
-    written = any(not name.startswith("_") for name in lake.names(lake.root))
-    if written and not CommitLog(lake).versions():
-        scratch = lake.scratch(uuid.uuid4().hex)
-        try:
-            migrate_legacy(lake, scratch, UNIQUE)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return lake
 
 
 def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
@@ -83,24 +57,6 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
         version=pinned.snapshot.version,
         force=force,
         filesystem=lake.duckdb_filesystem,
-    )
-
-
-def vacuum_lake(settings: LoaderSettings, *, now: datetime | None = None) -> VacuumReport:
-    """Delete the files that no snapshot younger than the retention references.
-
-    Args:
-        settings: Where the lake is, and the retention.
-        now: The current moment (tests pin it).
-
-    Returns:
-        What was removed.
-    """
-    return vacuum(
-        open_lake(settings),
-        timedelta(hours=settings.retention_hours),
-        now,
-        erasure_retention=timedelta(hours=settings.erasure_retention_hours),
     )
 
 

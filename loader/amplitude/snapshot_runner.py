@@ -13,7 +13,7 @@ from loader.amplitude.clients import project_client
 from loader.amplitude.cohorts import CohortOptions, CohortReport, CohortSnapshot
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE
-from loader.amplitude.runner import open_lake
+from loader.amplitude.lake_access import open_lake
 from loader.amplitude.taxonomy import (
     TaxonomyReport,
     TaxonomySnapshot,

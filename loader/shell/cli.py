@@ -15,13 +15,13 @@ import click
 from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.hour_status import hour_statuses
+from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.runner import (
     lake_projects,
     project_status,
     recheck_projects,
     refresh_catalog,
     sync_projects,
-    vacuum_lake,
 )
 from loader.amplitude.settings import AmplitudeSettings
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS

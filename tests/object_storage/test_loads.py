@@ -16,7 +16,8 @@ from pathlib import Path
 import loader.object_store
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.hour_status import hour_statuses
-from loader.amplitude.runner import refresh_catalog, sync_projects, vacuum_lake
+from loader.amplitude.lake_access import vacuum_lake
+from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hour_from_key
 from loader.lake import Lake

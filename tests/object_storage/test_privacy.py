@@ -6,9 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.privacy.deletion_api import IdRequest
 from loader.amplitude.privacy.sync import forget
-from loader.amplitude.runner import refresh_catalog, sync_projects, vacuum_lake
+from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.generator import amplitude_id_of
 from tests.conftest import NOW, START, config_for, settings_in

@@ -13,8 +13,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.privacy.sync import sync_deletions
-from loader.amplitude.runner import refresh_catalog, vacuum_lake
+from loader.amplitude.runner import refresh_catalog
 from loader.hours import hours_between
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog

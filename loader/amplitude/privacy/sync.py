@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.hour_manifests import SOURCE
+from loader.amplitude.lake_access import open_lake, vacuum_lake
 from loader.amplitude.privacy.deletion_api import DeletionApi, DeletionJob, IdRequest
 from loader.amplitude.privacy.erase import ErasureReport, Requested, erase_users
 from loader.amplitude.privacy.records import DELETIONS, deletion_rows, end_of, job_statuses
@@ -32,7 +33,7 @@ from loader.lake import Lake
 from loader.privacy.digests import IdDigests
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
-from loader.snapshot.vacuum import VacuumReport, vacuum
+from loader.snapshot.vacuum import VacuumReport
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +65,6 @@ class DeletionSyncReport:
     status_changes: int = 0
     erasure: ErasureReport | None = None
     vacuum: VacuumReport | None = field(default=None, repr=False)
-
-
-def _open(settings: LoaderSettings) -> Lake:
-    lake = Lake(settings.lake_root)
-    lake.check_access()
-    return lake
-
-
-def _vacuum(lake: Lake, settings: LoaderSettings, now: datetime) -> VacuumReport:
-    return vacuum(
-        lake,
-        timedelta(hours=settings.retention_hours),
-        now,
-        erasure_retention=timedelta(hours=settings.erasure_retention_hours),
-    )
 
 
 def _note(lake: Lake, project: str) -> str:
@@ -117,7 +103,7 @@ def sync_deletions(
     """
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
-    lake = _open(settings)
+    lake = open_lake(settings)
     pid = str(project.project_id)
     report = DeletionSyncReport(project.label)
     first, last = _first_day(lake, project, settings, today), today + LOOK_AHEAD
@@ -132,7 +118,7 @@ def sync_deletions(
             lake, pid, requested, trigger="deletion sync", status_rows=changed, now=now
         )
     lake.write_bytes(_note(lake, pid), json.dumps({"last_synced_day": str(today)}).encode())
-    report.vacuum = _vacuum(lake, settings, now)
+    report.vacuum = vacuum_lake(settings, now=now)
     return report
 
 
@@ -192,7 +178,7 @@ def forget(
         The erasure, and the Amplitude jobs the ids joined (if submitted).
     """
     now = now or datetime.now(UTC)
-    lake = _open(settings)
+    lake = open_lake(settings)
     pid = str(project.project_id)
     job = f"forget/{uuid.uuid4().hex[:12]}"
     cutoff = now.astimezone(UTC).replace(tzinfo=None)
@@ -208,5 +194,5 @@ def forget(
         status = [(job, f"submitted to Amplitude, job of {j.day}", j.day) for j in jobs]
         # Recorded when it happened, after the request's own rows (a pinned `now` is earlier).
         erase_users(lake, pid, [], trigger="forget", status_rows=status)
-    _vacuum(lake, settings, now)
+    vacuum_lake(settings, now=now)
     return report, jobs

@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from loader.amplitude.hour_manifests import SOURCE
 from loader.amplitude.privacy.records import (
     DELETIONS,
     DELETIONS_SCHEMA,
     ERASURES,
     ERASURES_SCHEMA,
 )
-from loader.catalog import View, quote_list
+from loader.amplitude.view_sql import history
+from loader.catalog import View
 from loader.snapshot.reader import LakeSnapshot
-
-_TYPES = {
-    pa.string(): "VARCHAR",
-    pa.date32(): "DATE",
-    pa.timestamp("us"): "TIMESTAMP",
-    pa.int64(): "BIGINT",
-    pa.list_(pa.string()): "VARCHAR[]",
-}
-
-
-def _history(pinned: LakeSnapshot, table: str, schema: pa.Schema) -> str:
-    files = pinned.urls(
-        path for _, state in pinned.snapshot.tables_named(SOURCE, table) for path in state.files
-    )
-    if files:
-        return (
-            f"SELECT * FROM read_parquet({quote_list(files)}, hive_partitioning = false,"
-            " union_by_name = true)"
-        )
-    columns = [("snapshot_at", "TIMESTAMP"), ("project_id", "BIGINT")] + [
-        (f.name, "JSON" if f.name == "rows_removed" else _TYPES[f.type]) for f in schema
-    ]
-    return "SELECT " + ", ".join(f'NULL::{t} AS "{c}"' for c, t in columns) + " WHERE false"
 
 
 def privacy_views(pinned: LakeSnapshot, schema: str) -> list[View]:
@@ -52,7 +27,7 @@ def privacy_views(pinned: LakeSnapshot, schema: str) -> list[View]:
         View(
             schema,
             DELETIONS,
-            _history(pinned, DELETIONS, DELETIONS_SCHEMA),
+            history(pinned, DELETIONS, DELETIONS_SCHEMA),
             "Requests to erase users: one row per id of each request (ids as keyed SHA-256"
             " digests, never the id), and one without an id per status change of a job.",
         ),
@@ -73,7 +48,7 @@ def privacy_views(pinned: LakeSnapshot, schema: str) -> list[View]:
         View(
             schema,
             ERASURES,
-            _history(pinned, ERASURES, ERASURES_SCHEMA),
+            history(pinned, ERASURES, ERASURES_SCHEMA),
             "The audit: one row per erasure, with the requests it served, the digests of the"
             " ids, rows removed per table and the snapshot that removed them.",
         ),
