@@ -12,7 +12,8 @@ from tests.privacy.lakes import PrivacyLake, choose_users, live_files
 from tests.privacy.scan import holders, patterns
 
 
-def _run(lake: PrivacyLake, *args: str, cwd: Path) -> Finished:
+def _run(lake: PrivacyLake, *args: str, cwd: Path, **extra: str) -> Finished:
+    """`amplitude-loader -vv <args>` on the lake, in a child process (`extra`: more variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
     env.update(
         AMPLITUDE_PROJECT_ID=str(lake.synthetic.project_id),
@@ -22,6 +23,7 @@ def _run(lake: PrivacyLake, *args: str, cwd: Path) -> Finished:
         AMPLITUDE_LAKE=lake.settings.lake_root,
         AMPLITUDE_CATALOG=lake.settings.catalog_path,
         AMPLITUDE_START="2024-03-01",
+        **extra,
     )
     return run_loader(["-vv", *args], env, cwd / ".output", cwd=cwd, timeout=300)
 
