@@ -7,12 +7,15 @@ arrive after the request (the cutoff) are new data, as they are for Amplitude.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from loader.amplitude.hour_manifests import SOURCE, TABLE
 from loader.amplitude.privacy.deletion_api import IdRequest
 from loader.amplitude.privacy.sync import forget, sync_deletions
 from loader.amplitude.runner import recheck_projects, refresh_catalog, sync_projects
+from loader.emulator.faults import FaultRule
 from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.snapshot.layout import TableLayout
@@ -106,3 +109,29 @@ def test_forget_erases_before_its_moment_and_keeps_what_arrived_after(
     (job,) = lake.rows("privacy_jobs", "job")
     assert job["status"] == "local" and job["job"].startswith("forget/")
     assert job["erase_before"] == moment.replace(tzinfo=None)
+
+
+def test_an_erasure_committed_while_a_reload_downloads_applies_to_what_it_publishes(
+    privacy_lake: PrivacyLake,
+) -> None:
+    lake = privacy_lake
+    users = choose_users(lake)
+    held = _hours_of(lake, users.member)
+    first = min(held)
+    # The export answers after 3 s: the erasure is committed while the reload waits for it.
+    lake.server.faults.set([FaultRule("slow_first_byte", params={"seconds": 3})])
+    reload = threading.Thread(
+        target=sync_projects,
+        args=([lake.project], lake.settings),
+        kwargs={"start": first, "end": first + timedelta(hours=5), "reload": True, "now": NOW},
+    )
+    reload.start()
+    time.sleep(1.0)
+    erasure, _ = forget(
+        lake.project, lake.settings, [IdRequest("amplitude_id", users.member)], "dpo"
+    )
+    assert reload.is_alive(), "the reload finished before the erasure: the test proves nothing"
+    reload.join(timeout=120)
+    assert erasure.version is not None
+    assert not _hours_after_refresh(lake, users.member)
+    assert not holders(live_files(lake), patterns([users.member], ["user_14"]))
