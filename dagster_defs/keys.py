@@ -21,6 +21,8 @@ KIND_OF_TABLE = {
     "event_types": "events-list",
     "annotations": "annotations",
     **{table: "taxonomy" for table in TABLES if table.startswith("taxonomy_")},
+    "experiment_flags": "experiment",
+    "experiment_assignments": "experiment",
 }
 
 

@@ -8,15 +8,17 @@ import dagster as dg
 
 from dagster_defs.settings import LocationSettings
 from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.experiment_keys import ENV as EXPERIMENT_ENV
 from loader.amplitude.settings import AmplitudeSettings
 
 
 class AmplitudeResource(dg.ConfigurableResource):
     """The Amplitude projects to load, and how to reach them.
 
-    Either one project (`project_id`, `api_key`, `secret_key`) or a `projects_file` naming several
-    projects and the environment variables that hold their keys. A field left unset takes the
-    environment's value (`AMPLITUDE_<FIELD>`) and then the default, as the command line does.
+    Either one project (`project_id`, `api_key`, `secret_key`, and optionally
+    `experiment_deployment_keys`) or a `projects_file` naming several projects and the
+    environment variables that hold their keys. A field left unset takes the environment's value
+    (`AMPLITUDE_<FIELD>`) and then the default, as the command line does.
     """
 
     project_id: str | None = None
@@ -28,10 +30,18 @@ class AmplitudeResource(dg.ConfigurableResource):
     connect_timeout_seconds: float | None = None
     read_timeout_seconds: float | None = None
     retry_minutes: float | None = None
+    experiment_deployment_keys: str | None = None
+    experiment_cohorts: str | None = None
+    experiment_max_users: int | None = None
+    experiment_requests_per_second: float | None = None
 
     def values(self) -> dict[str, object]:
         """This resource's fields, as settings."""
         return self.model_dump()
+
+    def settings(self) -> AmplitudeSettings:
+        """This resource's settings, over the environment."""
+        return AmplitudeSettings.read(**self.values())
 
     def projects(self) -> list[ProjectConfig]:
         """Return the configured projects (keys are read here, in the run, never at load).
@@ -39,9 +49,11 @@ class AmplitudeResource(dg.ConfigurableResource):
         Returns:
             The projects.
         """
-        return AmplitudeSettings.read(**self.values()).projects()
+        return self.settings().projects()
 
 
+#: Fields that hold secrets: never written into a resource, always a `dg.EnvVar`.
+SECRETS = ("api_key", "secret_key", "experiment_deployment_keys")
 #: The setting each field of `LakeResource` holds (the Amplitude resource's fields are named as
 #: the settings are).
 LAKE_SETTINGS = {
@@ -96,7 +108,8 @@ def build_resources(settings: LocationSettings) -> dict[str, dg.ConfigurableReso
 
     Every setting but the keys is written into the resources, so that a location built by the
     factory with its own settings runs with them, and the UI shows them. The keys are read by the
-    run: `AMPLITUDE_API_KEY` and `AMPLITUDE_SECRET_KEY`, or the variables a projects file names.
+    run: `AMPLITUDE_API_KEY` and `AMPLITUDE_SECRET_KEY` (and `AMPLITUDE_EXPERIMENT_DEPLOYMENT_KEYS`
+    when it is set), or the variables a projects file names.
 
     Args:
         settings: The code location's settings.
@@ -108,11 +121,13 @@ def build_resources(settings: LocationSettings) -> dict[str, dg.ConfigurableReso
     fields: dict[str, Any] = {
         name: getattr(values, name)
         for name in AmplitudeResource.model_fields
-        if name not in ("api_key", "secret_key")
+        if name not in SECRETS
     }
     if not values.projects_file:
         fields["api_key"] = dg.EnvVar("AMPLITUDE_API_KEY")
         fields["secret_key"] = dg.EnvVar("AMPLITUDE_SECRET_KEY")
+        if values.experiment_deployment_keys:  # optional: an unset EnvVar would fail every run
+            fields["experiment_deployment_keys"] = dg.EnvVar(EXPERIMENT_ENV)
     lake: dict[str, Any] = {f: getattr(values, s) for f, s in LAKE_SETTINGS.items()}
     lake["start"] = f"{settings.start:%Y-%m-%dT%H}"  # the partitions' own first hour
     return {"amplitude": AmplitudeResource(**fields), "lake": LakeResource(**lake)}

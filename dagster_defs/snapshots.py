@@ -14,6 +14,8 @@ from dagster_defs.location import Location
 from dagster_defs.logs import library_logs
 from dagster_defs.resources import AmplitudeResource, LakeResource
 from loader.amplitude.cohorts import CohortOptions
+from loader.amplitude.experiment.snapshot import ExperimentReport
+from loader.amplitude.experiment.users import ExperimentUser
 from loader.amplitude.snapshot_runner import SnapshotReport, snapshot_projects
 from loader.errors import LoaderError
 
@@ -22,6 +24,8 @@ DESCRIPTIONS = {
     "cohort_members": "Cohort membership; only cohorts whose lastComputed changed are downloaded.",
     "event_types": "The events list, with the event types' ids.",
     "annotations": "Chart annotations.",
+    "experiment_flags": "Experiment flag configurations per deployment, with history.",
+    "experiment_assignments": "Chosen users' current Experiment variants (never tracked).",
 }
 
 
@@ -38,6 +42,10 @@ class SnapshotConfig(dg.Config):
     """Cohort downloads allowed per month (Amplitude allows 500)."""
     strict_taxonomy: bool = False
     """Fail when the plan lacks the Taxonomy API instead of recording it."""
+    experiment_cohorts: list[str] = Field(default_factory=list)
+    """Cohort patterns whose members' Experiment variants to record (default: the setting)."""
+    experiment_user_ids: list[str] = Field(default_factory=list)
+    """User ids whose Experiment variants to record, besides the cohorts' members."""
 
 
 def _metadata(table: str, reports: list[SnapshotReport]) -> dict[str, Any]:
@@ -57,11 +65,34 @@ def _metadata(table: str, reports: list[SnapshotReport]) -> dict[str, Any]:
         return {"rows": sum(r.event_types or 0 for r in reports)}
     if table == "annotations":
         return {"rows": sum(r.annotations or 0 for r in reports)}
+    if table.startswith("experiment_"):
+        return _experiment_metadata(table, [r.experiment for r in reports if r.experiment])
     taxonomies = [r.taxonomy for r in reports if r.taxonomy]
     return {
         "rows": sum(t.rows.get(table, 0) for t in taxonomies),
         "available": all(t.available for t in taxonomies),
         "unavailable_because": "; ".join(t.reason for t in taxonomies if t.reason) or "n/a",
+    }
+
+
+def _experiment_metadata(table: str, reports: list[ExperimentReport]) -> dict[str, Any]:
+    configured = [r for r in reports if r.configured]
+    if table == "experiment_flags":
+        return {
+            "projects_configured": f"{len(configured)} of {len(reports)}",
+            "flags": sum(sum(r.flags.values()) for r in configured),
+            "deployments": ", ".join(sorted({d for r in configured for d in r.flags})) or "none",
+        }
+    return {
+        "rows": sum(r.assignments for r in configured),
+        "users": sum(r.users for r in configured),
+        "evaluations": sum(r.requests for r in configured),
+        "users_over_cap": sum(r.selection.over_cap for r in configured),
+        "users_erased": sum(r.selection.erased for r in configured),
+        "cohorts_matched": ", ".join(
+            sorted({n for r in configured for n in r.selection.cohorts.values()})
+        )
+        or "none",
     }
 
 
@@ -101,7 +132,7 @@ def build_snapshots(
         amplitude: AmplitudeResource,
         lake: LakeResource,
     ) -> Any:
-        """Snapshot cohorts, taxonomy, the events list and annotations of every project."""
+        """Snapshot cohorts, taxonomy, the events list, annotations and Experiment."""
         selected = {t for t, k in keys.items() if k in context.selected_asset_keys}
         kinds = tuple(sorted({KIND_OF_TABLE[t] for t in selected}))
         options = CohortOptions(
@@ -112,11 +143,17 @@ def build_snapshots(
         )
         try:
             with library_logs(context):
+                settings = amplitude.settings()
+                experiment = settings.experiment_options(
+                    tuple(config.experiment_cohorts),
+                    tuple(ExperimentUser(u) for u in config.experiment_user_ids),
+                )
                 reports = snapshot_projects(
-                    amplitude.projects(),
+                    settings.projects(),
                     lake.settings(amplitude),
                     kinds,
                     cohort_options=options,
+                    experiment_options=experiment,
                     strict_taxonomy=config.strict_taxonomy,
                 )
         except LoaderError as exc:
@@ -127,7 +164,7 @@ def build_snapshots(
     snapshots_job = dg.define_asset_job(
         names.name("snapshots_job"),
         selection=dg.AssetSelection.assets(*keys.values()),
-        description="Snapshot cohorts, taxonomy, the events list and annotations.",
+        description="Snapshot cohorts, taxonomy, the events list, annotations and Experiment.",
     )
     daily_snapshots = dg.ScheduleDefinition(
         name=names.name("snapshots_daily"),

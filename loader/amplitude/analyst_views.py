@@ -14,7 +14,13 @@ from loader.sqlfiles import read_sql
 
 FIVETRAN_SCHEMA = "amplitude_fivetran"
 
-ANALYST_VIEWS = ("sessions", "daily_active_users", "experiment_exposures", "event_properties_long")
+ANALYST_VIEWS = (
+    "sessions",
+    "daily_active_users",
+    "experiment_exposures",
+    "experiment_exposure_variants",
+    "event_properties_long",
+)
 FIVETRAN_VIEWS = ("event", "event_type")
 
 

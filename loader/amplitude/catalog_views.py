@@ -12,6 +12,7 @@ import pyarrow as pa
 from loader.amplitude.analyst_views import analyst_views
 from loader.amplitude.cohorts import COHORTS_SCHEMA, MEMBERS_SCHEMA
 from loader.amplitude.events import SOURCE, TABLE
+from loader.amplitude.experiment.snapshot import ASSIGNMENTS_SCHEMA, FLAGS_SCHEMA
 from loader.amplitude.privacy.views import privacy_views
 from loader.amplitude.schema import column_types
 from loader.amplitude.taxonomy import TABLES
@@ -41,6 +42,16 @@ SNAPSHOT_TABLES: dict[str, tuple[pa.Schema, str]] = {
     **{
         name: (schema, f"Snapshots of {name.replace('_', ' ')}.") for name, schema in TABLES.items()
     },
+    "experiment_flags": (
+        FLAGS_SCHEMA,
+        "Experiment flag configurations, one row per flag per deployment per snapshot.",
+    ),
+    "experiment_assignments": (
+        ASSIGNMENTS_SCHEMA,
+        "The variant Experiment assigned each chosen user at the snapshot (evaluated without"
+        " tracking), one row per user, deployment and flag; flags not targeting the user have"
+        " no row.",
+    ),
 }
 
 

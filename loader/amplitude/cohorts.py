@@ -21,7 +21,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +89,11 @@ class CohortOptions:
     poll_seconds: float = 2.0
     max_polls: int = 900
     requests_per_10_minutes: int = 60
+
+
+def cohort_matches(patterns: Iterable[str], cohort_id: str, name: str) -> bool:
+    """Whether a glob pattern matches a cohort's name or id."""
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(cohort_id, p) for p in patterns)
 
 
 class QuotaExceededError(LoaderError):
@@ -312,10 +317,9 @@ class CohortSnapshot:
         return report
 
     def _skip_reason(self, cid: str, name: str, cohort: dict[str, Any]) -> str | None:
-        def matches(patterns: tuple[str, ...]) -> bool:
-            return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(cid, p) for p in patterns)
-
-        if not matches(self.options.include) or matches(self.options.exclude):
+        if not cohort_matches(self.options.include, cid, name) or cohort_matches(
+            self.options.exclude, cid, name
+        ):
             return "not selected by the include/exclude patterns"
         size = cohort.get("size") or 0
         if size > self.options.max_size:

@@ -11,6 +11,7 @@ environment variables holding its keys, so that the file itself holds no secret:
     secret_key_env = "AMPLITUDE_WEB_SECRET_KEY"
     region = "eu"            # optional, default from AMPLITUDE_REGION or "us"
     start = "2024-01-01"     # optional, default from AMPLITUDE_START
+    experiment_keys_env = { server = "AMPLITUDE_WEB_EXPERIMENT_KEY" }   # optional
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loader.amplitude import experiment_keys
+from loader.amplitude.experiment_keys import Deployment
 from loader.archive import Guards
 from loader.errors import ConfigError
 from loader.hours import parse_hour
@@ -50,6 +53,7 @@ class ProjectConfig:
         base_url: Overrides the region's host (an emulator, a proxy).
         start: First hour to load, overriding the loader's default.
         name: A label for messages.
+        experiment: The project's Experiment deployments (none: Experiment is not snapshotted).
     """
 
     project_id: int
@@ -59,6 +63,7 @@ class ProjectConfig:
     base_url: str | None = None
     start: datetime | None = None
     name: str | None = None
+    experiment: tuple[Deployment, ...] = ()
 
     def __post_init__(self) -> None:
         if self.region not in REGION_HOSTS:
@@ -173,7 +178,8 @@ def projects_from_env(
         env: The environment (usually `os.environ`).
         keys: Require the API keys (commands that only read the lake pass False).
         **overrides: CLI values that take precedence over the environment: `projects_file`,
-            `project_id`, `api_key`, `secret_key`, `region`, `base_url`.
+            `project_id`, `api_key`, `secret_key`, `region`, `base_url`,
+            `experiment_deployment_keys`.
 
     Returns:
         The projects.
@@ -204,6 +210,7 @@ def projects_from_env(
     secret_key = overrides.get("secret_key") or _env_secret(
         env, "AMPLITUDE_SECRET_KEY", project_id, keys
     )
+    keys_text = overrides.get("experiment_deployment_keys") or env.get(experiment_keys.ENV)
     return [
         ProjectConfig(
             project_id=_project_id(project_id),
@@ -211,6 +218,7 @@ def projects_from_env(
             secret_key=secret_key if isinstance(secret_key, Secret) else Secret(str(secret_key)),
             region=str(region),
             base_url=base_url,
+            experiment=experiment_keys.parse_deployment_keys(str(keys_text)) if keys_text else (),
         )
     ]
 
@@ -289,6 +297,7 @@ def projects_from_file(
                 base_url=entry.get("base_url", base_url),
                 start=parse_hour(str(start)) if start else None,
                 name=entry.get("name"),
+                experiment=experiment_keys.deployments_from_file(entry, env, pid, keys),
             )
         )
     ids = [p.project_id for p in projects]

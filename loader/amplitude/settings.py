@@ -25,6 +25,8 @@ from loader.amplitude.config import (
     projects_from_env,
     read_projects_file,
 )
+from loader.amplitude.experiment.snapshot import ExperimentOptions
+from loader.amplitude.experiment.users import ExperimentUser
 from loader.archive import Guards
 from loader.errors import ConfigError
 from loader.hours import parse_hour
@@ -68,6 +70,18 @@ class AmplitudeSettings(BaseSettings):
     retry_minutes: float = Field(30.0, ge=0, description="How long a failing API call is retried.")
     connect_timeout_seconds: float = Field(30.0, gt=0, description="Time to open a connection.")
     read_timeout_seconds: float = Field(600.0, gt=0, description="Longest silence in a response.")
+    experiment_deployment_keys: SecretStr | None = Field(
+        None, description="Experiment deployments as name=key pairs, comma-separated."
+    )
+    experiment_cohorts: str | None = Field(
+        None, description="Cohorts (names or ids, globs, comma-separated) whose variants to record."
+    )
+    experiment_max_users: int = Field(
+        1000, ge=0, description="Most users whose Experiment variants one snapshot records."
+    )
+    experiment_requests_per_second: float = Field(
+        10.0, gt=0, description="Most Experiment evaluation requests per second."
+    )
     partitions_per_run: int = Field(168, ge=1, description="Hours per Dagster backfill run.")
     dagster_automation: bool = Field(
         False,
@@ -153,6 +167,31 @@ class AmplitudeSettings(BaseSettings):
             secret_key=self.secret_key.get_secret_value() if self.secret_key else None,
             region=self.region,
             base_url=self.base_url,
+            experiment_deployment_keys=self.experiment_deployment_keys.get_secret_value()
+            if self.experiment_deployment_keys
+            else None,
+        )
+
+    def experiment_options(
+        self, cohorts: tuple[str, ...] = (), users: tuple[ExperimentUser, ...] = ()
+    ) -> ExperimentOptions:
+        """Whose Experiment variants a snapshot records, with the cap and rate of these settings.
+
+        Args:
+            cohorts: Cohort patterns that replace `experiment_cohorts` (a command's own).
+            users: Users given by list.
+
+        Returns:
+            The options.
+        """
+        configured = tuple(
+            p.strip() for p in (self.experiment_cohorts or "").split(",") if p.strip()
+        )
+        return ExperimentOptions(
+            cohorts=cohorts or configured,
+            users=users,
+            max_users=self.experiment_max_users,
+            requests_per_second=self.experiment_requests_per_second,
         )
 
     def project_ids(self) -> tuple[str, ...]:

@@ -13,6 +13,12 @@ from loader.amplitude.clients import project_client
 from loader.amplitude.cohorts import CohortOptions, CohortReport, CohortSnapshot
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE
+from loader.amplitude.experiment.snapshot import (
+    ExperimentOptions,
+    ExperimentReport,
+    ExperimentSnapshot,
+)
+from loader.amplitude.experiment_keys import ENV as EXPERIMENT_ENV
 from loader.amplitude.lake_access import open_lake
 from loader.amplitude.taxonomy import (
     TaxonomyReport,
@@ -20,13 +26,13 @@ from loader.amplitude.taxonomy import (
     snapshot_annotations,
     snapshot_events_list,
 )
-from loader.errors import LoaderError
+from loader.errors import ConfigError, LoaderError
 from loader.hours import utc_now
 from loader.snapshot_tables import SnapshotWriter
 
 log = logging.getLogger(__name__)
 
-KINDS = ("events-list", "taxonomy", "cohorts", "annotations")
+KINDS = ("events-list", "taxonomy", "cohorts", "annotations", "experiment")
 
 
 @dataclass
@@ -40,6 +46,7 @@ class SnapshotReport:
         taxonomy: The taxonomy report, if taken.
         cohorts: The cohort report, if taken.
         annotations: Rows of annotations.
+        experiment: The Experiment report, if taken.
         seconds: Wall time.
     """
 
@@ -49,6 +56,7 @@ class SnapshotReport:
     taxonomy: TaxonomyReport | None = None
     cohorts: CohortReport | None = None
     annotations: int | None = None
+    experiment: ExperimentReport | None = None
     seconds: float = 0.0
 
 
@@ -58,6 +66,7 @@ def snapshot_project(
     kinds: tuple[str, ...] = KINDS,
     *,
     cohort_options: CohortOptions | None = None,
+    experiment_options: ExperimentOptions | None = None,
     strict_taxonomy: bool = False,
     now: datetime | None = None,
 ) -> SnapshotReport:
@@ -71,12 +80,23 @@ def snapshot_project(
         settings: Loader settings.
         kinds: What to snapshot, among `KINDS`.
         cohort_options: Cohort selection and budget.
+        experiment_options: Whose Experiment variants to record, the cap and the rate.
         strict_taxonomy: Fail if the plan lacks the Taxonomy API.
         now: The snapshot's time.
 
     Returns:
         What was done.
+
+    Raises:
+        ConfigError: If only Experiment is asked for and the project has no deployment key.
     """
+    if kinds == ("experiment",) and not project.experiment:
+        raise ConfigError(
+            "no Experiment deployment key is configured",
+            project=project.label,
+            remedy=f"export {EXPERIMENT_ENV}=server=<deployment key> (or experiment_keys_env in"
+            " the projects file)",
+        )
     started = time.monotonic()
     snapshot_at = (now or utc_now()).replace(microsecond=0)
     lake = open_lake(settings)
@@ -93,6 +113,10 @@ def snapshot_project(
             report.cohorts = CohortSnapshot(client, writer, cohort_options or CohortOptions()).run()
         if "annotations" in kinds:
             report.annotations = snapshot_annotations(client, writer)
+        if "experiment" in kinds:
+            report.experiment = ExperimentSnapshot(
+                project, settings, writer, experiment_options or ExperimentOptions()
+            ).run()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         report.seconds = time.monotonic() - started
@@ -131,7 +155,27 @@ def describe_snapshot(report: SnapshotReport) -> str:
         lines += [f"    skipped {cohort}: {reason}" for cohort, reason in c.skipped.items()]
     if report.annotations is not None:
         lines.append(f"  annotations   {report.annotations}")
+    if report.experiment is not None:
+        lines += _describe_experiment(report.experiment)
     return "\n".join(lines)
+
+
+def _describe_experiment(e: ExperimentReport) -> list[str]:
+    if not e.configured:
+        return [f"  experiment    not configured (no deployment key in {EXPERIMENT_ENV})"]
+    s = e.selection
+    flags = ", ".join(f"{name} {count}" for name, count in e.flags.items())
+    lines = [
+        f"  experiment    flags per deployment: {flags}; {e.assignments} assignments of"
+        f" {e.users} users in {e.requests} evaluations (not tracked)"
+    ]
+    if s.over_cap or s.erased or s.unmatched or s.without_ids:
+        lines.append(
+            f"    left out: {s.over_cap} over the cap, {s.erased} erased,"
+            f" {s.without_ids} cohort members without a user id; patterns matching no cohort:"
+            f" {', '.join(s.unmatched) or 'none'}"
+        )
+    return lines
 
 
 def snapshot_projects(

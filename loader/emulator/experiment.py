@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,11 +164,14 @@ class Experiment:
         deployments: Deployment key to (project id, flags it serves).
         tracked: Evaluation calls without `X-Amp-Exp-Track: no-track`.
         evaluations: Evaluation calls answered.
+        calls: Each evaluation call with a valid key: (monotonic time, deployment key, user id,
+            device id), for tests of rate limits and of who was asked about.
     """
 
     deployments: dict[str, tuple[int, list[dict[str, Any]]]] = field(default_factory=dict)
     tracked: int = 0
     evaluations: int = 0
+    calls: list[tuple[float, str, str | None, str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -213,6 +217,9 @@ class Experiment:
             return _json(200, self.deployments[key][1])
         with self._lock:
             self.evaluations += 1
+            self.calls.append(
+                (time.monotonic(), key, params.get("user_id"), params.get("device_id"))
+            )
             if (headers.get("x-amp-exp-track") or "").lower() != "no-track":
                 self.tracked += 1
         try:

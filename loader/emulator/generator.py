@@ -46,7 +46,13 @@ EVENT_TYPES = [
     "Logout",
     "Invite Sent",
 ]
-FLAGS = ["new-checkout", "dark-mode", "pricing-test"]
+#: The flags experiment events report, with the two variants each reports (the emulator's
+#: Experiment serves these flags; `legacy` is a variant dark-mode no longer has).
+FLAGS = {
+    "checkout-experiment": ["control", "treatment"],
+    "dark-mode": ["on", "legacy"],
+    "pricing-page-test": ["a", "b"],
+}
 PLATFORMS = [
     ("iOS", "ios", "Apple", "Apple iPhone"),
     ("Android", "android", "Samsung", "Galaxy"),
@@ -349,12 +355,12 @@ class SyntheticProject:
 
     def _event_properties(self, event_type: str, rng: random.Random) -> dict[str, Any]:
         if event_type == "[Experiment] Exposure":
-            flag = rng.choice(FLAGS)
-            return {"flag_key": flag, "variant": rng.choice(["control", "treatment"])}
+            flag = rng.choice(list(FLAGS))
+            return {"flag_key": flag, "variant": rng.choice(FLAGS[flag])}
         if event_type == "[Experiment] Assignment":
-            flag = rng.choice(FLAGS)
+            flag = rng.choice(list(FLAGS))
             return {
-                f"{flag}.variant": rng.choice(["control", "treatment"]),
+                f"{flag}.variant": rng.choice(FLAGS[flag]),
                 f"{flag}.details": "v1 rule:All Other Users",
             }
         props: dict[str, Any] = {}

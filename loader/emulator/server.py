@@ -237,6 +237,9 @@ _NOT_UTF8 = (
 def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle's algorithm the body waits for the
+        # client's delayed ACK, 40 ms a small response on Linux.
+        disable_nagle_algorithm = True
 
         # An export request is recorded when its status line goes out, not after the body: a client
         # that has read a short error body may ask for the request log before this thread resumes.

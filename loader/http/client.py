@@ -79,6 +79,9 @@ class HttpClient:
     Args:
         base_url: Scheme and host (and optional path prefix) of the API.
         auth: (username, password) for HTTP Basic auth, or None.
+        token: (scheme, secret) sent as `Authorization: <scheme> <secret>` (an API that takes
+            one key in a header, such as Experiment's `Api-Key`), or None.
+        headers: Headers sent with every request (no secrets: they are not masked).
         timeouts: Socket timeouts.
         retry: Retry policy.
         max_concurrency: Most requests in flight at once through this client.
@@ -92,6 +95,8 @@ class HttpClient:
         base_url: str,
         *,
         auth: tuple[str, Secret] | None = None,
+        token: tuple[str, Secret] | None = None,
+        headers: dict[str, str] | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 5,
@@ -108,6 +113,10 @@ class HttpClient:
         self._auth = auth
         if auth is not None:  # a server may echo the Authorization header it got
             register_basic_auth(auth[0], auth[1].reveal())
+        self._headers = dict(headers or {})
+        if token is not None:
+            register(token[1].reveal())
+            self._headers["Authorization"] = f"{token[0]} {token[1].reveal()}"
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._local = threading.local()
 
@@ -320,6 +329,7 @@ class HttpClient:
                     self.base_url + path,
                     params=params,
                     json=body,
+                    headers=self._headers,
                     auth=self._basic_auth(),
                     timeout=(self.timeouts.connect_seconds, self.timeouts.read_seconds),
                     allow_redirects=False,
@@ -408,6 +418,7 @@ class HttpClient:
                 self._session.get(
                     self.base_url + path,
                     params=params,
+                    headers=self._headers,
                     auth=self._basic_auth(),
                     timeout=(self.timeouts.connect_seconds, self.timeouts.read_seconds),
                     stream=True,

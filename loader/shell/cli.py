@@ -8,12 +8,13 @@ import sys
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
+from loader.amplitude.experiment.users import parse_users
 from loader.amplitude.hour_status import hour_statuses
 from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.runner import (
@@ -164,6 +165,15 @@ def recheck(hours: int, **kwargs: Any) -> None:
     is_flag=True,
     help="Fail when the plan lacks the Taxonomy API instead of recording it.",
 )
+@setting_option("experiment_cohorts")
+@click.option(
+    "--experiment-users",
+    type=click.File("r"),
+    help="File of users whose Experiment variants to record: user_id or user_id,device_id per"
+    " line (- for stdin).",
+)
+@setting_option("experiment_max_users")
+@setting_option("experiment_requests_per_second")
 @handle_errors
 def snapshot(
     what: str,
@@ -172,16 +182,24 @@ def snapshot(
     props: bool,
     monthly_budget: int,
     strict_taxonomy: bool,
+    experiment_users: TextIO | None,
     **kwargs: Any,
 ) -> None:
-    """Snapshot cohorts (with membership), taxonomy, the events list and annotations."""
-    projects, settings = configure(kwargs)
+    """Snapshot cohorts (with membership), taxonomy, the events list, annotations and Experiment."""
+    values = read_settings(kwargs)
+    projects, settings = values.projects(), values.loader_settings()
     kinds = SNAPSHOT_KINDS if what == "all" else (what,)
     options = CohortOptions(
         include=include or ("*",), exclude=exclude, props=props, monthly_budget=monthly_budget
     )
+    users = tuple(parse_users(experiment_users)) if experiment_users else ()
     reports = snapshot_projects(
-        projects, settings, kinds, cohort_options=options, strict_taxonomy=strict_taxonomy
+        projects,
+        settings,
+        kinds,
+        cohort_options=options,
+        experiment_options=values.experiment_options(users=users),
+        strict_taxonomy=strict_taxonomy,
     )
     refresh_catalog(settings)
     for r in reports:

@@ -10,6 +10,8 @@ import duckdb
 
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.experiment.snapshot import ExperimentOptions
+from loader.amplitude.experiment_keys import Deployment
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
@@ -20,6 +22,8 @@ from loader.shell.terminal import TerminalProgress
 
 #: The demo loads a fixed stretch of synthetic history, so that its numbers are reproducible.
 DEMO_START = datetime(2024, 3, 1, tzinfo=UTC)
+#: The demo records the Experiment variants of a few power users, quickly.
+DEMO_EXPERIMENT = ExperimentOptions(cohorts=("Power users",), max_users=25, requests_per_second=50)
 DEMO_QUERIES = (
     (
         "Events per type over the loaded days",
@@ -75,6 +79,10 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
             Secret(project.secret_key),
             base_url=server.url,
             name="demo",
+            experiment=(
+                Deployment("server", Secret(f"server-{project.project_id}")),
+                Deployment("client", Secret(f"client-{project.project_id}")),
+            ),
         )
         click.echo(f"emulator serving synthetic project {project.project_id} on {server.url}")
         with TerminalProgress() as progress:
@@ -82,7 +90,11 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
         requests = len(server.export_requests())
         server.metadata.polls_before_done = 1
         snapshot = snapshot_project(
-            config, settings, cohort_options=CohortOptions(poll_seconds=0.2), now=now
+            config,
+            settings,
+            cohort_options=CohortOptions(poll_seconds=0.2),
+            experiment_options=DEMO_EXPERIMENT,
+            now=now,
         )
         refresh_catalog(settings)
     last = newest_ready_hour(now, settings.lag_hours)

@@ -64,6 +64,12 @@ FLAGS = {
     "max_expansion": "--max-expansion",
     "start": "--default-start",
 }
+#: Settings only the snapshot command takes (Experiment's cohorts, cap and rate).
+SNAPSHOT_FLAGS = {
+    "experiment_cohorts": "--experiment-cohorts",
+    "experiment_max_users": "--experiment-max-users",
+    "experiment_requests_per_second": "--experiment-requests-per-second",
+}
 #: Said of the keys instead of their (empty) default.
 _KEY_HELP = "prefer the environment variable: flags show up in process lists"
 
@@ -85,7 +91,8 @@ def setting_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
     default = "" if field.default is None else f", default {field.default}"
     extra = _KEY_HELP if name in ("api_key", "secret_key") else ""
     text = f"{field.description} (env {variable}{default}){'; ' + extra if extra else ''}"
-    return click.option(FLAGS[name], _parameter(name), default=None, help=text)
+    flag = FLAGS.get(name) or SNAPSHOT_FLAGS[name]
+    return click.option(flag, _parameter(name), default=None, help=text)
 
 
 def _parameter(name: str) -> str:
@@ -128,4 +135,5 @@ def read_settings(kwargs: dict[str, Any]) -> AmplitudeSettings:
     Returns:
         The settings.
     """
-    return AmplitudeSettings.read(**{name: kwargs.pop(_parameter(name)) for name in FLAGS})
+    names = [*FLAGS, *SNAPSHOT_FLAGS]
+    return AmplitudeSettings.read(**{name: kwargs.pop(_parameter(name), None) for name in names})

@@ -48,11 +48,22 @@ def test_a_second_location_names_everything_from_its_prefix_and_keeps_its_settin
 def test_keys_given_to_the_factory_never_enter_the_definitions(tmp_path: Path) -> None:
     secret = "factory-secret-0123456789"
     settings = AmplitudeSettings.read(
-        project_id="187520", api_key="factory-key-0123", secret_key=secret, lake=str(tmp_path)
+        project_id="187520",
+        api_key="factory-key-0123",
+        secret_key=secret,
+        lake=str(tmp_path),
+        experiment_deployment_keys="server=server-factory-deployment-key",
     )
     defs = amplitude_definitions(settings, dbt_project_dir=None)
     amplitude = defs.resources["amplitude"]
     assert amplitude.secret_key == dg.EnvVar("AMPLITUDE_SECRET_KEY")
     assert amplitude.api_key == dg.EnvVar("AMPLITUDE_API_KEY")
+    assert amplitude.experiment_deployment_keys == dg.EnvVar("AMPLITUDE_EXPERIMENT_DEPLOYMENT_KEYS")
     assert secret not in repr(defs.resources) and "factory-key" not in repr(defs.resources)
+    assert "factory-deployment-key" not in repr(defs.resources)
+    # Without deployment keys the field stays unset: an unset `dg.EnvVar` would fail every run.
+    plain = amplitude_definitions(
+        AmplitudeSettings.read(project_id="187520", lake=str(tmp_path)), dbt_project_dir=None
+    )
+    assert plain.resources["amplitude"].experiment_deployment_keys is None
     assert not any("stg_amplitude" in k.to_user_string() for k in defs.resolve_all_asset_keys())

@@ -31,6 +31,7 @@ _IDS = {kind: kind for kind in KINDS}
 ERASABLE: dict[str, ErasableTable] = {
     TABLE: ErasableTable(_IDS, time="upload_hour", key=("uuid", "upload_hour")),
     "cohort_members": ErasableTable(_IDS, time="snapshot_at"),
+    "experiment_assignments": ErasableTable(_IDS, time="snapshot_at"),
 }
 
 DELETIONS_SCHEMA = pa.schema(

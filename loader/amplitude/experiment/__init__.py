@@ -1,0 +1,1 @@
+"""Amplitude Experiment: flag configurations and users' current variants, as snapshot tables."""
