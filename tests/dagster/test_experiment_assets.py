@@ -39,6 +39,7 @@ def test_experiment_assets_record_flags_and_the_cohorts_variants(
         resources=resources,
         instance=instance,
         selection=[SNAPSHOT_KEYS[t] for t in selected],
+        run_config={"ops": {"amplitude_snapshots": {"config": {"experiment_user_ids": ["x-9"]}}}},
     )
     assert result.success
     metadata = {
@@ -48,9 +49,10 @@ def test_experiment_assets_record_flags_and_the_cohorts_variants(
     flags = metadata[SNAPSHOT_KEYS["experiment_flags"]]
     assert flags["flags"].value == 6 and flags["deployments"].value == "client, server"
     assignments = metadata[SNAPSHOT_KEYS["experiment_assignments"]]
-    users = sum(1 for n in truth.members(COHORT) if truth.user_id(n))
+    users = sum(1 for n in truth.members(COHORT) if truth.user_id(n)) + 1  # and x-9
     assert assignments["users"].value == users and assignments["evaluations"].value == 2 * users
     assert assignments["cohorts_matched"].value == COHORT.name
     assert emulator.experiment.tracked == 0 and emulator.experiment.evaluations == 2 * users
+    assert "x-9" in {user for _, _, user, _ in emulator.experiment.calls}
     logs = " ".join(str(e.message) for e in instance.all_logs(result.run_id))
     assert "server-100001" not in logs and "client-100001" not in logs

@@ -68,3 +68,11 @@ def change_flags(server: EmulatorServer, synthetic: SyntheticProject) -> None:
     dark = next(f for f in flags if f["key"] == "dark-mode")
     dark["variants"]["legacy"] = {"key": "legacy", "value": "legacy", "payload": {"theme": "sepia"}}
     dark["metadata"]["flagVersion"] = 2
+    flags.append(
+        {
+            "key": "holdout-q4",
+            "variants": {"on": {"key": "on", "value": "on"}, "holdout": {"key": "holdout"}},
+            "segments": [{"variant": "on"}],
+            "metadata": {"flagType": "holdout-group", "deployed": True, "flagVersion": 1},
+        }
+    )

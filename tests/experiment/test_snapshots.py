@@ -26,7 +26,7 @@ SECOND = datetime(2024, 3, 5, 2, tzinfo=UTC)
 COHORT = next(c for c in truth.COHORTS if c.name == "Old campaign")
 LISTED = ExperimentUser("listed-user", "listed-device")
 FAST = ExperimentOptions(
-    cohorts=(COHORT.name,), users=(LISTED,), max_users=10_000, requests_per_second=1000
+    cohorts=(COHORT.name, "Nobody*"), users=(LISTED,), max_users=10_000, requests_per_second=1000
 )
 
 
@@ -137,7 +137,12 @@ def test_flags_and_assignments_land_with_history(
     )
     report = json.loads(log["report"])
     assert report["users"] == len(_users()) and report["cohorts"] == {COHORT.id: COHORT.name}
-    assert report["users_over_cap"] == 0 and report["unmatched_cohort_patterns"] == []
+    assert report["users_over_cap"] == 0 and report["unmatched_cohort_patterns"] == ["Nobody*"]
+    anonymous = sum(1 for n in truth.members(COHORT) if not truth.user_id(n))
+    assert report["members_without_user_id"] == anonymous > 0
+    # A holdout group is a row like any flag, and assigns its variant like one.
+    assert ("server", "holdout-q4") in {(r["deployment"], r["flag_key"]) for r in flags}
+    assert any(row[4] == "holdout-q4" for row in _assignments(settings, SECOND))
 
 
 def test_the_cap_and_the_rate_limit_hold(
