@@ -87,10 +87,10 @@ class DayFiles:
             return "", 0
         local = self.scratch / f"day-{uuid.uuid4().hex}.parquet"
         late = self.scratch / f"late-{uuid.uuid4().hex}.parquet"
-        schema = self._schema(day, files)
+        schema, dictionary = self._schema(day, files)
         try:
-            with _RowGroups(local, schema) as out:
-                with _RowGroups(late, schema) as late_rows:
+            with _RowGroups(local, schema, dictionary) as out:
+                with _RowGroups(late, schema, dictionary) as late_rows:
                     for path in files:
                         with lake.table_files.open(path, "rb") as handle:
                             for table in _tables(handle, schema):
@@ -127,16 +127,21 @@ class DayFiles:
             return table.slice(0, 0), table
         return table.filter(late), table.filter(pc.invert(late))
 
-    def _schema(self, day: date, files: list[str]) -> pa.Schema:
-        """One schema for the day: hours written by two schema versions get the union of columns."""
+    def _schema(self, day: date, files: list[str]) -> tuple[pa.Schema, list[str]]:
+        """The day's schema, and the columns its newest hour file gave a dictionary.
+
+        Hours written by two schema versions get the union of their columns.
+        """
         schemas = []
         for path in files:
             with self.layout.lake.table_files.open(path, "rb") as handle:
-                schemas.append(pq.read_schema(handle))
+                parquet = pq.ParquetFile(handle)
+                schemas.append(parquet.schema_arrow)
+                dictionary = dictionary_columns(parquet.metadata)
         if all(s.equals(schemas[0]) for s in schemas[1:]):
-            return schemas[0]
+            return schemas[0], dictionary
         try:
-            return pa.unify_schemas(schemas)
+            return pa.unify_schemas(schemas), dictionary
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise LoaderError(
                 f"the hour files of {self.layout.table} on {day} have columns of conflicting"
@@ -150,12 +155,29 @@ class DayFiles:
             ) from exc
 
 
+def dictionary_columns(metadata: pq.FileMetaData) -> list[str]:
+    """The columns a Parquet file encodes with a dictionary, to write a copy the same way.
+
+    The writer of the source file chose them by measurement (a dictionary shrinks repeated values
+    and wastes time and space on unique ones); a file without row groups tells nothing: none.
+    """
+    if not metadata.num_row_groups:
+        return []
+    group = metadata.row_group(0)
+    return [
+        group.column(i).path_in_schema
+        for i in range(group.num_columns)
+        if any("DICTIONARY" in e for e in group.column(i).encodings)
+    ]
+
+
 class _RowGroups:
     """A Parquet file written in row groups of about `ROW_GROUP_ROWS` rows or `ROW_GROUP_BYTES`."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str]) -> None:
         self.path = path
         self.schema = schema
+        self.dictionary = dictionary
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
@@ -188,7 +210,9 @@ class _RowGroups:
         if not self._pending:
             return
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(
+                self.path, self.schema, compression="zstd", use_dictionary=self.dictionary
+            )
         group = pa.concat_tables(self._pending)
         self._writer.write_table(group, row_group_size=group.num_rows)
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0

@@ -304,3 +304,18 @@ def test_empty_hours_that_had_no_rows_rewrite_no_day(
 
     sync_projects([project], settings, start=busy, end=busy, reload=True, now=NOW)
     assert _events(settings).days["2024-03-01"] != compacted  # while an hour with rows does
+
+
+def test_unique_columns_have_no_dictionary_in_hour_and_day_files(loaded: Loaded) -> None:
+    """Ids and times are written plain, repeated values with a dictionary; the day keeps it."""
+    settings = loaded.settings
+    state = _events(settings)
+    for relative in [state.hour_files(DAY)[0], state.days["2024-03-01"]]:
+        group = pq.ParquetFile(_abs(settings, relative)).metadata.row_group(0)
+        encodings = {
+            group.column(i).path_in_schema: group.column(i).encodings
+            for i in range(group.num_columns)
+        }
+        with_dictionary = {c for c, e in encodings.items() if any("DICTIONARY" in x for x in e)}
+        assert {"uuid", "event_time", "event_properties"}.isdisjoint(with_dictionary), relative
+        assert {"event_type", "user_properties", "country"} <= with_dictionary, relative

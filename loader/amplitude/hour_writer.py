@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loader.amplitude.hour_manifests import ExportRequest, HourFacts, events_manifest, fingerprint
+from loader.amplitude.schema import dictionary_columns
 from loader.catalog import quote_list, quote_literal
 from loader.day_files import ROW_GROUP_ROWS
 from loader.publish import StagedHour
@@ -105,7 +106,9 @@ class HourWriter:
     def _spill(self, rows: HourRows) -> None:
         path = self.scratch / f"spill-{uuid.uuid4().hex}.parquet"
         table = pa.concat_tables(rows.tables).sort_by(ORDER)
-        pq.write_table(table, path, compression="zstd")
+        pq.write_table(
+            table, path, compression="zstd", use_dictionary=dictionary_columns(table.column_names)
+        )
         rows.spilled.append(path)
         rows.tables, rows.memory = [], 0
 
@@ -123,7 +126,13 @@ class HourWriter:
             table, duplicates = _first_copies(table)
         table = table.sort_by(ORDER)
         path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
-        pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        pq.write_table(
+            table,
+            path,
+            compression="zstd",
+            row_group_size=ROW_GROUP_ROWS,
+            use_dictionary=dictionary_columns(table.column_names),
+        )
         return path, table.num_rows, duplicates
 
     def _merge_spilled(self, chunks: list[Path]) -> tuple[Path, int, pa.Table | None]:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from loader.day_files import dictionary_columns
 from loader.lake import Lake
 from loader.privacy.erased import ErasedIds
 
@@ -86,7 +87,12 @@ def rewrite_parquet(
                 if not table.num_rows:
                     continue
                 if writer is None:
-                    writer = pq.ParquetWriter(local, parquet.schema_arrow, compression="zstd")
+                    writer = pq.ParquetWriter(
+                        local,
+                        parquet.schema_arrow,
+                        compression="zstd",
+                        use_dictionary=dictionary_columns(parquet.metadata),
+                    )
                 writer.write_table(table, row_group_size=table.num_rows)
                 rows += table.num_rows
         finally:
