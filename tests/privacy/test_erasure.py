@@ -13,9 +13,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.privacy.sync import sync_deletions
 from loader.amplitude.runner import refresh_catalog
+from loader.day_files import dictionary_columns
 from loader.hours import hours_between
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
@@ -53,6 +56,11 @@ def test_a_deletion_sync_leaves_no_byte_of_the_users_and_changes_nothing_else(
     assert report.erasure.resolved == 2  # user_12's two Amplitude ids
     leaks = holders(live_files(lake), wanted)
     assert not leaks, leaks
+    # Rewritten files keep their source's encodings: no dictionary for unique values.
+    events = [f for f in live_files(lake) if f.suffix == ".parquet" and "/events" in str(f)]
+    for data in [f for f in events if "/_index/" not in str(f)]:
+        dictionary = dictionary_columns(pq.ParquetFile(data).metadata)
+        assert "uuid" not in dictionary and "event_type" in dictionary, data
     # Every other row is as it was: events, members and rejects.
     erased = users.amplitude_ids
     after_events = lake.rows("events_all", "uuid, upload_hour")
