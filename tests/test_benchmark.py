@@ -26,8 +26,15 @@ def test_the_bulk_export_has_the_real_layout_and_unique_uuids(tmp_path: Path) ->
         names = archive.namelist()
         lines = [line for n in names for line in gzip.decompress(archive.read(n)).splitlines()]
     assert len(names) == 24 and names[0] == "100001/100001_2024-03-01_0#0.json.gz"
-    uuids = {json.loads(line)["uuid"] for line in lines}
-    assert len(lines) == len(uuids) == 5000
+    events = [json.loads(line) for line in lines]
+    assert len(lines) == len({e["uuid"] for e in events}) == 5000
+    # Ids and times are each event's own, as in a real export, not the templates' repeated.
+    for key in ("$insert_id", "event_time", "client_upload_time", "processed_time"):
+        assert len({e[key] for e in events}) > 4900, key
+    assert all(e["event_time"] <= e["server_upload_time"] < e["processed_time"] for e in events)
+    with zipfile.ZipFile(path) as archive:
+        fifth = [json.loads(line) for line in gzip.decompress(archive.read(names[5])).splitlines()]
+    assert fifth and all(e["server_upload_time"].startswith("2024-03-01 05:") for e in fifth)
     again = write_export(
         BulkSpec(5000, datetime(2024, 3, 1, tzinfo=UTC), SyntheticProject()), tmp_path / "x.zip"
     )

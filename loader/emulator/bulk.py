@@ -2,8 +2,10 @@
 
 Generating millions of events one by one in Python is far slower than loading them, so a few
 thousand realistic events from `SyntheticProject` serve as templates: each output line is a
-template with a fresh uuid and upload time written into it. Members are compressed with ISA-L
-in one process per core. The result has the shape of a real day: one zip, stored entries,
+template with its own uuid, `$insert_id` and six timestamps written into it, so that the
+columns where real events never repeat a value do not repeat here either (a column of 4,000
+repeated times would flatter dictionary encodings and compression). Members are compressed with
+ISA-L in one process per core. The result has the shape of a real day: one zip, stored entries,
 `<project>/<project>_<date>_<H>#<N>.json.gz` members of gzipped JSON lines.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -44,20 +47,51 @@ class BulkSpec:
     project: SyntheticProject
 
 
+#: The keys given a fresh value in every line, and the placeholder each template holds.
+FRESH = (
+    "uuid",
+    "$insert_id",
+    "server_upload_time",
+    "server_received_time",
+    "client_upload_time",
+    "client_event_time",
+    "event_time",
+    "processed_time",
+)
+_PLACEHOLDER = re.compile(r'"@(\d)@"')
+
+
 @functools.lru_cache(maxsize=4)
-def _templates(project: SyntheticProject, day: datetime) -> list[tuple[str, str, str]]:
-    """Split template events around their uuid and upload time, for fast substitution."""
-    templates: list[tuple[str, str, str]] = []
+def _templates(project: SyntheticProject, day: datetime) -> list[tuple[list[str], list[int]]]:
+    """Split template events around their fresh values: the text between them, and their order."""
+    templates: list[tuple[list[str], list[int]]] = []
     hour = day
     while len(templates) < TEMPLATES:
         for event in project.events(hour):
-            event = dict(event, uuid="@UUID@", server_upload_time="@UPLOAD@")
-            line = json.dumps(event, ensure_ascii=False)
-            head, _, rest = line.partition('"@UPLOAD@"')
-            middle, _, tail = rest.partition('"@UUID@"')
-            templates.append((head, middle, tail))
+            event = dict(event, **{key: f"@{n}@" for n, key in enumerate(FRESH)})
+            pieces = _PLACEHOLDER.split(json.dumps(event, ensure_ascii=False))
+            templates.append((pieces[0::2], [int(n) for n in pieces[1::2]]))
         hour += timedelta(hours=1)
     return templates[:TEMPLATES]
+
+
+def _fresh(upload: datetime, number: int) -> list[str]:
+    """The fresh values of one event, as JSON, in `FRESH` order (times a little before upload)."""
+    event = upload - timedelta(microseconds=(number * 104_729) % 600_000_000)
+
+    def at(moment: datetime) -> str:
+        return f'"{moment:%Y-%m-%d %H:%M:%S.%f}"'
+
+    return [
+        f'"{_UUID.format(number)}"',
+        f'"ins-{number:x}"',
+        at(upload),
+        at(upload - timedelta(milliseconds=number % 997)),
+        at(upload - timedelta(seconds=1, milliseconds=number % 991)),
+        at(event),
+        at(event),
+        at(upload + timedelta(seconds=2, milliseconds=number % 983)),
+    ]
 
 
 def _member(args: tuple[BulkSpec, int, int, int, Path]) -> Path:
@@ -69,12 +103,13 @@ def _member(args: tuple[BulkSpec, int, int, int, Path]) -> Path:
     out = folder / f"h{hour:02d}-{first}.gz"
     lines = []
     for i in range(first, first + count):
-        head, middle, tail = templates[i % TEMPLATES]
+        texts, order = templates[i % TEMPLATES]
         upload = start + timedelta(microseconds=(i * 7919) % 3_600_000_000)
-        number = day_number * _PER_DAY + i
-        lines.append(
-            f'{head}"{upload:%Y-%m-%d %H:%M:%S.%f}"{middle}"{_UUID.format(number)}"{tail}\n'
-        )
+        values = _fresh(upload, day_number * _PER_DAY + i)
+        line = [texts[0]]
+        for slot, text in zip(order, texts[1:], strict=True):
+            line += [values[slot], text]
+        lines.append("".join(line) + "\n")
     out.write_bytes(igzip.compress("".join(lines).encode(), compresslevel=2))
     return out
 

@@ -368,7 +368,8 @@ def _scratch_lake(url: str) -> Iterator[str]:
 
 
 def _zip_name(events: int, day: int) -> str:
-    return f"export-{events}.zip" if day == 0 else f"export-{events}-day{day + 1}.zip"
+    # v2: every event has its own ids and times (exports of v1 repeated 4,000 templates' values).
+    return f"export-v2-{events}.zip" if day == 0 else f"export-v2-{events}-day{day + 1}.zip"
 
 
 def report_text(result: BenchResult) -> str:
