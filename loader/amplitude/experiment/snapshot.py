@@ -96,7 +96,7 @@ class ExperimentReport:
         requests: Evaluation requests made.
         assignments: Assignment rows written.
         selection: How the users were chosen (cohorts, cap, erased).
-        waited_seconds: Time spent waiting for the rate limit.
+        waited_seconds: Time the request threads spent waiting for the rate limit, summed.
     """
 
     configured: bool = True
