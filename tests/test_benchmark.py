@@ -46,6 +46,8 @@ def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
     summary = result.summary()
     assert result.json_bytes > result.zip_bytes > 0
     assert result.floor_seconds > 0 and result.loader_seconds > 0
+    assert result.block_seconds > 0 and result.block_rows == 3000
+    assert summary["ratio_to_block"] == round(result.loader_seconds / result.block_seconds, 2)
     assert result.peak_memory_mb > 10
     assert result.noop_sync_seconds > 0
     assert set(result.queries) == {

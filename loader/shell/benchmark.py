@@ -3,6 +3,7 @@
 It generates a synthetic one-day export once (reused), then measures in the same run:
 
 * the floor: unzip and gunzip of that zip to nowhere, ISA-L, one process per core;
+* the best single block: DuckDB alone turning the hours into typed, sorted Parquet;
 * the loader end to end, in a child process: download from the emulator over loopback,
   normalise, publish the Parquet files and manifests, refresh the catalog; with the peak memory
   of the child's whole process tree;
@@ -47,6 +48,7 @@ from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.planner import Window
 from loader.secrets import Secret
+from loader.shell.benchmark_block import measure_best_block
 from loader.shell.benchmark_hourly import measure_hourly
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
@@ -79,6 +81,9 @@ class BenchResult:
         json_bytes: Decompressed bytes of the export.
         zip_bytes: Size of the zips.
         floor_seconds: Unzip and gunzip to nowhere, one process per core.
+        block_seconds: The best single block: DuckDB alone turning the hours into sorted,
+            typed Parquet, two connections of one thread (`loader.shell.benchmark_block`).
+        block_rows: Rows that block wrote (every event, or the measure is void).
         loader_seconds: The loader end to end.
         peak_memory_mb: Peak resident memory of the loader's process tree.
         queries: Per query: seconds on the views, on a native table, and their ratio.
@@ -96,6 +101,8 @@ class BenchResult:
     json_bytes: int = 0
     zip_bytes: int = 0
     floor_seconds: float = 0.0
+    block_seconds: float = 0.0
+    block_rows: int = 0
     loader_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     queries: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -120,6 +127,7 @@ class BenchResult:
             "json_mb_per_second": round(self.json_bytes / 1e6 / seconds, 1),
             "floor_events_per_second": round(self.events / (self.floor_seconds or 1e-9)),
             "ratio_to_floor": round(self.ratio_to_floor, 2),
+            "ratio_to_block": round(seconds / self.block_seconds, 2) if self.block_seconds else 0,
             "remote_ratio_to_local": round(self.remote_seconds / seconds, 2),
         }
 
@@ -335,6 +343,9 @@ def run_benchmark(
         seconds, json_bytes = measure_floor(zip_path)
         result.floor_seconds += seconds
         result.json_bytes += json_bytes
+        seconds, rows = measure_best_block(zip_path, folder / "block")
+        result.block_seconds += seconds
+        result.block_rows += rows
     result.loader_seconds, result.peak_memory_mb = measure_loader(zips, folder / "run", project)
     if lake:
         result.remote_lake = lake
@@ -388,8 +399,11 @@ def report_text(result: BenchResult) -> str:
         f" {result.zip_bytes / 1e9:.2f} GB zip",
         f"floor             {result.floor_seconds:.1f} s ({s['floor_events_per_second']:,}"
         " events/s): unzip + gunzip (ISA-L), one process per core",
+        f"best block        {result.block_seconds:.1f} s: DuckDB read_json of the hours, typed,"
+        " sorted, zstd Parquet, 2 connections x 1 thread",
         f"loader            {result.loader_seconds:.1f} s ({s['events_per_second']:,} events/s,"
-        f" {s['json_mb_per_second']} MB/s of JSON), {s['ratio_to_floor']}x the floor",
+        f" {s['json_mb_per_second']} MB/s of JSON), {s['ratio_to_floor']}x the floor,"
+        f" {s['ratio_to_block']}x the best block",
         f"peak memory       {result.peak_memory_mb:,.0f} MB (the loader's whole process tree)",
         f"no-op sync        {result.noop_sync_seconds:.2f} s over 8,760 loaded hours",
         *([result.hourly_text] if result.hourly_text else []),
