@@ -317,5 +317,5 @@ def test_unique_columns_have_no_dictionary_in_hour_and_day_files(loaded: Loaded)
             for i in range(group.num_columns)
         }
         with_dictionary = {c for c, e in encodings.items() if any("DICTIONARY" in x for x in e)}
-        assert {"uuid", "event_time", "event_properties"}.isdisjoint(with_dictionary), relative
+        assert {"uuid", "insert_id", "event_time"}.isdisjoint(with_dictionary), relative
         assert {"event_type", "user_properties", "country"} <= with_dictionary, relative
