@@ -27,16 +27,13 @@ import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import psutil
-from isal import igzip
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, EventsLoader
@@ -48,8 +45,8 @@ from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.planner import Window
 from loader.secrets import Secret
-from loader.shell.benchmark_block import measure_best_block
 from loader.shell.benchmark_hourly import measure_hourly
+from loader.shell.benchmark_yardsticks import measure_best_block, measure_floor
 from loader.snapshot.layout import TableLayout
 from loader.snapshot.log import CommitLog
 from loader.snapshot.state import HourEntry, TableState
@@ -82,7 +79,7 @@ class BenchResult:
         zip_bytes: Size of the zips.
         floor_seconds: Unzip and gunzip to nowhere, one process per core.
         block_seconds: The best single block: DuckDB alone turning the hours into sorted,
-            typed Parquet, two connections of one thread (`loader.shell.benchmark_block`).
+            typed Parquet, two connections of one thread (`loader.shell.benchmark_yardsticks`).
         block_rows: Rows that block wrote (every event, or the measure is void).
         loader_seconds: The loader end to end.
         peak_memory_mb: Peak resident memory of the loader's process tree.
@@ -130,37 +127,6 @@ class BenchResult:
             "ratio_to_block": round(seconds / self.block_seconds, 2) if self.block_seconds else 0,
             "remote_ratio_to_local": round(self.remote_seconds / seconds, 2),
         }
-
-
-def _gunzip_members(args: tuple[str, list[str]]) -> int:
-    path, names = args
-    total = 0
-    with zipfile.ZipFile(path) as archive:
-        for name in names:
-            with archive.open(name) as raw, igzip.open(raw, "rb") as stream:
-                while chunk := stream.read(4 << 20):
-                    total += len(chunk)
-    return total
-
-
-def measure_floor(zip_path: Path, processes: int | None = None) -> tuple[float, int]:
-    """Unzip and gunzip every member to nowhere, one process per core.
-
-    Args:
-        zip_path: The export.
-        processes: Processes (default: one per core).
-
-    Returns:
-        (seconds, decompressed bytes).
-    """
-    processes = processes or os.cpu_count() or 2
-    with zipfile.ZipFile(zip_path) as archive:
-        names = [n for n in archive.namelist() if n.endswith(".json.gz")]
-    shares = [(str(zip_path), names[i::processes]) for i in range(processes)]
-    started = time.monotonic()
-    with ProcessPoolExecutor(processes) as pool:
-        total = sum(pool.map(_gunzip_members, shares))
-    return time.monotonic() - started, total
 
 
 def _peak_tree_rss(process: psutil.Process, stop: threading.Event, peak: list[float]) -> None:

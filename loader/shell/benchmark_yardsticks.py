@@ -1,26 +1,64 @@
-"""The best single block: what DuckDB alone does with the day, as the yardstick for the loader.
+"""What the loader is measured against, in the same run: the floor and the best single block.
 
-The day's members are laid out as one folder of gzipped JSON lines per upload hour (not timed).
-Then, timed, two DuckDB connections of one thread each take hours in turn: `read_json` with
-every field typed as the loader types it (bags as JSON), sorted by `event_time`, written as one
-zstd Parquet file per hour. That is the loader's work without its guarantees (rejects and their
+The floor: unzip and gunzip of the export to nowhere, with ISA-L, one process per core.
+
+The best single block: what DuckDB alone does with the day. The day's members are laid out as
+one folder of gzipped JSON lines per upload hour (not timed). Then, timed, two DuckDB
+connections of one thread each take hours in turn: `read_json` with every field typed as the
+loader types it (bags as JSON), sorted by `event_time`, written as one zstd Parquet file per
+hour. That is the loader's work without its guarantees (rejects and their
 reasons, unknown keys kept, duplicates, manifests, commits, the catalog), so the loader's time
 over this one says what those cost on this machine, in the same run.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
+from isal import igzip
 
 from loader.amplitude.members import parse_member_name
 from loader.amplitude.schema import FIELDS, SQL_TYPES
 from loader.catalog import NO_DOWNLOADS, quote_identifier, quote_list, quote_literal
+
+
+def _gunzip_members(args: tuple[str, list[str]]) -> int:
+    path, names = args
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        for name in names:
+            with archive.open(name) as raw, igzip.open(raw, "rb") as stream:
+                while chunk := stream.read(4 << 20):
+                    total += len(chunk)
+    return total
+
+
+def measure_floor(zip_path: Path, processes: int | None = None) -> tuple[float, int]:
+    """Unzip and gunzip every member to nowhere, one process per core.
+
+    Args:
+        zip_path: The export.
+        processes: Processes (default: one per core).
+
+    Returns:
+        (seconds, decompressed bytes).
+    """
+    processes = processes or os.cpu_count() or 2
+    with zipfile.ZipFile(zip_path) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".json.gz")]
+    shares = [(str(zip_path), names[i::processes]) for i in range(processes)]
+    started = time.monotonic()
+    with ProcessPoolExecutor(processes) as pool:
+        total = sum(pool.map(_gunzip_members, shares))
+    return time.monotonic() - started, total
+
 
 #: How `read_json` reads each field: as the loader types it, but the fields whose JSON type varies
 #: between projects stay JSON (the loader keeps them as their JSON text), and timestamps are read
