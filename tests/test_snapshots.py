@@ -21,6 +21,7 @@ from loader.emulator.faults import FaultRule
 from loader.errors import AuthError, HttpError, LoaderError
 from loader.ratelimit import SlidingWindow
 from tests.conftest import config_for
+from tests.fake_clock import FakeClock
 
 FIRST = datetime(2024, 3, 4, 1, tzinfo=UTC)
 SECOND = datetime(2024, 3, 5, 1, tzinfo=UTC)
@@ -263,16 +264,10 @@ def test_membership_csv_quirks_are_parsed() -> None:
 
 
 def test_the_sliding_window_waits_for_room() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    window = SlidingWindow(3, 600, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock()
+    window = SlidingWindow(3, 600, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         assert window.acquire() == 0
-    now[0] = 100
+    clock.now = 100
     assert window.acquire() == 500  # the first call leaves the window at 600
-    assert slept == [500]
+    assert clock.slept == [500]
