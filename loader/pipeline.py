@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 _END = object()
@@ -64,3 +65,42 @@ def background(items: Iterable[T], maxsize: int = 2) -> Iterator[T]:
 class _Failure:
     def __init__(self, error: BaseException) -> None:
         self.error = error
+
+
+class Cancelled(Exception):
+    """Raised inside a call made ahead whose result is no longer wanted."""
+
+
+class Ahead(Generic[T]):
+    """One call started early, on a thread of its own, whose result is taken later.
+
+    It overlaps work that waits (a download) with work that computes (staging the one before).
+    The call gets an event that is set when its result is no longer wanted; it should check it
+    where it can stop (between chunks) and raise `Cancelled`. The thread is a daemon and is
+    never waited for when cancelled: a call blocked on a server that takes minutes to answer
+    must not hold up an error's way out, or the process's exit.
+
+    Args:
+        call: The work; takes the cancel event.
+        name: The thread's name, for logs.
+    """
+
+    def __init__(self, call: Callable[[threading.Event], T], name: str) -> None:
+        self.cancelled = threading.Event()
+        self._future: Future[T] = Future()
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[threading.Event], T]) -> None:
+        try:
+            self._future.set_result(call(self.cancelled))
+        except BaseException as exc:  # raised in the taker's thread, by result()
+            self._future.set_exception(exc)
+
+    def result(self) -> T:
+        """Wait for the call and return its result, or raise what it raised."""
+        return self._future.result()
+
+    def cancel(self) -> None:
+        """Tell the call its result is not wanted; do not wait for it."""
+        self.cancelled.set()

@@ -26,7 +26,7 @@ from loader.amplitude.hour_writer import ORDER
 from loader.amplitude.privacy.scrub import EraseOnLoad
 from loader.amplitude.stage import Stager
 from loader.amplitude.sync_report import SyncReport
-from loader.amplitude.window_export import WindowExporter
+from loader.amplitude.window_export import Download, WindowExporter
 from loader.errors import (
     CorruptArchiveError,
     ExportTooLargeError,
@@ -36,6 +36,7 @@ from loader.errors import (
 from loader.hours import utc_now
 from loader.lake import Lake
 from loader.manifest import ManifestStore
+from loader.pipeline import Ahead
 from loader.planner import Window
 from loader.progress import NoProgress, Progress
 from loader.publish import Publisher, StagedHour
@@ -158,8 +159,7 @@ class EventsLoader:
                 len(windows),
             )
             run = _Run(exporter, publisher, report, errors, recheck)
-            for window in windows:
-                self._load_window(window, run)
+            self._load_windows(windows, run)
         finally:
             stager.close()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -175,16 +175,58 @@ class EventsLoader:
             )
         return report
 
-    def _load_window(self, window: Window, run: _Run) -> None:
+    def _load_windows(self, windows: list[Window], run: _Run) -> None:
+        """Load windows in order, each one's download overlapping the staging of the one before.
+
+        Once a window's export is in hand (and not split), the next window's is requested on a
+        thread of its own while this one is staged, published and compacted: the Export API
+        takes long to answer, and a download waits where staging computes. A failure of the
+        download made ahead surfaces when its window's turn comes, after the windows before it
+        are published; an error that stops the sync cancels it.
+        """
+        ahead: Ahead[Download] | None = None
+        try:
+            for number, window in enumerate(windows):
+                following = windows[number + 1] if number + 1 < len(windows) else None
+
+                def start_next(following: Window | None = following) -> None:
+                    nonlocal ahead
+                    if following is not None:
+                        ahead = run.exporter.download_ahead(following)
+
+                mine, ahead = ahead, None
+                self._load_window(window, run, mine, start_next)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    def _load_window(
+        self,
+        window: Window,
+        run: _Run,
+        ahead: Ahead[Download] | None = None,
+        downloaded: Callable[[], object] | None = None,
+    ) -> None:
         """Export, stage and publish one window, splitting it while Amplitude says it is too big.
 
         Failures that concern only some hours (one hour too large, too many malformed lines, a
         broken export) are kept in `run.errors` so that every other hour still loads; anything
         else (credentials, an API that keeps failing) stops the sync.
+
+        Args:
+            window: The hours.
+            run: The sync's state.
+            ahead: The window's download, if it was started earlier.
+            downloaded: Called once its export is in hand and will not be split.
         """
         self.current = window
         try:
-            staged = run.exporter.stage(window, self.manifests if run.recheck else None)
+            staged = run.exporter.stage(
+                window,
+                self.manifests if run.recheck else None,
+                ahead=ahead,
+                downloaded=downloaded,
+            )
         except HOUR_FAILURES as exc:
             run.errors.append(exc)
             self.progress.published(window.hours)  # done with, though not loaded

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from loader.amplitude.config import ProjectConfig
-from loader.amplitude.export_api import ExportApi
+from loader.amplitude.export_api import ExportApi, ExportResult
 from loader.amplitude.hour_manifests import ExportRequest, empty_hours
 from loader.amplitude.stage import Stager
 from loader.amplitude.sync_report import SyncReport
 from loader.errors import CorruptArchiveError, ExportTooLargeError
 from loader.hours import utc_now
 from loader.manifest import ManifestStore
+from loader.pipeline import Ahead, Cancelled
 from loader.planner import Window
 from loader.progress import Progress
 from loader.publish import StagedHour
@@ -24,6 +29,23 @@ log = logging.getLogger(__name__)
 
 #: How often a window whose zip turns out corrupt is downloaded before giving up.
 DOWNLOADS = 3
+
+
+@dataclass
+class Download:
+    """One window's export request and what it answered.
+
+    Attributes:
+        window: The hours asked for.
+        zip_path: Where the zip is (for a `zip` outcome).
+        result: The outcome.
+        ahead: Made on a thread of its own, ahead of its staging.
+    """
+
+    window: Window
+    zip_path: Path
+    result: ExportResult
+    ahead: bool = False
 
 
 class WindowExporter:
@@ -56,7 +78,14 @@ class WindowExporter:
         self.report = report
         self.progress = progress
 
-    def stage(self, window: Window, recheck: ManifestStore | None) -> list[StagedHour] | None:
+    def stage(
+        self,
+        window: Window,
+        recheck: ManifestStore | None,
+        *,
+        ahead: Ahead[Download] | None = None,
+        downloaded: Callable[[], object] | None = None,
+    ) -> list[StagedHour] | None:
         """Export a window and stage its hours.
 
         A zip whose members turn out corrupt is downloaded again, up to `DOWNLOADS` times.
@@ -65,6 +94,10 @@ class WindowExporter:
             window: The hours to export.
             recheck: When re-checking, what is loaded now: only hours whose members differ from
                 their manifest's are staged.
+            ahead: The window's download, started earlier (`download_ahead`); None to download
+                it now. What the download raised is raised here.
+            downloaded: Called once the window's export is in hand and will not be split, before
+                it is staged (to start the next window's download).
 
         Returns:
             The staged hours, or None when Amplitude says the window is over its size limit or
@@ -77,7 +110,9 @@ class WindowExporter:
         attempt = 1
         while True:
             try:
-                return self._download_and_stage(window, recheck)
+                got = ahead.result() if ahead is not None else self.download(window)
+                notify, ahead, downloaded = downloaded, None, None  # for the first attempt only
+                return self._stage(got, recheck, notify)
             except CorruptArchiveError as exc:
                 if attempt == DOWNLOADS:
                     raise CorruptArchiveError(
@@ -91,14 +126,30 @@ class WindowExporter:
                 self.progress.note(f"{exc.what}; downloading {window} again")
                 attempt += 1
 
-    def _download_and_stage(
-        self, window: Window, recheck: ManifestStore | None
-    ) -> list[StagedHour] | None:
+    def download(self, window: Window, cancelled: threading.Event | None = None) -> Download:
+        """Request a window's export and download it into the scratch folder.
+
+        Args:
+            window: The hours to export.
+            cancelled: Set when the download is no longer wanted (it then raises `Cancelled`);
+                None for a download made in the caller's thread, which reports its progress.
+
+        Returns:
+            The outcome, with the zip's path.
+        """
         zip_path = self.stager.scratch / f"export-{uuid.uuid4().hex}.zip"
-        self.progress.window(f"project {self.project.label} {window}", None)
-        self.report.requests += 1
+        if cancelled is None:
+            self.progress.window(f"project {self.project.label} {window}", None)
+            progress: Callable[[int], None] = self.progress.downloaded
+        else:
+
+            def progress(_: int) -> None:
+                if cancelled.is_set():
+                    raise Cancelled(f"the download of {window} is no longer wanted")
+
+            progress(0)
         log.info("project %s: export request for %s", self.project.label, window)
-        result = self.api.export(window, zip_path, self.progress.downloaded)
+        result = self.api.export(window, zip_path, progress)
         log.info(
             "project %s: export of %s answered %s (HTTP %s, %.1f MB in %.1f s, %d attempt(s))",
             self.project.label,
@@ -109,6 +160,32 @@ class WindowExporter:
             result.fetched.seconds,
             result.fetched.attempts,
         )
+        return Download(window, zip_path, result, ahead=cancelled is not None)
+
+    def download_ahead(self, window: Window) -> Ahead[Download]:
+        """Start a window's download on a thread of its own, to overlap it with other work.
+
+        The export API is slow (minutes before the first byte are common), and a download waits
+        where staging computes: downloading the next window while one stages keeps both going.
+        The sync starts the next window's download once this one's is in hand, so one download
+        at most runs ahead.
+
+        Args:
+            window: The hours to export.
+
+        Returns:
+            The download under way; pass it to `stage`, or cancel it.
+        """
+        return Ahead(lambda cancelled: self.download(window, cancelled), f"download {window}")
+
+    def _stage(
+        self, got: Download, recheck: ManifestStore | None, downloaded: Callable[[], object] | None
+    ) -> list[StagedHour] | None:
+        window, zip_path, result = got.window, got.zip_path, got.result
+        self.report.requests += 1
+        if got.ahead:  # its progress was not shown while it ran
+            self.progress.window(f"project {self.project.label} {window}", None)
+            self.progress.downloaded(result.fetched.bytes)
         if result.outcome in ("too_large", "timeout"):
             reason = "over the export size limit" if result.outcome == "too_large" else "timed out"
             if window.hours == 1:
@@ -124,6 +201,8 @@ class WindowExporter:
             )
             self.progress.note(f"{window} is {reason}; splitting it in half")
             return None
+        if downloaded is not None:
+            downloaded()
         self.report.bytes_downloaded += result.fetched.bytes
         request = ExportRequest(
             project_id=self.project.project_id,
