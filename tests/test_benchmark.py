@@ -28,6 +28,9 @@ def test_the_bulk_export_has_the_real_layout_and_unique_uuids(tmp_path: Path) ->
     assert len(names) == 24 and names[0] == "100001/100001_2024-03-01_0#0.json.gz"
     events = [json.loads(line) for line in lines]
     assert len(lines) == len({e["uuid"] for e in events}) == 5000
+    # Events weigh what real exports' do: about 2.3 KB of JSON, bags of 3 to 30 keys.
+    assert 2200 < sum(len(line) + 1 for line in lines) / len(lines) < 2450
+    assert all(3 <= len(e["user_properties"]) <= 30 for e in events)
     # Ids and times are each event's own, as in a real export, not the templates' repeated.
     for key in ("$insert_id", "event_time", "client_upload_time", "processed_time"):
         assert len({e[key] for e in events}) > 4900, key

@@ -59,6 +59,27 @@ FRESH = (
     "processed_time",
 )
 _PLACEHOLDER = re.compile(r'"@(\d)@"')
+#: The attribution user properties Amplitude's SDKs set on every user, "EMPTY" when unknown: with
+#: them the events weigh what real exports' do (about 2.3 KB of JSON) rather than 1.9 KB.
+ATTRIBUTION = {
+    f"initial_{key}": "EMPTY"
+    for key in (
+        "referrer",
+        "referring_domain",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "gclid",
+        "fbclid",
+        "dclid",
+        "msclkid",
+        "ttclid",
+        "twclid",
+        "gbraid",
+        "wbraid",
+    )
+}
 
 
 @functools.lru_cache(maxsize=4)
@@ -69,6 +90,8 @@ def _templates(project: SyntheticProject, day: datetime) -> list[tuple[list[str]
     while len(templates) < TEMPLATES:
         for event in project.events(hour):
             event = dict(event, **{key: f"@{n}@" for n, key in enumerate(FRESH)})
+            if isinstance(event["user_properties"], dict):
+                event["user_properties"] = {**ATTRIBUTION, **event["user_properties"]}
             pieces = _PLACEHOLDER.split(json.dumps(event, ensure_ascii=False))
             templates.append((pieces[0::2], [int(n) for n in pieces[1::2]]))
         hour += timedelta(hours=1)
