@@ -100,7 +100,7 @@ def test_an_error_that_stops_the_sync_does_not_wait_for_the_download_made_ahead(
             FaultRule(
                 kind="slow_first_byte",
                 start=f"{second:%Y%m%d}T00",
-                params={"seconds": 5},
+                params={"seconds": 8},  # far longer than the first window takes
             )
         ]
     )
