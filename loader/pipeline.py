@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent import futures
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
@@ -100,6 +101,10 @@ class Ahead(Generic[T]):
     def result(self) -> T:
         """Wait for the call and return its result, or raise what it raised."""
         return self._future.result()
+
+    def wait(self) -> None:
+        """Wait for the call to end, without taking its result or its error."""
+        futures.wait([self._future])
 
     def cancel(self) -> None:
         """Tell the call its result is not wanted; do not wait for it."""

@@ -125,3 +125,30 @@ def test_an_error_that_stops_the_sync_does_not_wait_for_the_download_made_ahead(
     scratch = Path(settings.lake_root) / "_scratch"
     assert not scratch.exists() or not any(scratch.rglob("*.zip"))
     assert not loader.manifests.loaded_hours()
+
+
+def test_a_window_downloaded_again_waits_for_the_download_ahead(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    second = START + timedelta(days=1)
+    # The first window's zip is corrupt once (found while staging, so it is downloaded again);
+    # the second window's answer, made ahead meanwhile, takes a while.
+    emulator.faults.set(
+        [
+            FaultRule(kind="corrupt_member", start=f"{START:%Y%m%d}T00"),
+            FaultRule(kind="slow_first_byte", start=f"{second:%Y%m%d}T00", params={"seconds": 4}),
+        ]
+    )
+
+    EventsLoader(project, settings, now=NOW).sync(START, LAST)
+
+    # One export request at a time, as the pool limits in the README count them.
+    assert emulator.peak_exports_in_flight == 1
+    assert [r["start"][:8] for r in emulator.export_requests()] == [
+        f"{day:%Y%m%d}" for day in (START, second, START, LAST)
+    ]
+    refresh_catalog(settings)
+    assert {row["uuid"] for row in catalog_rows(settings)} == truth(synthetic, START, LAST).keys()

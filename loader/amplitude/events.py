@@ -182,9 +182,15 @@ class EventsLoader:
         thread of its own while this one is staged, published and compacted: the Export API
         takes long to answer, and a download waits where staging computes. A failure of the
         download made ahead surfaces when its window's turn comes, after the windows before it
-        are published; an error that stops the sync cancels it.
+        are published; an error that stops the sync cancels it. One export request at a time
+        all the same: a window downloaded again (a corrupt zip) waits for the download ahead.
         """
         ahead: Ahead[Download] | None = None
+
+        def idle() -> None:  # the download ahead as it is when called
+            if ahead is not None:
+                ahead.wait()
+
         try:
             for number, window in enumerate(windows):
                 following = windows[number + 1] if number + 1 < len(windows) else None
@@ -195,7 +201,7 @@ class EventsLoader:
                         ahead = run.exporter.download_ahead(following)
 
                 mine, ahead = ahead, None
-                self._load_window(window, run, mine, start_next)
+                self._load_window(window, run, mine, start_next, idle)
         finally:
             if ahead is not None:
                 ahead.cancel()
@@ -206,6 +212,7 @@ class EventsLoader:
         run: _Run,
         ahead: Ahead[Download] | None = None,
         downloaded: Callable[[], object] | None = None,
+        idle: Callable[[], object] | None = None,
     ) -> None:
         """Export, stage and publish one window, splitting it while Amplitude says it is too big.
 
@@ -218,6 +225,7 @@ class EventsLoader:
             run: The sync's state.
             ahead: The window's download, if it was started earlier.
             downloaded: Called once its export is in hand and will not be split.
+            idle: Waits for the download made ahead, before this window is downloaded again.
         """
         self.current = window
         try:
@@ -226,6 +234,7 @@ class EventsLoader:
                 self.manifests if run.recheck else None,
                 ahead=ahead,
                 downloaded=downloaded,
+                idle=idle,
             )
         except HOUR_FAILURES as exc:
             run.errors.append(exc)

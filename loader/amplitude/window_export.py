@@ -85,10 +85,12 @@ class WindowExporter:
         *,
         ahead: Ahead[Download] | None = None,
         downloaded: Callable[[], object] | None = None,
+        idle: Callable[[], object] | None = None,
     ) -> list[StagedHour] | None:
         """Export a window and stage its hours.
 
-        A zip whose members turn out corrupt is downloaded again, up to `DOWNLOADS` times.
+        A zip whose members turn out corrupt is downloaded again, up to `DOWNLOADS` times, once
+        `idle` has returned.
 
         Args:
             window: The hours to export.
@@ -98,6 +100,8 @@ class WindowExporter:
                 it now. What the download raised is raised here.
             downloaded: Called once the window's export is in hand and will not be split, before
                 it is staged (to start the next window's download).
+            idle: Waits until no other download of the sync is under way, so that a download
+                again never runs beside the next window's.
 
         Returns:
             The staged hours, or None when Amplitude says the window is over its size limit or
@@ -124,6 +128,8 @@ class WindowExporter:
                     ) from exc
                 log.warning("%s; downloading %s again", exc.what, window)
                 self.progress.note(f"{exc.what}; downloading {window} again")
+                if idle is not None:
+                    idle()
                 attempt += 1
 
     def download(self, window: Window, cancelled: threading.Event | None = None) -> Download:
