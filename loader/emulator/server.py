@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
-import io
 import json
 import logging
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +32,7 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 from loader.emulator.deletions import Deletions, list_answer, request_answer
 from loader.emulator.experiment import Experiment
+from loader.emulator.export_zip import corrupt_first_member, export_zip
 from loader.emulator.faults import FaultPlan, FaultRule
 from loader.emulator.generator import SyntheticProject
 from loader.emulator.metadata_routes import MetadataState, handle
@@ -191,47 +189,20 @@ class EmulatorServer:
         bad_bytes: int = 0,
         cut_lines: int = 0,
     ) -> bytes | None:
-        """Build the zip of an export range, or None if no hour in it has data.
-
-        Args:
-            project: The project.
-            first: First hour.
-            last: Last hour, included.
-            bad_lines: Malformed lines to add to each member.
-            bad_bytes: Lines with a byte that is not UTF-8 to add to each member (in a string,
-                a property bag, an unknown field, a line that is not JSON, in turn).
-            cut_lines: Events of each member cut in the middle (rejects that hold a user's ids).
+        """Build the zip of an export range (`export_zip`), of the hours exported by now.
 
         Returns:
-            The zip's bytes, or None.
+            The zip's bytes, or None if no hour in the range has data.
         """
-        ready = self.ready_until()
-        buffer = io.BytesIO()
-        members = 0
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-            for hour in hours_between(first, min(last, ready)):
-                for name, events in project.parts(hour):
-                    lines = [json.dumps(e, ensure_ascii=False).encode() for e in events]
-                    for at in range(0, min(cut_lines * 3, len(lines)), 3):
-                        lines[at] = lines[at][: len(lines[at]) // 2]
-                    for i in range(bad_lines):
-                        lines.insert(min(i * 7, len(lines)), b'{"uuid": "broken", "event_type": ')
-                    for i in range(bad_bytes):
-                        lines.insert(min(i * 5 + 1, len(lines)), _NOT_UTF8[i % len(_NOT_UTF8)])
-                    text = b"\n".join(lines)  # no newline after the last line, as some members
-                    archive.writestr(name, gzip.compress(text, self.gzip_level, mtime=0))
-                    members += 1
-        return buffer.getvalue() if members else None
-
-
-#: Lines with bytes that are not UTF-8: in a string, in a property bag, in an unknown field,
-#: and on a line that is not JSON at all.
-_NOT_UTF8 = (
-    b'{"uuid": "bad-utf8-string", "event_type": "Caf\xe9 Opened"}',
-    b'{"uuid": "bad-utf8-bag", "event_type": "x", "event_properties": {"k": "\xff\xfe"}}',
-    b'{"uuid": "bad-utf8-unknown", "event_type": "x", "new_field": "\xc3\x28"}',
-    b"\x80\x81 not even JSON",
-)
+        hours = hours_between(first, min(last, self.ready_until()))
+        return export_zip(
+            project,
+            hours,
+            self.gzip_level,
+            bad_lines=bad_lines,
+            bad_bytes=bad_bytes,
+            cut_lines=cut_lines,
+        )
 
 
 def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
@@ -399,7 +370,7 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, body[: len(body) // 2], "zip")
                 return
             if "corrupt_member" in kinds:
-                body = _corrupt_first_member(body)
+                body = corrupt_first_member(body)
             if "drop_mid_body" in kinds:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
@@ -503,15 +474,3 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, json.dumps({"now": server.clock().isoformat()}).encode(), "json")
 
     return Handler
-
-
-def _corrupt_first_member(body: bytes) -> bytes:
-    """Flip one byte inside the first member's data, leaving its recorded checksum stale."""
-    with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        info = archive.infolist()[0]
-    header = info.header_offset
-    name_length = int.from_bytes(body[header + 26 : header + 28], "little")
-    extra_length = int.from_bytes(body[header + 28 : header + 30], "little")
-    start = header + 30 + name_length + extra_length
-    target = start + min(info.compress_size - 1, 20)
-    return body[:target] + bytes([body[target] ^ 0xFF]) + body[target + 1 :]
