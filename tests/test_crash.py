@@ -164,16 +164,27 @@ def test_sigkill_at_a_named_point_then_rerun_gives_exactly_the_ground_truth(
     assert not list((tmp_path / "lake" / "_scratch").glob("*")), "the killed run's scratch stays"
 
 
-@pytest.mark.parametrize("delay", [0.4, 1.1, 1.9])
+#: Every export answers after this wait. The second day's request goes out once the first day's
+#: zip is in hand, so no load ends before twice this wait plus the second day's work, however
+#: fast the machine: every kill below lands while the child is still running.
+FIRST_BYTE_S = 1.2
+
+
+#: Before the first answer; about the first day's publish; with the second day's download in
+#: flight (or, on a slow machine, still in the first day's work).
+@pytest.mark.parametrize("delay", [0.4, 1.5, 2.1])
 def test_sigkill_at_an_arbitrary_moment_then_rerun_gives_exactly_the_ground_truth(
     delay: float, tmp_path: Path, synthetic: SyntheticProject
 ) -> None:
+    assert delay < 2 * FIRST_BYTE_S
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
-        server.faults.set([FaultRule(kind="slow_first_byte", times=None, params={"seconds": 0.15})])
+        slow = FaultRule(kind="slow_first_byte", times=None, params={"seconds": FIRST_BYTE_S})
+        server.faults.set([slow])
         child = LoaderProcess(_command(tmp_path, server.url), _env(), tmp_path / "output")
         time.sleep(delay)
         child.kill()
-        assert child.wait(timeout=30).returncode == -signal.SIGKILL
+        killed = child.wait(timeout=30)
+        assert killed.returncode == -signal.SIGKILL, f"the load ended before the kill: {killed}"
         _assert_whole_snapshots(tmp_path, synthetic)
         server.faults.set([])
         rerun = _run(_command(tmp_path, server.url), tmp_path)
