@@ -19,14 +19,11 @@ groups cover about one day. Within that, rows keep the order of the hour files.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 from pathlib import Path
-from queue import Empty, Queue
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -34,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loader.errors import LoaderError
+from loader.pipeline import background
 from loader.snapshot.layout import TableLayout
 
 log = logging.getLogger(__name__)
@@ -94,7 +92,7 @@ class DayFiles:
         try:
             with _RowGroups(local, schema, dictionary) as out:
                 with _RowGroups(late, schema, dictionary) as late_rows:
-                    for table in _prefetched(self._read(files, schema)):
+                    for table in background(self._read(files, schema), maxsize=_READ_AHEAD):
                         early, table = self._split_late(table, day)
                         late_rows.add(early)
                         out.add(table)
@@ -226,46 +224,10 @@ class _RowGroups:
 
 
 #: Tables (of `_READ_ROWS` rows) read ahead of the writer, so that decoding the hours and
-#: encoding the day overlap on two cores. Measured on a day of 3,000,000 events: 12.3 to 12.8 s
-#: without, 10.6 to 11.8 s with 4 (+80 MB), 8.6 to 9.5 s with 8 (+120 MB), 8.1 to 8.5 s with 16
-#: (+200 MB).
+#: encoding the day overlap on two cores (decoding Parquet and reading a file release the GIL).
+#: Measured on a day of 3,000,000 events: 12.3 to 12.8 s without, 10.6 to 11.8 s with 4
+#: (+80 MB), 8.6 to 9.5 s with 8 (+120 MB), 8.1 to 8.5 s with 16 (+200 MB).
 _READ_AHEAD = 8
-
-
-def _prefetched(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """Run an iterator of tables on a thread of its own, `_READ_AHEAD` tables ahead.
-
-    Decoding Parquet and reading a file release the GIL, so the reader keeps the second core
-    busy while the caller encodes. An error in the reader is raised here, in order.
-    """
-    done = object()
-    queue: Queue[object] = Queue(_READ_AHEAD)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for table in tables:
-                if stop.is_set():
-                    return
-                queue.put(table)
-        except BaseException as exc:  # handed to the caller's thread
-            queue.put(exc)
-        else:
-            queue.put(done)
-
-    reader = threading.Thread(target=read, name="day-file-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := queue.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
-            with contextlib.suppress(Empty):
-                queue.get(timeout=0.05)
-        reader.join()
 
 
 def _tables(handle: BinaryIO, schema: pa.Schema) -> Iterator[pa.Table]:

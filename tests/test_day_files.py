@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -320,21 +319,3 @@ def test_unique_columns_have_no_dictionary_in_hour_and_day_files(loaded: Loaded)
         with_dictionary = {c for c, e in encodings.items() if any("DICTIONARY" in x for x in e)}
         assert {"uuid", "insert_id", "event_time"}.isdisjoint(with_dictionary), relative
         assert {"event_type", "user_properties", "country"} <= with_dictionary, relative
-
-
-def test_the_read_ahead_keeps_order_raises_the_readers_error_and_can_stop_early() -> None:
-    tables = [pa.table({"n": [i]}) for i in range(50)]
-    assert [t["n"][0].as_py() for t in day_files._prefetched(iter(tables))] == list(range(50))
-
-    def broken() -> Iterator[pa.Table]:
-        yield tables[0]
-        raise OSError("the hour file went away")
-
-    read = day_files._prefetched(broken())
-    assert next(read) is tables[0]
-    with pytest.raises(OSError, match="went away"):
-        next(read)
-    # A caller that stops early (an error while writing) leaves no reader blocked behind it.
-    endless = day_files._prefetched(itertools.repeat(tables[0]))
-    next(endless)
-    endless.close()
