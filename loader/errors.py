@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from loader.secrets import redact
+from loader.secrets import excerpt, redact
 
 
 class LoaderError(Exception):
@@ -92,7 +92,7 @@ class HttpError(LoaderError):
 
     def __init__(self, what: str, *, status: int | None, body: str = "", **kwargs: object) -> None:
         self.status = status
-        self.body = redact(body[:2000])
+        self.body = excerpt(body, 2000)
         super().__init__(what, **kwargs)  # type: ignore[arg-type]
 
 

@@ -10,6 +10,12 @@ whatever it holds.
 A secret is masked where it stands as a whole token (not inside a longer word), so that a
 secret such as `wrong` does not garble the message "the secret key is wrong" in a word like
 "wrongly"; the explanations the loader writes itself (an error's remedy) are not scrubbed.
+
+A part of a secret is a secret too: a server's answer cut to a length, or a hostile server that
+echoes a slice of the key, would otherwise let most of it through. So any run of `FRAGMENT` or
+more characters of a registered value, raw, URL-encoded or base64-encoded at any of the three
+alignments a value can have inside a longer encoded text (a Basic token holds the secret after
+the key), is masked wherever it stands. Text is masked whole before it is cut (`excerpt`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ _MASK = "***"
 _registered: set[str] = set()
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
+#: The shortest part of a secret that is masked on its own, wherever it stands.
+FRAGMENT = 8
+_fragments: frozenset[str] | None = None
 _SCHEMES = r"(?:basic|bearer|token|aws4-hmac-sha256)\s+"
 #: An `Authorization` header or field, however it is quoted: its value is masked. A quoted
 #: value goes whole, to its closing quote: an S3 client's debug log prints its headers as
@@ -56,6 +65,19 @@ def _encodings(value: str) -> set[str]:
     return {f for f in forms if f}
 
 
+def _fragment_forms(value: str) -> set[str]:
+    """The encoded texts whose every `FRAGMENT`-long run is part of the value."""
+    forms = {value, quote(value, safe=""), quote_plus(value)}
+    raw = value.encode()
+    # Base64 inside a longer text depends on where the value starts within a 3-byte group:
+    # for each start, keep the characters whose 6 bits all come from the value.
+    for before in range(3):
+        encoded = base64.b64encode(bytes(before) + raw + bytes(3)).decode()
+        first, last = -(-8 * before // 6), 8 * (before + len(raw)) // 6
+        forms |= {encoded[first:last], encoded[first:last].replace("+", "-").replace("/", "_")}
+    return forms
+
+
 def register(value: str) -> None:
     """Mask `value` (in all its encodings) in everything `redact` sees from now on.
 
@@ -63,13 +85,13 @@ def register(value: str) -> None:
         value: A secret value; shorter than 4 characters is ignored (it would mask ordinary
             words in messages).
     """
-    global _pattern
+    global _pattern, _fragments
     if len(value) < 4:
         return
     with _lock:
         if value not in _registered:
             _registered.add(value)
-            _pattern = None
+            _pattern = _fragments = None
 
 
 def register_basic_auth(user: str, password: str) -> None:
@@ -128,6 +150,57 @@ def _compiled() -> re.Pattern[str] | None:
         return _pattern
 
 
+def _fragment_set() -> frozenset[str]:
+    global _fragments
+    with _lock:
+        if _fragments is None:
+            forms = {form for value in _registered for form in _fragment_forms(value)}
+            _fragments = frozenset(
+                form[i : i + FRAGMENT] for form in forms for i in range(len(form) - FRAGMENT + 1)
+            )
+        return _fragments
+
+
+def _mask_fragments(text: str) -> str:
+    """Mask every stretch of `text` covered by runs of `FRAGMENT` characters of a secret.
+
+    A set lookup per position keeps it linear in the text, whatever the number of keys.
+    """
+    fragments = _fragment_set()
+    if not fragments or len(text) < FRAGMENT:
+        return text
+    spans: list[list[int]] = []
+    for i in range(len(text) - FRAGMENT + 1):
+        if text[i : i + FRAGMENT] in fragments:
+            if spans and i <= spans[-1][1]:
+                spans[-1][1] = i + FRAGMENT
+            else:
+                spans.append([i, i + FRAGMENT])
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], _MASK]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def excerpt(text: str, limit: int) -> str:
+    """The start of a text that came from elsewhere, masked whole before it is cut.
+
+    Cutting first would leave the start of a secret that no longer matches as a whole.
+
+    Args:
+        text: A server's answer, or any text to quote in part.
+        limit: The most characters kept.
+
+    Returns:
+        The masked text, cut to `limit` characters.
+    """
+    return redact(text)[:limit]
+
+
 def redact(text: str) -> str:
     """Mask every registered secret, in every encoding, and every authorization value in `text`.
 
@@ -139,6 +212,7 @@ def redact(text: str) -> str:
     """
     # Registered values first: a signed link's whole query is one, and masking its signature
     # alone first would leave the rest of it unmatched.
+    text = _mask_fragments(text)
     pattern = _compiled()
     if pattern:
         text = pattern.sub(_MASK, text)

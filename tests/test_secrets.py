@@ -20,6 +20,7 @@ from loader.emulator.faults import FaultRule
 from loader.errors import AuthError, LoaderError
 from loader.secrets import Secret, redact
 from tests.conftest import LAST, NOW
+from tests.secret_leaks import leaks
 
 API_KEY = "api-key-7f3a9c1e"
 SECRET_KEY = "secret-key-0b5d2e88"
@@ -56,8 +57,11 @@ def test_redact_masks_registered_secrets_in_any_text() -> None:
     assert redact("failed with very-secret-value-123 in it") == "failed with *** in it"
 
 
-ECHO_API_KEY = "k3y-Alpha_0123456789abcdef"
+ECHO_API_KEY = "k3y-Alpha_7f3e91c0b2d4a8e6"
 ECHO_SECRET_KEY = "s3cr3t/With+Special=Chars&more"
+#: The issue's server: `route not found: ` and 150 characters, then the keys; the loader quotes
+#: 200 characters of a 404's body, so the cut falls 21 characters into the secret.
+CUT_ECHO = {"status": 404, "pad": 150}
 
 
 def _forms(*keys: str) -> dict[str, str]:
@@ -94,10 +98,15 @@ def test_no_output_log_lake_file_or_catalog_holds_a_key_in_any_encoding(tmp_path
             "-vv", "backfill", "--start", day, "--end", day, "--reload", cwd=tmp_path, env=env
         )
         assert echoed.returncode == 1 and "received Authorization: Basic ***" in echoed.stderr
-        outputs += [loaded, echoed]
+        # A plain 404 that names the keys where the loader cuts the body it quotes (200
+        # characters): the cut secret must not come out in part.
+        server.faults.set([FaultRule(kind="echo_headers", times=None, params=CUT_ECHO)])
+        cut = _cli("backfill", "--start", day, "--end", day, "--reload", cwd=tmp_path, env=env)
+        assert cut.returncode == 1 and "route not found" in cut.stderr, cut.stderr
+        outputs += [loaded, echoed, cut]
     outputs.append(_cli("status", cwd=tmp_path, env=env))
     outputs.append(_cli("status", "--json", cwd=tmp_path, env=env))
-    assert "received Authorization" in outputs[-1].stdout  # the failure is recorded, masked
+    assert "route not found" in outputs[-1].stdout  # the failure is recorded, masked
 
     texts = {f"output {i}": o.stdout + o.stderr for i, o in enumerate(outputs)}
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -107,6 +116,8 @@ def test_no_output_log_lake_file_or_catalog_holds_a_key_in_any_encoding(tmp_path
     for name, form in _forms(ECHO_API_KEY, ECHO_SECRET_KEY).items():
         for where, text in texts.items():
             assert form not in text, f"{name} in {where}"
+    for where, text in texts.items():
+        assert not leaks(text, ECHO_API_KEY, ECHO_SECRET_KEY), where
 
 
 def test_a_short_secret_masks_whole_tokens_and_never_the_loader_s_own_advice() -> None:

@@ -24,6 +24,7 @@ from loader.errors import HttpError
 from loader.hours import format_hour
 from loader.http import Fetched, HttpClient
 from loader.planner import Window
+from loader.secrets import excerpt
 
 EXPORT_PATH = "/api/2/export"
 EMPTY_MARKER = "Raw data files were not found"
@@ -66,7 +67,7 @@ def _amplitude_message(body: str) -> str:
         details = (error.get("metadata") or {}).get("details")
         return "; ".join(str(p) for p in (error.get("message"), details) if p)
     except (ValueError, KeyError, TypeError, AttributeError):
-        return body.strip()[:300]
+        return excerpt(body.strip(), 300)
 
 
 class ExportApi:
@@ -119,7 +120,7 @@ class ExportApi:
                 return ExportResult("empty", fetched)
             raise HttpError(
                 f"the Export API answered 404 without saying the range is empty (body:"
-                f" {fetched.body.strip()[:200]!r})",
+                f" {excerpt(fetched.body.strip(), 200)!r})",
                 status=404,
                 body=fetched.body,
                 project=self.project,

@@ -29,7 +29,9 @@ KINDS = frozenset(
         "bad_bytes",  # `lines` lines that are not UTF-8 added to each member
         "cut_lines",  # `lines` events of each member cut in the middle (ids in the rejects)
         "plan_gated",  # a 403 as for an endpoint the plan does not include
-        "echo_headers",  # an error (`status`, default 400) whose body echoes the credentials
+        # an error (`status`, default 400) whose body echoes the credentials; with `pad`, a
+        # plain-text one that names them after `pad` characters (where a client cuts a body)
+        "echo_headers",
     }
 )
 

@@ -328,8 +328,12 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                     self._send(int(status), b"Too many requests or a server error", "text", headers)
                     return
             if "echo_headers" in kinds:
-                code = int(kinds["echo_headers"].params.get("status", 400))
-                self._send(code, self._echo(), "json")
+                echo = kinds["echo_headers"].params
+                code = int(echo.get("status", 400))
+                if "pad" in echo:
+                    self._send(code, self._echo_after(int(echo["pad"])), "text")
+                else:
+                    self._send(code, self._echo(), "json")
                 return
             if "plan_gated" in kinds:
                 self._send(403, _error_json(403, "Forbidden", "Your plan does not include this"))
@@ -398,6 +402,15 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             }
             message = f"Invalid request; received Authorization: {header} ({details})"
             return _error_json(400, message, json.dumps(details))
+
+        def _echo_after(self, pad: int) -> bytes:
+            """A plain error that repeats the keys after `pad` characters, where a client cuts."""
+            token = self.headers.get("Authorization", "").partition(" ")[2]
+            user, _, password = base64.b64decode(token).decode(errors="replace").partition(":")
+            filler = "." * pad
+            return (
+                f"route not found: {filler} secret_key={password} api_key={user} {token}".encode()
+            )
 
         def _send_file(self, path: Path) -> None:
             self.send_response(200)
