@@ -6,13 +6,12 @@ from dataclasses import replace
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import AUTH_HINT
+from loader.amplitude.setting_names import named
 from loader.http import HttpClient
 
 #: Amplitude allows 5 concurrent requests per project across its analytics APIs.
 MAX_CONCURRENT_REQUESTS = 4
-RETRY_HINT = (
-    "--retry-minutes or AMPLITUDE_RETRY_MINUTES (Dagster: the amplitude resource's retry_minutes)"
-)
+RETRY_HINT = f"{named('retry_minutes')} (Dagster: the amplitude resource's retry_minutes)"
 
 
 def project_client(

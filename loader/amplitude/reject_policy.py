@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from loader.amplitude.config import LoaderSettings
+from loader.amplitude.setting_names import named
 from loader.errors import RejectThresholdError
 from loader.hours import describe_hours, hour_key
 from loader.manifest import HourManifest
@@ -73,9 +74,8 @@ def failure(
         project=project,
         hours=describe_hours(s.hour for s in failed),
         remedy="these hours were not loaded; their rejected lines are in amplitude.rejects"
-        " (WHERE NOT loaded); if they are acceptable, raise --max-reject-ratio or"
-        " --max-repeat-ratio (env AMPLITUDE_MAX_REJECT_RATIO, AMPLITUDE_MAX_REPEAT_RATIO)"
-        " and load them again",
+        f" (WHERE NOT loaded); if they are acceptable, raise {named('max_reject_ratio')}"
+        f" or {named('max_repeat_ratio')} and load them again",
     )
 
 

@@ -16,6 +16,7 @@ from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader
 from loader.amplitude.lake_access import open_lake
+from loader.amplitude.setting_names import named
 from loader.amplitude.sync_report import SyncReport
 from loader.catalog import lake_session, publish_catalog, quote_list, quote_literal
 from loader.errors import ConfigError, LoaderError, explain_unexpected
@@ -96,7 +97,7 @@ def check_catalog_writable(settings: LoaderSettings) -> None:
     except OSError as exc:
         raise ConfigError(
             f"the catalog folder {folder} cannot be written ({exc.strerror or exc})",
-            remedy="make it writable, or point --catalog / AMPLITUDE_CATALOG elsewhere",
+            remedy=f"make it writable, or point {named('catalog')} elsewhere",
         ) from None
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loader.amplitude import setting_names
 from loader.amplitude.config import (
     DEFAULT_CATALOG,
     DEFAULT_LAKE,
@@ -37,6 +38,9 @@ class AmplitudeSettings(BaseSettings):
     """The settings of Amplitude loads; the environment variable of each is `AMPLITUDE_<NAME>`."""
 
     model_config = SettingsConfigDict(env_prefix="AMPLITUDE_", frozen=True, extra="ignore")
+
+    #: The command line's flag of each setting that has one (see `setting_names`).
+    FLAGS: ClassVar[dict[str, str]] = setting_names.FLAGS
 
     project_id: str | None = Field(None, description="The project (app) id.")
     api_key: SecretStr | None = Field(None, description="The project's API key.")
@@ -89,6 +93,16 @@ class AmplitudeSettings(BaseSettings):
         " (otherwise they are stopped until turned on in the UI).",
     )
 
+    @staticmethod
+    def variable(name: str) -> str:
+        """The environment variable of a setting (`setting_names.variable`)."""
+        return setting_names.variable(name)
+
+    @staticmethod
+    def named(name: str) -> str:
+        """How a user sets a setting: flag and variable (`setting_names.named`)."""
+        return setting_names.named(name)
+
     @classmethod
     def read(cls, **values: Any) -> AmplitudeSettings:
         """Read the settings: `values` (flags, resource fields) first, then the environment.
@@ -109,8 +123,8 @@ class AmplitudeSettings(BaseSettings):
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else "?"
             raise ConfigError(
-                f"setting {name} (AMPLITUDE_{name.upper()}): {first['msg']}",
-                remedy=f"fix --{name.replace('_', '-')} or AMPLITUDE_{name.upper()}",
+                f"setting {name} ({cls.variable(name)}): {first['msg']}",
+                remedy=f"fix {cls.named(name)}",
             ) from None
 
     @property
@@ -122,7 +136,8 @@ class AmplitudeSettings(BaseSettings):
             return parse_hour(self.start)
         except ValueError as exc:
             raise ConfigError(
-                f"AMPLITUDE_START: {exc}", remedy="use YYYY-MM-DD or YYYYMMDDTHH"
+                f"setting start ({self.variable('start')}): {exc}",
+                remedy=f"fix {self.named('start')}: YYYY-MM-DD or YYYYMMDDTHH",
             ) from None
 
     def loader_settings(self) -> LoaderSettings:

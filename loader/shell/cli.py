@@ -325,7 +325,7 @@ def query(sql: str, catalog: str | None, lake: str | None, max_rows: int) -> Non
         raise ConfigError(
             f"there is no catalog at {catalog}",
             remedy="load something first (`amplitude-loader sync`, or `amplitude-loader demo`),"
-            " or point --catalog / AMPLITUDE_CATALOG at the catalog file",
+            f" or point {AmplitudeSettings.named('catalog')} at the catalog file",
         )
     # A remote lake's files are read through its fsspec filesystem (credentials from the
     # standard chain of its store); DuckDB downloads no extension.

@@ -43,33 +43,10 @@ HOUR_TYPE = HourType()
 END_HOUR_TYPE = HourType(end=True)
 
 
-#: Settings that have a flag, and the flag where it is not the setting's own name.
-FLAGS = {
-    "projects_file": "--projects-file",
-    "project_id": "--project-id",
-    "api_key": "--api-key",
-    "secret_key": "--secret-key",
-    "region": "--region",
-    "base_url": "--base-url",
-    "lake": "--lake",
-    "catalog": "--catalog",
-    "export_lag_hours": "--lag-hours",
-    "max_reject_ratio": "--max-reject-ratio",
-    "max_repeat_ratio": "--max-repeat-ratio",
-    "recheck_hours": "--recheck-hours",
-    "retention_hours": "--retention-hours",
-    "erasure_retention_hours": "--erasure-retention-hours",
-    "retry_minutes": "--retry-minutes",
-    "max_line_mb": "--max-line-mb",
-    "max_expansion": "--max-expansion",
-    "start": "--default-start",
-}
-#: Settings only the snapshot command takes (Experiment's cohorts, cap and rate).
-SNAPSHOT_FLAGS = {
-    "experiment_cohorts": "--experiment-cohorts",
-    "experiment_max_users": "--experiment-max-users",
-    "experiment_requests_per_second": "--experiment-requests-per-second",
-}
+#: The settings that every command loading or inspecting the lake takes as flags.
+LOAD_SETTINGS = tuple(
+    name for name in AmplitudeSettings.FLAGS if not name.startswith("experiment_")
+)
 #: Said of the keys instead of their (empty) default.
 _KEY_HELP = "prefer the environment variable: flags show up in process lists"
 
@@ -87,11 +64,11 @@ def setting_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
         The click option.
     """
     field = AmplitudeSettings.model_fields[name]
-    variable = f"AMPLITUDE_{name.upper()}"
+    variable = AmplitudeSettings.variable(name)
     default = "" if field.default is None else f", default {field.default}"
     extra = _KEY_HELP if name in ("api_key", "secret_key") else ""
     text = f"{field.description} (env {variable}{default}){'; ' + extra if extra else ''}"
-    flag = FLAGS.get(name) or SNAPSHOT_FLAGS[name]
+    flag = AmplitudeSettings.FLAGS[name]
     return click.option(flag, _parameter(name), default=None, help=text)
 
 
@@ -105,7 +82,7 @@ RETENTION_OPTION = setting_option("retention_hours")
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add a flag for every setting of the commands that load or inspect the lake."""
-    for name in reversed(FLAGS):
+    for name in reversed(LOAD_SETTINGS):
         command = setting_option(name)(command)
     return command
 
@@ -135,5 +112,5 @@ def read_settings(kwargs: dict[str, Any]) -> AmplitudeSettings:
     Returns:
         The settings.
     """
-    names = [*FLAGS, *SNAPSHOT_FLAGS]
+    names = AmplitudeSettings.FLAGS
     return AmplitudeSettings.read(**{name: kwargs.pop(_parameter(name), None) for name in names})

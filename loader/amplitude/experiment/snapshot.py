@@ -20,6 +20,7 @@ import pyarrow as pa
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.experiment.api import MAX_CONCURRENT_REQUESTS, ExperimentApi
 from loader.amplitude.experiment.users import ExperimentUser, Selection, select_users
+from loader.amplitude.setting_names import named
 from loader.errors import ConfigError
 from loader.ratelimit import SlidingWindow
 from loader.snapshot.log import CommitLog
@@ -80,8 +81,8 @@ class ExperimentOptions:
         if self.max_users < 0 or not self.requests_per_second > 0:
             raise ConfigError(
                 "the Experiment user cap cannot be negative and the rate must be above zero",
-                remedy="set AMPLITUDE_EXPERIMENT_MAX_USERS and"
-                " AMPLITUDE_EXPERIMENT_REQUESTS_PER_SECOND (defaults 1000 and 10)",
+                remedy=f"set {named('experiment_max_users')} and"
+                f" {named('experiment_requests_per_second')} (defaults 1000 and 10)",
             )
 
 
@@ -200,7 +201,7 @@ class ExperimentSnapshot:
         if self.report.selection.over_cap:
             log.info(
                 "project %s: %d user(s) over the Experiment cap of %d were not evaluated; raise"
-                " AMPLITUDE_EXPERIMENT_MAX_USERS to include them",
+                f" {named('experiment_max_users')} to include them",
                 self.project.label,
                 self.report.selection.over_cap,
                 self.options.max_users,
