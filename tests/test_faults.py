@@ -234,6 +234,41 @@ def test_an_export_repeating_one_line_fails_its_hour_and_says_so_apart(
     assert (status.rows, status.rejects, status.repeated_uuids) == (1, 1, 1499)
 
 
+@pytest.mark.parametrize(
+    ("member", "data", "said"),
+    [
+        ("../../escape.json.gz", b"{}\n", "unsafe name '../../escape.json.gz'"),
+        ("{project}/{project}_{day}_{hour}#0.json.gz", b"{}\n" * 3_000_000, "expands"),
+    ],
+    ids=["zip-slip", "zip-bomb"],
+)
+def test_a_hostile_archive_fails_naming_the_project_the_hours_and_the_remedy(
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    settings: LoaderSettings,
+    tmp_path: Path,
+    member: str,
+    data: bytes,
+    said: str,
+) -> None:
+    hour = LAST
+    name = member.format(project=synthetic.project_id, day=f"{hour:%Y-%m-%d}", hour=hour.hour)
+    export = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr(name, gzip.compress(data, compresslevel=9))
+    emulator.static_exports[(f"{hour:%Y%m%dT%H}", f"{hour:%Y%m%dT%H}")] = export
+    project = config_for(synthetic, emulator)
+    guarded = replace(settings, guards=replace(settings.guards, expansion_floor_bytes=1 << 20))
+
+    with pytest.raises(LoaderError) as error:
+        sync_projects([project], guarded, start=hour, end=hour, now=NOW)
+    message = str(error.value)
+    assert message.startswith(f"project {project.label}, hours {hour:%Y-%m-%dT%H}: "), message
+    assert said in message and ("was not read" in message or "raise the expansion" in message)
+    status = project_status(project, settings, now=NOW)
+    assert status.hours_loaded == 0 and message in str(status.last_run)
+
+
 def test_size_limit_splits_the_window_until_it_fits(
     synthetic: SyntheticProject, settings: LoaderSettings
 ) -> None:

@@ -237,7 +237,7 @@ class EventsLoader:
                 idle=idle,
             )
         except HOUR_FAILURES as exc:
-            run.errors.append(exc)
+            run.errors.append(exc.locate(project=self.project.label, hours=str(window)))
             self.progress.published(window.hours)  # done with, though not loaded
             return
         if staged is None:
@@ -248,7 +248,7 @@ class EventsLoader:
         try:
             self._publish(staged, run)  # counts its hours, the failed ones included
         except HOUR_FAILURES as exc:
-            run.errors.append(exc)
+            run.errors.append(exc.locate(project=self.project.label, hours=str(window)))
 
     def _publish(self, staged: list[StagedHour], run: _Run) -> None:
         """Publish a window's good hours, quarantine its failed ones, compact finished days."""

@@ -155,12 +155,11 @@ def sync_projects(
             report = loader.sync(start, end, reload=reload, recheck=recheck)
         except BaseException as exc:  # every failure is recorded before it ends the process
             window = loader.current if loader else None
+            hours = str(window) if window else None
             error = (
-                exc
+                exc.locate(project=project.label, hours=hours)  # what the raiser did not know
                 if isinstance(exc, LoaderError)
-                else explain_unexpected(
-                    exc, project=project.label, hours=str(window) if window else None
-                )
+                else explain_unexpected(exc, project=project.label, hours=hours)
             )
             _record_run(layout, None, error.describe())
             if not isinstance(exc, Exception):  # an interrupt still interrupts
