@@ -61,18 +61,20 @@ class SnapshotWriter:
         """Where one snapshot table of this project lives."""
         return TableLayout(self.lake, self.source, self.project, table)
 
-    def _add(self, table: str, path: str, put: Callable[[str], None]) -> None:
-        """Put a new file into the lake and commit it to its table.
+    def _add(self, table: str, path: str, put: Callable[[str], None], replacing: str) -> None:
+        """Put a new file into the lake and commit it to its table, in place of `replacing`.
 
         Both under the commit lock, so that a vacuum never takes the file for one that a crash
-        left uncommitted.
+        left uncommitted. The files under the prefix `replacing` (this snapshot's moment) leave
+        the table in the same commit: a snapshot taken again at the same moment (the demo's
+        fixed clock, a retried run) replaces the first, and no key is ever current twice.
         """
         key = self.layout(table).key
         with self.commits.locked():
             put(self.lake.join(path))
             self.commits.commit(
                 f"snapshot {table} of project {self.project} at {stamp(self.snapshot_at)}",
-                lambda base: {key: with_files(base.table(key), [path])},
+                lambda base: {key: with_files(base.table(key), [path], replacing)},
             )
 
     def write(
@@ -97,7 +99,8 @@ class SnapshotWriter:
         """
         local, rows = self.write_local(batches, schema)
         path = self.layout(table).new_snapshot_file(stamp(self.snapshot_at), part)
-        self._add(table, path, lambda target: self.lake.put(local, target))
+        moment = path.rsplit("/", 1)[0] + "/"  # .../[part=value/]snapshot_at=<stamp>/
+        self._add(table, path, lambda target: self.lake.put(local, target), moment)
         return rows
 
     def write_local(
@@ -142,9 +145,10 @@ class SnapshotWriter:
             "snapshot_at": self.snapshot_at.isoformat(),
             **record,
         }
-        path = (
+        moment = (
             f"{self.layout(SNAPSHOT_LOG).project_root}/{SNAPSHOT_LOG}/{kind}"
-            f"/{stamp(self.snapshot_at)}-{part_id()}.json"
+            f"/{stamp(self.snapshot_at)}-"
         )
+        path = f"{moment}{part_id()}.json"
         data = json.dumps(entry, indent=1, default=str).encode()
-        self._add(SNAPSHOT_LOG, path, lambda target: self.lake.write_bytes(target, data))
+        self._add(SNAPSHOT_LOG, path, lambda target: self.lake.write_bytes(target, data), moment)

@@ -19,8 +19,10 @@ DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
-    """A two-day demo warehouse from `amplitude-loader demo`, then `dbt build` on it."""
+    """A two-day demo warehouse from `amplitude-loader demo` run twice (as a newcomer does:
+    its snapshots must not double), then `dbt build` on it."""
     folder = tmp_path_factory.mktemp("dbt")
+    make_demo_warehouse(folder)
     warehouse, env = make_demo_warehouse(folder)
     env["AMPLITUDE_DBT_DATABASE"] = str(warehouse / "dbt.duckdb")
     # As the loader's settings give it: relative to the repository's root, not to sql/dbt.

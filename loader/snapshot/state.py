@@ -235,6 +235,21 @@ def with_hours(state: TableState, entries: Mapping[str, HourEntry]) -> TableStat
     return replace(state, hours={**state.hours, **entries})
 
 
-def with_files(state: TableState, files: Iterable[str]) -> TableState:
-    """Return a snapshot table's state with files added."""
-    return replace(state, files=(*state.files, *files))
+def with_files(state: TableState, files: Iterable[str], replacing: str | None = None) -> TableState:
+    """Return a snapshot table's state with files added.
+
+    Args:
+        state: The table's state.
+        files: The files to add.
+        replacing: A path prefix: the files under it leave the table (a snapshot taken again
+            at the same moment replaces the first one, rather than doubling it).
+
+    Returns:
+        The new state.
+    """
+    kept = (
+        state.files
+        if replacing is None
+        else [f for f in state.files if not f.startswith(replacing)]
+    )
+    return replace(state, files=(*kept, *files))
