@@ -216,6 +216,27 @@ def test_include_exclude_and_props(
     assert row == [("pro",)]  # user 7: plans cycle free, pro, enterprise
 
 
+def test_asking_for_properties_downloads_an_unchanged_cohort_again(
+    server: EmulatorServer, config: ProjectConfig, settings: LoaderSettings
+) -> None:
+    plain = replace(FAST, include=("c0power",))
+    first = snapshot_project(config, settings, ("cohorts",), cohort_options=plain, now=FIRST)
+    assert first.cohorts is not None and first.cohorts.downloaded == ["c0power"]
+    with_props = replace(plain, props=True)
+    again = snapshot_project(config, settings, ("cohorts",), cohort_options=with_props, now=SECOND)
+    assert again.cohorts is not None and again.cohorts.downloaded == ["c0power"]
+    row = _query(
+        settings,
+        "SELECT properties->>'plan' FROM amplitude.cohort_members_current"
+        " WHERE cohort_id = 'c0power' AND amplitude_id = 100000000007",
+    )
+    assert row == [("pro",)]
+    # A download with properties answers later requests, with them or without.
+    for options in (with_props, plain):
+        later = snapshot_project(config, settings, ("cohorts",), cohort_options=options, now=SECOND)
+        assert later.cohorts is not None and later.cohorts.unchanged == ["c0power"]
+
+
 def test_a_plan_without_the_taxonomy_is_recorded_not_fatal(
     server: EmulatorServer, config: ProjectConfig, settings: LoaderSettings
 ) -> None:

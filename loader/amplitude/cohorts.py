@@ -173,6 +173,16 @@ def _ts(seconds: Any) -> datetime | None:
     return datetime.fromtimestamp(float(seconds), tz=UTC).replace(tzinfo=None)
 
 
+def _held(entry: Any) -> tuple[Any, bool]:
+    """What a cohort's last download holds: its `lastComputed`, and whether it has properties.
+
+    Entries written before properties were recorded are the bare `lastComputed`, without them.
+    """
+    if isinstance(entry, dict) and "last_computed" in entry:
+        return entry["last_computed"], bool(entry.get("props"))
+    return entry, False
+
+
 def cohort_rows(cohorts: list[dict[str, Any]]) -> pa.Table:
     """Turn cohort objects into rows; every field is kept in `raw`.
 
@@ -294,7 +304,10 @@ class CohortSnapshot:
             if reason:
                 report.skipped[cid] = reason
                 continue
-            if seen.get(cid) == cohort.get("lastComputed"):
+            computed, with_props = _held(seen.get(cid))
+            # Unchanged only if the last download holds what is asked now: a download without
+            # user properties does not answer a request for them.
+            if computed == cohort.get("lastComputed") and (with_props or not self.options.props):
                 report.unchanged.append(cid)
                 continue
             if quota_error is not None:
@@ -308,7 +321,7 @@ class CohortSnapshot:
                 continue
             report.members += self._download(cid)
             report.downloaded.append(cid)
-            seen[cid] = cohort.get("lastComputed")
+            seen[cid] = {"last_computed": cohort.get("lastComputed"), "props": self.options.props}
             self._save_last_computed(seen)
         report.quota_used = self.ledger.used(datetime.now(UTC))
         self.writer.log("cohorts", {"report": report.__dict__})
