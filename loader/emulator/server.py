@@ -459,7 +459,9 @@ def _handler_for(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 body, kind = self.rfile.read(length), self.headers.get("Content-Type") or ""
                 answer = request_answer(server.deletions, project.project_id, body, kind, today)
             status, payload, content, headers = answer
-            server.record({"endpoint": DELETIONS, "method": self.command, "status": status})
+            server.record(
+                {"endpoint": DELETIONS, "method": self.command, "status": status, "params": params}
+            )
             self._send(status, payload, content, headers)
 
         def _read_json(self) -> Any:

@@ -5,6 +5,7 @@ Neither prints an erased id: only counts, job days and snapshot versions.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -66,13 +67,18 @@ def _read_ids(lines: Any) -> list[IdRequest]:
 
 @click.command()
 @settings_options
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Also list the jobs from this day (requests older than the project's first hour).",
+)
 @handle_errors
-def deletions(**kwargs: Any) -> None:
+def deletions(since: datetime | None, **kwargs: Any) -> None:
     """Fetch the projects' privacy deletion jobs and erase their users from the lake at once."""
     projects, settings = configure(kwargs)
 
     def run(project: Any) -> None:
-        report = sync_deletions(project, settings)
+        report = sync_deletions(project, settings, since=since.date() if since else None)
         erased = describe_erasure(report.erasure) if report.erasure else "nothing new"
         click.echo(
             f"project {report.project}: {report.jobs} deletion job(s) in {report.listed},"

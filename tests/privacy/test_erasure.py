@@ -128,3 +128,20 @@ def test_the_erasure_retention_bounds_how_long_superseded_files_keep_erased_data
     assert not any((root / p).exists() for p in dropped)
     found = holders(every_file(root), patterns([users.member], ["user_14"]))
     assert not found, found
+
+
+def test_the_first_deletion_sync_lists_from_the_oldest_hour_the_lake_holds(
+    privacy_lake: PrivacyLake,
+) -> None:
+    # The lake holds hours from START; the project now names no start (the demo's lake, a start
+    # moved later): the first listing must reach back to the lake's oldest hour, not 180 days.
+    lake = privacy_lake
+    later = replace(lake.settings, start=None)
+    sync_deletions(lake.project, later, now=NOW)
+    listings = [r["params"] for r in lake.server.requests if r.get("method") == "GET"]
+    assert [p["start_day"] for p in listings] == [f"{START:%Y-%m-%d}"], listings
+    # A request older than the lake's hours (before a backfill of older hours): `--since`.
+    since = START.date() - timedelta(days=40)
+    again = sync_deletions(lake.project, later, now=NOW, since=since)
+    listings = [r["params"] for r in lake.server.requests if r.get("method") == "GET"]
+    assert again.listed.startswith(str(since)) and listings[-1]["start_day"] == str(since)

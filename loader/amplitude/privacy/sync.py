@@ -24,11 +24,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
-from loader.amplitude.hour_manifests import SOURCE
+from loader.amplitude.hour_manifests import SOURCE, TABLE
 from loader.amplitude.lake_access import open_lake, vacuum_lake
 from loader.amplitude.privacy.deletion_api import DeletionApi, DeletionJob, IdRequest
 from loader.amplitude.privacy.erase import ErasureReport, Requested, erase_users
 from loader.amplitude.privacy.records import DELETIONS, deletion_rows, end_of, job_statuses
+from loader.hours import parse_hour
 from loader.lake import Lake
 from loader.privacy.digests import IdDigests
 from loader.snapshot.layout import TableLayout
@@ -72,9 +73,15 @@ def _note(lake: Lake, project: str) -> str:
 
 
 def _first_day(lake: Lake, project: ProjectConfig, settings: LoaderSettings, today: date) -> date:
-    """Where the listing starts: the oldest open job, or the last sync, or the first hour."""
+    """Where the listing starts: the oldest open job, or the last sync, or the first hour.
+
+    The first hour is the earlier of the configured start and the oldest hour the lake holds
+    (a lake loaded with another start, or with none configured now); only a project with
+    neither lists `FIRST_LOOK_BACK`.
+    """
     pid = str(project.project_id)
-    rows = deletion_rows(CommitLog(lake).latest(), lake, pid)
+    snapshot = CommitLog(lake).latest()
+    rows = deletion_rows(snapshot, lake, pid)
     statuses = job_statuses(rows)
     days = dict(
         zip(rows.column("job").to_pylist(), rows.column("job_day").to_pylist(), strict=True)
@@ -85,11 +92,17 @@ def _first_day(lake: Lake, project: ProjectConfig, settings: LoaderSettings, tod
         last = date.fromisoformat(json.loads(lake.read_bytes(path))["last_synced_day"])
         return min([last - timedelta(days=1), *open_days])
     start = project.start or settings.start
-    return start.date() if start else today - FIRST_LOOK_BACK
+    held = snapshot.table(TableLayout(lake, SOURCE, pid, TABLE).key).hours
+    firsts = [d for d in (start, parse_hour(min(held)) if held else None) if d is not None]
+    return min(firsts).date() if firsts else today - FIRST_LOOK_BACK
 
 
 def sync_deletions(
-    project: ProjectConfig, settings: LoaderSettings, *, now: datetime | None = None
+    project: ProjectConfig,
+    settings: LoaderSettings,
+    *,
+    now: datetime | None = None,
+    since: date | None = None,
 ) -> DeletionSyncReport:
     """List a project's deletion jobs, record them, and erase their new ids.
 
@@ -97,6 +110,8 @@ def sync_deletions(
         project: The project.
         settings: Loader settings.
         now: The current moment (tests pin it).
+        since: List from this day too, if it is earlier than where the listing starts (for
+            requests older than the project's first hour, before a backfill of older hours).
 
     Returns:
         What was done.
@@ -107,6 +122,7 @@ def sync_deletions(
     pid = str(project.project_id)
     report = DeletionSyncReport(project.label)
     first, last = _first_day(lake, project, settings, today), today + LOOK_AHEAD
+    first = min(first, since) if since else first
     report.listed = f"{first}..{last}"
     api = DeletionApi(project_client(project, settings, "User Privacy API"))
     jobs = api.jobs(first, last)
