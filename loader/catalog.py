@@ -202,12 +202,24 @@ def connect_views(views: list[View], filesystem: Any | None = None) -> duckdb.Du
     return con
 
 
+def _built(path: Path) -> dict[str, Any]:
+    """What the catalog at `path` was built from (empty if unknown)."""
+    try:
+        built = json.loads(_sidecar(path.resolve()).read_text())
+    except (OSError, ValueError):
+        return {}
+    return built if isinstance(built, dict) else {}
+
+
 def catalog_version(path: Path) -> int:
     """The snapshot version the catalog at `path` reads (-1 if unknown)."""
-    try:
-        return int(json.loads(_sidecar(path.resolve()).read_text()).get("version", -1))
-    except (OSError, ValueError):
-        return -1
+    return int(_built(path).get("version", -1))
+
+
+def catalog_lake(path: Path) -> str | None:
+    """The lake the catalog at `path` reads (None if unknown: no catalog, or an older one)."""
+    lake = _built(path).get("lake")
+    return str(lake) if lake else None
 
 
 def publish_catalog(
@@ -215,16 +227,22 @@ def publish_catalog(
     views: list[View],
     *,
     version: int = 0,
+    lake: str = "",
     force: bool = False,
     filesystem: Any | None = None,
 ) -> bool:
     """Make the catalog at `path` hold exactly `views` of one snapshot, if it is not newer.
 
+    Snapshot versions only compare within one lake: a catalog built from another lake (a
+    folder reused with a new `--lake`) is rebuilt whatever its version, and says so.
+
     Args:
         path: The catalog file.
         views: The views it must hold.
-        version: The snapshot they read: a catalog of a newer one is left as it is.
-        force: Rebuild even if the definitions are unchanged.
+        version: The snapshot they read: a catalog of a newer one of the same lake is left as
+            it is (unless forced).
+        lake: The lake's URL, recorded beside the catalog.
+        force: Rebuild whatever the catalog holds.
         filesystem: A remote lake's fsspec filesystem, to bind the views (None if local).
 
     Returns:
@@ -235,14 +253,13 @@ def publish_catalog(
     digest = definitions_digest(views)
     with _catalog_lock(path):
         sidecar = _sidecar(path)
-        if path.exists() and sidecar.exists():
-            try:
-                built = json.loads(sidecar.read_text())
-            except (OSError, ValueError):
-                built = {}
-            newer = int(built.get("version", -1)) > version
-            if newer or (not force and built.get("sha256") == digest):
-                return False
+        built = _built(path) if path.exists() else {}
+        same_lake = built.get("lake", "") == lake
+        newer = int(built.get("version", -1)) > version
+        if built and same_lake and not force and (newer or built.get("sha256") == digest):
+            return False
+        if built.get("lake") and not same_lake:
+            log.warning("catalog %s read the lake %s; it now reads %s", path, built["lake"], lake)
         for stale in path.parent.glob(f".{path.name}.building-*"):  # left by a killed build
             stale.unlink(missing_ok=True)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
@@ -262,7 +279,12 @@ def publish_catalog(
             building.with_name(building.name + ".wal").unlink(missing_ok=True)
         sidecar.write_text(
             json.dumps(
-                {"sha256": digest, "version": version, "built_at": datetime.now(UTC).isoformat()},
+                {
+                    "sha256": digest,
+                    "version": version,
+                    "lake": lake,
+                    "built_at": datetime.now(UTC).isoformat(),
+                },
                 indent=1,
             )
         )

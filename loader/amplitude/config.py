@@ -17,6 +17,7 @@ environment variables holding its keys, so that the file itself holds no secret:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,30 @@ REGION_HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.ampli
 
 DEFAULT_LAKE = "warehouse/lake"
 DEFAULT_CATALOG = "warehouse/catalog.duckdb"
+
+
+def catalog_beside(lake: str) -> str:
+    """The catalog a lake gets when none is named: each lake its own, never one shared.
+
+    `warehouse/catalog.duckdb` for the default lake; `<lake>-catalog.duckdb` beside any other
+    local lake; `warehouse/<bucket and path>-catalog.duckdb` for a lake on object storage.
+
+    Args:
+        lake: The lake's folder or URL.
+
+    Returns:
+        The catalog file's path.
+    """
+    scheme, _, rest = lake.partition("://") if "://" in lake else ("", "", lake)
+    if scheme and scheme != "file":
+        slug = re.sub(r"[^A-Za-z0-9._]+", "-", rest).strip("-.") or "lake"
+        return str(Path(DEFAULT_CATALOG).parent / f"{slug}-catalog.duckdb")
+    folder = Path(rest)
+    if folder.resolve() == Path(DEFAULT_LAKE).resolve():
+        return DEFAULT_CATALOG
+    return str(folder.resolve().parent / f"{folder.resolve().name or 'lake'}-catalog.duckdb")
+
+
 #: Schemas of the catalog; a catalog file named after one would make every query ambiguous.
 CATALOG_SCHEMAS = frozenset({"amplitude", "amplitude_fivetran"})
 

@@ -56,6 +56,7 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
         Path(settings.catalog_path),
         amplitude_views(pinned),
         version=pinned.snapshot.version,
+        lake=lake.url(lake.root),
         force=force,
         filesystem=lake.duckdb_filesystem,
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loader.amplitude import setting_names
@@ -23,6 +23,7 @@ from loader.amplitude.config import (
     DEFAULT_LAKE,
     LoaderSettings,
     ProjectConfig,
+    catalog_beside,
     projects_from_env,
     read_projects_file,
 )
@@ -49,7 +50,9 @@ class AmplitudeSettings(BaseSettings):
     region: Literal["us", "eu"] = Field("us", description="Data region.")
     base_url: str | None = Field(None, description="API host override (plain http on loopback).")
     lake: str = Field(DEFAULT_LAKE, description="Lake folder or fsspec URL.")
-    catalog: str = Field(DEFAULT_CATALOG, description="DuckDB catalog file.")
+    catalog: str = Field(
+        DEFAULT_CATALOG, description="DuckDB catalog file (default: one beside the lake)."
+    )
     start: str | None = Field(None, description="First hour for projects that name none.")
     export_lag_hours: int = Field(3, ge=0, description="Hours before an hour is exported.")
     recheck_hours: int = Field(
@@ -92,6 +95,14 @@ class AmplitudeSettings(BaseSettings):
         description="Start the Dagster schedules and sensors when the code location loads"
         " (otherwise they are stopped until turned on in the UI).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalog_follows_the_lake(cls, data: Any) -> Any:
+        """A lake named without a catalog gets its own, beside it: two lakes never share one."""
+        if isinstance(data, dict) and data.get("lake") and not data.get("catalog"):
+            data = {**data, "catalog": catalog_beside(str(data["lake"]))}
+        return data
 
     @staticmethod
     def variable(name: str) -> str:

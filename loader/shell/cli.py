@@ -16,7 +16,7 @@ from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.experiment.users import parse_users
 from loader.amplitude.hour_status import hour_statuses
-from loader.amplitude.lake_access import vacuum_lake
+from loader.amplitude.lake_access import open_lake, vacuum_lake
 from loader.amplitude.runner import (
     lake_projects,
     project_status,
@@ -28,7 +28,7 @@ from loader.amplitude.settings import AmplitudeSettings
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
 from loader.amplitude.sync_report import SyncReport
-from loader.catalog import catalog_version
+from loader.catalog import catalog_lake, catalog_version
 from loader.errors import ConfigError
 from loader.hours import utc_now
 from loader.secrets import install_log_redaction
@@ -234,10 +234,20 @@ def status(as_json: bool, html_file: Path | None, **kwargs: Any) -> None:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
         return
     if statuses:
-        committed, pinned = statuses[0].snapshot, catalog_version(Path(settings.catalog_path))
-        click.echo(f"lake snapshot {committed}; the catalog reads snapshot {pinned}")
-        if pinned != committed:
-            click.echo("  (the catalog is behind: `amplitude-loader catalog` brings it up to date)")
+        catalog_file = Path(settings.catalog_path)
+        committed, pinned = statuses[0].snapshot, catalog_version(catalog_file)
+        read, this = catalog_lake(catalog_file), open_lake(settings)
+        if read is not None and read != this.url(this.root):
+            click.echo(
+                f"lake snapshot {committed}; the catalog {catalog_file} reads another lake,"
+                f" {read}\n  (`amplitude-loader catalog` makes it read this one)"
+            )
+        else:
+            click.echo(f"lake snapshot {committed}; the catalog reads snapshot {pinned}")
+            if pinned != committed:
+                click.echo(
+                    "  (the catalog is behind: `amplitude-loader catalog` brings it up to date)"
+                )
     for s in statuses:
         click.echo(f"project {s.project}")
         click.echo(f"  wanted        {s.start or '(no start configured)'} .. {s.newest_ready}")
