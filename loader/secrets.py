@@ -29,6 +29,7 @@ from urllib.parse import quote, quote_plus
 
 _MASK = "***"
 _registered: set[str] = set()
+_fragmented: set[str] = set()
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 #: The shortest part of a secret that is masked on its own, wherever it stands.
@@ -78,12 +79,15 @@ def _fragment_forms(value: str) -> set[str]:
     return forms
 
 
-def register(value: str) -> None:
+def register(value: str, *, fragments: bool = True) -> None:
     """Mask `value` (in all its encodings) in everything `redact` sees from now on.
 
     Args:
         value: A secret value; shorter than 4 characters is ignored (it would mask ordinary
             words in messages).
+        fragments: Mask its parts too (every run of `FRAGMENT` characters). Off for a value
+            that is mostly public words, such as a signed link's query (`X-Amz-Algorithm=`),
+            whose parts would mask those words in every other message.
     """
     global _pattern, _fragments
     if len(value) < 4:
@@ -91,7 +95,10 @@ def register(value: str) -> None:
     with _lock:
         if value not in _registered:
             _registered.add(value)
-            _pattern = _fragments = None
+            _pattern = None
+        if fragments and value not in _fragmented:
+            _fragmented.add(value)
+            _fragments = None
 
 
 def register_basic_auth(user: str, password: str) -> None:
@@ -154,7 +161,7 @@ def _fragment_set() -> frozenset[str]:
     global _fragments
     with _lock:
         if _fragments is None:
-            forms = {form for value in _registered for form in _fragment_forms(value)}
+            forms = {form for value in _fragmented for form in _fragment_forms(value)}
             _fragments = frozenset(
                 form[i : i + FRAGMENT] for form in forms for i in range(len(form) - FRAGMENT + 1)
             )

@@ -138,8 +138,8 @@ class HttpClient:
             The client, and the path (with its query) to ask it for.
         """
         parts = urlsplit(url)
-        if parts.query:
-            register(parts.query)
+        if parts.query:  # masked whole; its signature also by the patterns of `redact`
+            register(parts.query, fragments=False)
         client = HttpClient(
             f"{parts.scheme}://{parts.netloc}",
             timeouts=self.timeouts,
