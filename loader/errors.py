@@ -116,6 +116,47 @@ class ExportTooLargeError(LoaderError):
     """One hour alone is over the Export API's size limit."""
 
 
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop with SIGTERM.
+
+    Docker, systemd, Kubernetes and run terminations stop processes so; it is handled as an
+    interrupt, so the run's outcome is recorded the same way.
+    """
+
+
+#: The stop a signal handler of the front door raised, if any (`note_stop`).
+_stop: KeyboardInterrupt | None = None
+
+
+def note_stop(stop: KeyboardInterrupt) -> KeyboardInterrupt:
+    """Remember that the process is stopping, from the signal handler that raises `stop`.
+
+    The code a signal interrupts may turn the interrupt into an error of its own (DuckDB
+    answers "Query interrupted"): the stop is still what happened, and it is told as such.
+
+    Args:
+        stop: The interrupt the handler raises.
+
+    Returns:
+        The same interrupt, to raise.
+    """
+    global _stop
+    _stop = stop
+    return stop
+
+
+def stop_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt that `exc` is, or that made the interrupted code raise it (None if none).
+
+    Args:
+        exc: What was raised.
+
+    Returns:
+        The interrupt, or None.
+    """
+    return exc if isinstance(exc, KeyboardInterrupt) else _stop
+
+
 class UnexpectedError(LoaderError):
     """A failure the loader did not raise on purpose (a full disk, a bug), explained."""
 
@@ -149,8 +190,10 @@ def explain_unexpected(
             hours=hours,
             remedy=f"make the folder writable, or choose another; {rerun}",
         )
-    if isinstance(exc, KeyboardInterrupt):
-        return UnexpectedError("interrupted", project=project, hours=hours, remedy=rerun)
+    stop = stop_behind(exc)
+    if stop is not None:
+        what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        return UnexpectedError(what, project=project, hours=hours, remedy=rerun)
     return UnexpectedError(
         f"unexpected {type(exc).__name__}: {exc}",
         project=project,

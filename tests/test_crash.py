@@ -192,6 +192,29 @@ def test_sigkill_at_an_arbitrary_moment_then_rerun_gives_exactly_the_ground_trut
     _assert_exact(tmp_path, synthetic)
 
 
+@pytest.mark.parametrize("delay", [0.4, 1.5])
+def test_sigterm_is_recorded_like_an_interrupt_and_leaves_whole_snapshots(
+    delay: float, tmp_path: Path, synthetic: SyntheticProject
+) -> None:
+    # How Docker, systemd, Kubernetes and Dagster's run termination stop a process.
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        slow = FaultRule(kind="slow_first_byte", times=None, params={"seconds": FIRST_BYTE_S})
+        server.faults.set([slow])
+        child = LoaderProcess(_command(tmp_path, server.url), _env(), tmp_path / "output")
+        time.sleep(delay)
+        assert child.process.pid is not None
+        os.kill(child.process.pid, signal.SIGTERM)
+        stopped = child.wait(timeout=30)
+        assert stopped.returncode == 143, f"not stopped by the SIGTERM: {stopped}"
+        assert "terminated (SIGTERM)" in stopped.stderr and "rerun" in stopped.stderr
+        _assert_whole_snapshots(tmp_path, synthetic)
+        status = _run(["status", *_command(tmp_path, server.url)[5:]], tmp_path)
+        assert "FAILED" in status.stdout and "terminated (SIGTERM)" in status.stdout, status
+        server.faults.set([])
+        assert _run(_command(tmp_path, server.url), tmp_path).returncode == 0
+    _assert_exact(tmp_path, synthetic)
+
+
 def _run(args: list[str], tmp_path: Path, **env: str) -> Finished:
     return run_loader(args, _env(**env), tmp_path / "output")
 

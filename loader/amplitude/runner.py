@@ -19,7 +19,7 @@ from loader.amplitude.lake_access import open_lake
 from loader.amplitude.setting_names import named
 from loader.amplitude.sync_report import SyncReport
 from loader.catalog import lake_session, publish_catalog, quote_list, quote_literal
-from loader.errors import ConfigError, LoaderError, explain_unexpected
+from loader.errors import ConfigError, LoaderError, explain_unexpected, stop_behind
 from loader.hours import (
     contiguous_ranges,
     hour_key,
@@ -157,12 +157,15 @@ def sync_projects(
         except BaseException as exc:  # every failure is recorded before it ends the process
             window = loader.current if loader else None
             hours = str(window) if window else None
+            stop = stop_behind(exc)  # an interrupt, whatever error it caused, is an interrupt
             error = (
                 exc.locate(project=project.label, hours=hours)  # what the raiser did not know
-                if isinstance(exc, LoaderError)
+                if isinstance(exc, LoaderError) and stop is None
                 else explain_unexpected(exc, project=project.label, hours=hours)
             )
             _record_run(layout, None, error.describe())
+            if stop is not None and stop is not exc:
+                raise stop from exc
             if not isinstance(exc, Exception):  # an interrupt still interrupts
                 raise
             if not isinstance(exc, LoaderError):

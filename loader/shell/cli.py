@@ -33,7 +33,7 @@ from loader.errors import ConfigError
 from loader.hours import utc_now
 from loader.secrets import install_log_redaction
 from loader.shell.demo import demo, emulator
-from loader.shell.failures import fail, handle_errors
+from loader.shell.failures import fail, handle_errors, terminate_like_an_interrupt
 from loader.shell.options import (
     END_HOUR_TYPE,
     HOUR_TYPE,
@@ -87,6 +87,7 @@ def main(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_redaction()
+    terminate_like_an_interrupt()
 
 
 @main.command()
