@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from loader.amplitude.hour_manifests import ExportRequest
@@ -116,3 +117,26 @@ def test_an_hour_over_its_memory_budget_spills_and_merges_to_the_same_result(
     times = [t for _, t in rows(spilled.data_file)]
     assert times == sorted(times)
     assert not list(scratch.glob("spill-*"))
+
+
+@pytest.mark.parametrize("memory", [100_000, None], ids=["spilled", "in-memory"])
+def test_a_negative_zero_keeps_its_sign_through_the_first_copy_of_each_uuid(
+    tmp_path: Path, memory: int | None
+) -> None:
+    # DuckDB's window operator turns a -0.0 it carries into 0.0; the first copy of each uuid
+    # is chosen without one, so a typed double keeps what the export said.
+    events = [
+        {**_event(i, i % 60), "location_lat": -0.0 if i % 3 else 0.0, "location_lng": -0.0}
+        for i in range(3000)
+    ]
+    events.append({**_event(7, 0), "location_lat": 1.0})  # a repeat: the first copy is kept
+    members = {f"7/7_2024-05-01_10#{p}.json.gz": events[p * 500 : (p + 1) * 500] for p in range(7)}
+    path = _zip(tmp_path / "x.zip", members)
+    budget = {"hour_memory_bytes": memory, "output_rows": 500} if memory else {}
+    [staged] = Stager(tmp_path, Guards(), threads=1, **budget).stage(  # type: ignore[arg-type]
+        _request(path, Window(HOUR, HOUR))
+    )
+    assert staged.manifest.extra["duplicates_in_hour"] == 1
+    table = pq.read_table(staged.data_file, columns=["uuid", "location_lat", "location_lng"])
+    got = {u: (str(lat), str(lng)) for u, lat, lng in zip(*table.to_pydict().values(), strict=True)}
+    assert got == {f"u-{i}": ("-0.0" if i % 3 else "0.0", "-0.0") for i in range(3000)}

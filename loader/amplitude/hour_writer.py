@@ -245,10 +245,19 @@ def _first_copies(table: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 
 def _copies(source: str) -> tuple[str, str]:
-    """SQL for the first row of each uuid of `source` (by `_copy_order`), and the later uuids."""
-    ranked = (
-        "SELECT *, row_number() OVER (PARTITION BY uuid ORDER BY _copy_order) AS _nth"
-        f" FROM {source}"
+    """SQL for the first row of each uuid of `source` (by `_copy_order`), and the later uuids.
+
+    A join on each uuid's first copy, not a window: DuckDB's window operator (2.0) turns a
+    -0.0 of the rows it carries into 0.0, and every row goes through this (uuids are never
+    NULL here: a line without one is a reject).
+    """
+    firsts = f"SELECT uuid, min(_copy_order) AS _first FROM {source} GROUP BY uuid"
+    first = (
+        f"SELECT s.* EXCLUDE (_copy_order) FROM {source} AS s SEMI JOIN ({firsts}) AS f"
+        " ON f.uuid = s.uuid AND f._first = s._copy_order"
     )
-    first = f"SELECT * EXCLUDE (_copy_order, _nth) FROM ({ranked}) WHERE _nth = 1"
-    return first, f"SELECT uuid FROM ({ranked}) WHERE _nth > 1"
+    later = (
+        f"SELECT s.uuid FROM {source} AS s ANTI JOIN ({firsts}) AS f"
+        " ON f.uuid = s.uuid AND f._first = s._copy_order"
+    )
+    return first, later
