@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable, Iterator
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Progress(Protocol):
@@ -26,6 +29,12 @@ class Progress(Protocol):
     def note(self, message: str) -> None:
         """Something worth telling the user happened."""
 
+    def steps(self, description: str, total: int, unit: str) -> None:
+        """A counted piece of work begins: `total` `unit` (cohort downloads, evaluations)."""
+
+    def stepped(self, count: int = 1) -> None:
+        """Steps of the current counted work were done."""
+
 
 class NoProgress:
     """Reports nothing."""
@@ -47,3 +56,24 @@ class NoProgress:
 
     def note(self, message: str) -> None:
         """Ignore."""
+
+    def steps(self, description: str, total: int, unit: str) -> None:
+        """Ignore."""
+
+    def stepped(self, count: int = 1) -> None:
+        """Ignore."""
+
+
+def counted(items: Iterable[T], progress: Progress) -> Iterator[T]:
+    """Yield the items, counting a step once each has been dealt with (whatever the loop did).
+
+    Args:
+        items: The work.
+        progress: Where the steps are counted.
+
+    Yields:
+        Each item.
+    """
+    for item in items:
+        yield item
+        progress.stepped()

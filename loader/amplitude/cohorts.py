@@ -32,6 +32,7 @@ import pyarrow as pa
 from loader.errors import HttpError, LoaderError
 from loader.http import HttpClient
 from loader.lake import Lake
+from loader.progress import NoProgress, Progress, counted
 from loader.ratelimit import SlidingWindow
 from loader.snapshot_tables import SnapshotWriter
 
@@ -271,10 +272,18 @@ class CohortSnapshot:
         client: HTTP client for the project's host and keys.
         writer: Where the snapshot goes.
         options: Selection, limits and budget.
+        progress: Where the cohorts are counted as they are dealt with.
     """
 
-    def __init__(self, client: HttpClient, writer: SnapshotWriter, options: CohortOptions) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        writer: SnapshotWriter,
+        options: CohortOptions,
+        progress: Progress | None = None,
+    ) -> None:
         self.client = client
+        self.progress = progress or NoProgress()
         self.writer = writer
         self.options = options
         self.window = SlidingWindow(options.requests_per_10_minutes, 600)
@@ -298,7 +307,8 @@ class CohortSnapshot:
         report.cohorts = self.writer.write("cohorts", cohort_rows(cohorts), COHORTS_SCHEMA)
         seen = self._last_computed()
         quota_error: QuotaExceededError | None = None
-        for cohort in cohorts:
+        self.progress.steps(f"cohorts of project {self.writer.project}", len(cohorts), "cohorts")
+        for cohort in counted(cohorts, self.progress):
             cid, name = str(cohort.get("id")), str(cohort.get("name", ""))
             reason = self._skip_reason(cid, name, cohort)
             if reason:

@@ -28,6 +28,7 @@ from loader.amplitude.taxonomy import (
 )
 from loader.errors import ConfigError, LoaderError
 from loader.hours import utc_now
+from loader.progress import Progress
 from loader.snapshot_tables import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def snapshot_project(
     experiment_options: ExperimentOptions | None = None,
     strict_taxonomy: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SnapshotReport:
     """Take the snapshots of one project.
 
@@ -83,6 +85,7 @@ def snapshot_project(
         experiment_options: Whose Experiment variants to record, the cap and the rate.
         strict_taxonomy: Fail if the plan lacks the Taxonomy API.
         now: The snapshot's time.
+        progress: Where cohort downloads and Experiment evaluations are counted.
 
     Returns:
         What was done.
@@ -110,12 +113,14 @@ def snapshot_project(
         if "taxonomy" in kinds:
             report.taxonomy = TaxonomySnapshot(client, writer, strict_taxonomy).run()
         if "cohorts" in kinds:
-            report.cohorts = CohortSnapshot(client, writer, cohort_options or CohortOptions()).run()
+            report.cohorts = CohortSnapshot(
+                client, writer, cohort_options or CohortOptions(), progress
+            ).run()
         if "annotations" in kinds:
             report.annotations = snapshot_annotations(client, writer)
         if "experiment" in kinds:
             report.experiment = ExperimentSnapshot(
-                project, settings, writer, experiment_options or ExperimentOptions()
+                project, settings, writer, experiment_options or ExperimentOptions(), progress
             ).run()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

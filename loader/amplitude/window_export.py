@@ -145,7 +145,7 @@ class WindowExporter:
         """
         zip_path = self.stager.scratch / f"export-{uuid.uuid4().hex}.zip"
         if cancelled is None:
-            self.progress.window(f"project {self.project.label} {window}", None)
+            self.progress.window(f"{window} (project {self.project.label})", None)
             progress: Callable[[int], None] = self.progress.downloaded
         else:
 
@@ -190,7 +190,7 @@ class WindowExporter:
         window, zip_path, result = got.window, got.zip_path, got.result
         self.report.requests += 1
         if got.ahead:  # its progress was not shown while it ran
-            self.progress.window(f"project {self.project.label} {window}", None)
+            self.progress.window(f"{window} (project {self.project.label})", None)
             self.progress.downloaded(result.fetched.bytes)
         if result.outcome in ("too_large", "timeout"):
             reason = "over the export size limit" if result.outcome == "too_large" else "timed out"

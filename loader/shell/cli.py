@@ -194,14 +194,16 @@ def snapshot(
         include=include or ("*",), exclude=exclude, props=props, monthly_budget=monthly_budget
     )
     users = tuple(parse_users(experiment_users)) if experiment_users else ()
-    reports = snapshot_projects(
-        projects,
-        settings,
-        kinds,
-        cohort_options=options,
-        experiment_options=values.experiment_options(users=users),
-        strict_taxonomy=strict_taxonomy,
-    )
+    with TerminalProgress() as progress:
+        reports = snapshot_projects(
+            projects,
+            settings,
+            kinds,
+            cohort_options=options,
+            experiment_options=values.experiment_options(users=users),
+            strict_taxonomy=strict_taxonomy,
+            progress=progress,
+        )
     refresh_catalog(settings)
     for r in reports:
         click.echo(describe_snapshot(r))

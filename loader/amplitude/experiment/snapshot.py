@@ -22,6 +22,7 @@ from loader.amplitude.experiment.api import MAX_CONCURRENT_REQUESTS, ExperimentA
 from loader.amplitude.experiment.users import ExperimentUser, Selection, select_users
 from loader.amplitude.setting_names import named
 from loader.errors import ConfigError
+from loader.progress import NoProgress, Progress
 from loader.ratelimit import SlidingWindow
 from loader.snapshot.log import CommitLog
 from loader.snapshot_tables import SnapshotWriter
@@ -161,6 +162,7 @@ class ExperimentSnapshot:
         settings: Timeouts and retries.
         writer: Where the snapshot goes.
         options: Users, cap and rate.
+        progress: Where the evaluations are counted (with the time left, at the rate).
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class ExperimentSnapshot:
         settings: LoaderSettings,
         writer: SnapshotWriter,
         options: ExperimentOptions,
+        progress: Progress | None = None,
     ) -> None:
         self.project = project
+        self.progress = progress or NoProgress()
         self.apis = [ExperimentApi(project, d, settings) for d in project.experiment]
         self.writer = writer
         self.options = options
@@ -222,6 +226,9 @@ class ExperimentSnapshot:
         self.report.selection = selection
         self.report.users = len(selection.users)
         calls = [(api, user) for user in selection.users for api in self.apis]
+        self.progress.steps(
+            f"Experiment of project {self.project.label}", len(calls), "evaluations"
+        )
         workers = max(1, min(MAX_CONCURRENT_REQUESTS, math.ceil(self.options.requests_per_second)))
         with ThreadPoolExecutor(workers, thread_name_prefix="experiment") as pool:
             answers = list(pool.map(lambda call: self._evaluate(*call), calls))
@@ -249,4 +256,6 @@ class ExperimentSnapshot:
 
     def _evaluate(self, api: ExperimentApi, user: ExperimentUser) -> tuple[float, dict[str, Any]]:
         waited = self.pace.acquire()
-        return waited, api.evaluate(user.user_id, user.device_id)
+        answer = api.evaluate(user.user_id, user.device_id)
+        self.progress.stepped()
+        return waited, answer
