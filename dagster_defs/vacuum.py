@@ -37,7 +37,7 @@ def build_vacuum(location: Location) -> tuple[dg.JobDefinition, dg.ScheduleDefin
                 "uncommitted_files": len(report.uncommitted),
                 "commit_records": len(report.records),
                 "megabytes_freed": round(report.bytes_freed / 1e6, 1),
-                "kept_snapshots": ", ".join(map(str, report.kept_snapshots)) or "none",
+                "kept_snapshots": report.kept_summary(),
                 "retention_hours": report.retention_hours,
             },
         )

@@ -13,6 +13,7 @@ from loader.amplitude.runner import sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
+from loader.snapshot.vacuum import VacuumReport
 from tests.conftest import LAST, NOW, START, count
 from tests.truth import truth
 
@@ -72,3 +73,11 @@ def test_superseded_files_stay_for_the_retention_and_then_go_with_their_records(
     assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
         truth(synthetic, START, LAST)
     )
+
+
+def test_the_kept_snapshots_are_summarised_not_listed() -> None:
+    report = VacuumReport(at="", retention_hours=24, kept_snapshots=list(range(1, 65)))
+    assert report.kept_summary() == "64 snapshots (1..64)"
+    report.kept_snapshots = [5, 9, 10, 12, 20, 21, 30]
+    assert report.kept_summary() == "7 snapshots (5, 9..10, 12, +2 more runs)"
+    assert VacuumReport(at="", retention_hours=0).kept_summary() == "0 snapshots (none)"

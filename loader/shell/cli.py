@@ -314,8 +314,7 @@ def vacuum(
     click.echo(
         f"removed {len(report.superseded):,} superseded and {len(report.uncommitted):,}"
         f" never-committed file(s), {len(report.records):,} commit record(s),"
-        f" {report.bytes_freed / 1e6:,.1f} MB; kept snapshots"
-        f" {', '.join(map(str, report.kept_snapshots)) or 'none'}"
+        f" {report.bytes_freed / 1e6:,.1f} MB; kept {report.kept_summary()}"
     )
 
 

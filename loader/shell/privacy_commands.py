@@ -24,11 +24,19 @@ def describe_erasure(erasure: ErasureReport) -> str:
     """What an erasure removed, without any erased value."""
     if erasure.version is None:
         return "nothing recorded"
-    removed = ", ".join(f"{n:,} from {part}" for part, n in sorted(erasure.rows.items()) if n)
+    rows: dict[str, int] = {}
+    lines = 0
+    for name, n in erasure.rows.items():
+        table, _, part = name.rpartition(".")
+        if part == "rows":  # every row once (a compacted day's file holds copies of them)
+            rows[table] = rows.get(table, 0) + n
+        elif part == "rejects":
+            lines += n
+    removed = ", ".join(f"{table} {n:,}" for table, n in sorted(rows.items()) if n)
     return (
         f"{erasure.ids} id(s) erased ({erasure.resolved} Amplitude id(s) found for user ids):"
-        f" {removed or 'no row held them'}; {erasure.files} file(s) rewritten"
-        f" (snapshot {erasure.version})"
+        f" rows removed: {removed or 'none'}; rejected lines removed: {lines:,};"
+        f" {erasure.files} file(s) rewritten (snapshot {erasure.version})"
     )
 
 

@@ -71,6 +71,27 @@ class VacuumReport:
     records: list[int] = field(default_factory=list)
     bytes_freed: int = 0
 
+    def kept_summary(self, runs: int = 3) -> str:
+        """The kept snapshots in a few words: `64 snapshots (1..64)`, `3 snapshots (5, 9..10)`.
+
+        Args:
+            runs: The most runs of consecutive versions named; the rest are counted.
+
+        Returns:
+            The summary.
+        """
+        spans: list[list[int]] = []
+        for version in sorted(self.kept_snapshots):
+            if spans and version == spans[-1][1] + 1:
+                spans[-1][1] = version
+            else:
+                spans.append([version, version])
+        named = [f"{a}" if a == b else f"{a}..{b}" for a, b in spans[:runs]]
+        if len(spans) > runs:
+            named.append(f"+{len(spans) - runs} more runs")
+        count = len(self.kept_snapshots)
+        return f"{count:,} snapshot{'' if count == 1 else 's'} ({', '.join(named) or 'none'})"
+
     @property
     def removed(self) -> int:
         """Files deleted, commit records included."""

@@ -21,6 +21,7 @@ from loader.amplitude.runner import refresh_catalog
 from loader.day_files import dictionary_columns
 from loader.hours import hours_between
 from loader.lake import Lake
+from loader.shell.privacy_commands import describe_erasure
 from loader.snapshot.log import CommitLog
 from tests.conftest import LAST, NOW, START
 from tests.privacy.lakes import PrivacyLake, choose_users, live_files
@@ -87,6 +88,11 @@ def test_a_deletion_sync_leaves_no_byte_of_the_users_and_changes_nothing_else(
     (audit,) = lake.rows("privacy_erasures", "erased_at")
     removed = json.loads(audit["rows_removed"])
     assert removed["events"]["rows"] == len(before["events"]) - len(after_events)
+    # Said once per table, in rows: the day files' copies are not counted again.
+    said = describe_erasure(report.erasure)
+    assert f"rows removed: cohort_members {removed['cohort_members']['rows']:,}, events" in said
+    assert f"events {len(before['events']) - len(after_events):,};" in said
+    assert "day_files" not in said and "from" not in said
     assert removed["cohort_members"]["rows"] == len(before["members"]) - len(
         lake.rows("cohort_members", "amplitude_id")
     )
