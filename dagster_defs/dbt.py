@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.keys import Names
@@ -23,7 +29,10 @@ def _manifest_is_stale(project: DbtProject) -> bool:
         return True
     built = manifest.stat().st_mtime
     folder = Path(project.project_dir)
-    sources = [*folder.glob("*.yml"), *(folder / "models").rglob("*")]
+    sources = [
+        *folder.glob("*.yml"),
+        *(path for part in ("models", "tests", "macros") for path in (folder / part).rglob("*")),
+    ]
     return any(path.stat().st_mtime > built for path in sources if path.is_file())
 
 
@@ -48,7 +57,10 @@ class LoaderTranslator(DagsterDbtTranslator):
     """Keys and group from the location's names; models depend on the catalog and follow it."""
 
     def __init__(self, names: Names) -> None:
-        super().__init__()
+        # The tests of the loader's tables (dbt sources) are asset checks of the loader's
+        # assets, as the model tests are of the models: reported as checks, not as observations
+        # with a warning each.
+        super().__init__(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
         self.names = names
 
     def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:

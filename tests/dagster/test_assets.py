@@ -170,6 +170,7 @@ def test_the_dbt_models_build_downstream_in_dagster(
     instance: dg.DagsterInstance,
     synthetic: SyntheticProject,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from dagster_defs.dbt import build_dbt_models, dbt_resource
     from dagster_defs.factory import DBT_PROJECT
@@ -193,7 +194,15 @@ def test_the_dbt_models_build_downstream_in_dagster(
     assert built.success
     keys = {m.asset_key for m in built.get_asset_materialization_events() if m.asset_key}
     assert {NAMES.key("amplitude__users"), NAMES.key("amplitude__daily_event_metrics")} <= keys
-    assert all(c.passed for c in built.get_asset_check_evaluations())
+    checks = built.get_asset_check_evaluations()
+    assert all(c.passed for c in checks)
+    # Every dbt test is an asset check, those of the loader's tables (dbt sources) included:
+    # none is logged as an observation with a warning.
+    assert {NAMES.key("events"), NAMES.key("cohorts")} <= {c.asset_key for c in checks}
+    observed = [
+        r.message for r in caplog.records if "instead of an `AssetCheckResult`" in r.getMessage()
+    ]
+    assert observed == []
     dbt_file = Path(resources["lake"].catalog_path).with_name("dbt.duckdb")  # type: ignore[attr-defined]
     with duckdb.connect(str(dbt_file), read_only=True) as con:
         row = con.execute("SELECT sum(events) FROM main.amplitude__daily_event_metrics").fetchone()
