@@ -3,19 +3,23 @@
 An hour loaded by the command line (or by another orchestrator) is as loaded as one a Dagster run
 loaded: the newest snapshot of the lake lists it. This sensor reads that snapshot and reports a
 runless materialization, which Dagster's docs recommend for assets updated outside its runs, for
-every loaded hour Dagster does not know yet, and for each snapshot table that Dagster never saw
-materialized. Those reports are updates like any other, so the catalog and the dbt models
+every loaded hour Dagster does not know yet, for each snapshot table that Dagster never saw
+materialized, and for the catalog a command built at the newest snapshot. Those reports are updates like any other, so the catalog and the dbt models
 downstream refresh after them (see `AFTER_ANY_LOAD`). The sensor only reads the lake, so it runs
 from the start; `AMPLITUDE_DAGSTER_AUTOMATION` concerns what calls Amplitude.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from dagster_defs.location import Location
 from dagster_defs.resources import LakeResource
+from loader.amplitude.config import LoaderSettings
 from loader.amplitude.events import SOURCE, TABLE
+from loader.catalog import catalog_lake, catalog_version
 from loader.hours import hour_from_key
 from loader.lake import Lake
 from loader.snapshot.log import CommitLog
@@ -105,9 +109,46 @@ def build_lake_state(location: Location) -> dg.SensorDefinition:
                     )
                 )
                 tables.append(table)
+        built = _catalog_built_outside(context.instance, names.catalog, settings, snapshot.version)
         return dg.SkipReason(
             f"lake snapshot {snapshot.version}: reported {len(missing)} hour(s) and"
             f" {len(tables)} snapshot table(s) loaded outside Dagster"
+            + (f", and the catalog of snapshot {built} built outside it" if built >= 0 else "")
         )
 
     return lake_state
+
+
+def _catalog_built_outside(
+    instance: dg.DagsterInstance, key: dg.AssetKey, settings: LoaderSettings, newest: int
+) -> int:
+    """Report the catalog as materialized if a command built it newer than Dagster saw it.
+
+    Only a catalog of the newest snapshot: one behind is left to the automation, which
+    rebuilds it (a report in the same tick as its parents' would count as the refresh).
+
+    Returns:
+        The snapshot the reported catalog reads; -1 if nothing was reported (no catalog, one of
+        another lake or of an older snapshot, or one Dagster already knows).
+    """
+    path = Path(settings.catalog_path)
+    lake = Lake(settings.lake_root)
+    version = catalog_version(path)
+    if version != newest or catalog_lake(path) != lake.url(lake.root):
+        return -1
+    latest = instance.get_latest_materialization_event(key)
+    materialization = latest.asset_materialization if latest else None
+    seen = materialization.metadata.get("lake_snapshot") if materialization else None
+    if isinstance(seen, dg.IntMetadataValue) and (seen.value or 0) >= version:
+        return -1
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            key,
+            description="built outside Dagster (the command line); found beside the lake",
+            metadata={
+                "path": dg.MetadataValue.path(str(path.resolve())),
+                "lake_snapshot": version,
+            },
+        )
+    )
+    return version
