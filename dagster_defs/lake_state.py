@@ -4,8 +4,9 @@ An hour loaded by the command line (or by another orchestrator) is as loaded as 
 loaded: the newest snapshot of the lake lists it. This sensor reads that snapshot and reports a
 runless materialization, which Dagster's docs recommend for assets updated outside its runs, for
 every loaded hour Dagster does not know yet, for each snapshot table that Dagster never saw
-materialized, and for the catalog a command built at the newest snapshot. Those reports are updates like any other, so the catalog and the dbt models
-downstream refresh after them (see `AFTER_ANY_LOAD`). The sensor only reads the lake, so it runs
+materialized, and for the catalog a command built at the newest snapshot. Those reports are
+updates like any other, so the catalog (if behind) and the dbt models downstream refresh after
+them (see `AFTER_ANY_LOAD`). The sensor only reads the lake, so it runs
 from the start; `AMPLITUDE_DAGSTER_AUTOMATION` concerns what calls Amplitude.
 """
 
