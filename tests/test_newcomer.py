@@ -92,6 +92,9 @@ def test_a_second_lake_with_the_default_catalog_answers_from_that_lake(
 ) -> None:
     server, synthetic = emulator
     demo_events = _count(folder)
+    # The demo's hours are judged by the emulator's clock: no gap runs to today.
+    demo_status = _cli(folder, "status").stdout
+    assert "gaps          none" in demo_status and "2024-03-02T23" in demo_status, demo_status
     second = {
         "AMPLITUDE_PROJECT_ID": str(synthetic.project_id),
         "AMPLITUDE_API_KEY": synthetic.api_key,

@@ -8,6 +8,7 @@ from datetime import datetime
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.lake_access import open_lake
+from loader.amplitude.source_clock import source_now
 from loader.catalog import lake_session, quote_list
 from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
 from loader.manifest import ManifestStore
@@ -91,7 +92,7 @@ def hour_statuses(
                 ).fetchall()
             )
     loaded = sorted(store.loaded_hours())
-    newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
+    newest = newest_ready_hour(source_now(layout, now or utc_now()), settings.lag_hours)
     first = project.start or settings.start or (loaded[0] if loaded else None)
     if first is None:
         return []

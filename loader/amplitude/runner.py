@@ -17,6 +17,7 @@ from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader
 from loader.amplitude.lake_access import open_lake
 from loader.amplitude.setting_names import named
+from loader.amplitude.source_clock import source_now
 from loader.amplitude.sync_report import SyncReport
 from loader.catalog import lake_session, publish_catalog, quote_list, quote_literal
 from loader.errors import ConfigError, LoaderError, explain_unexpected, stop_behind
@@ -309,7 +310,7 @@ def project_status(
     pinned = LakeSnapshot.newest(lake)
     state = pinned.snapshot.table(layout.key)
     loaded = sorted(ManifestStore(layout, pinned.snapshot).loaded_hours())
-    newest = newest_ready_hour(now or utc_now(), settings.lag_hours)
+    newest = newest_ready_hour(source_now(layout, now or utc_now()), settings.lag_hours)
     first = project.start or settings.start or (loaded[0] if loaded else None)
     status = ProjectStatus(
         project=project.label,

@@ -216,10 +216,23 @@ def snapshot(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also write a page with a calendar of upload hours per project (rows, gaps, rejects).",
+    help="Also write a page with a calendar of upload days per project (rows, gaps, rejects),"
+    " and the hours of recent days.",
 )
+@click.option(
+    "--hours-from",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The page shows the hours from this day (default: the last 14 days).",
+)
+@click.option("--hours-to", type=click.DateTime(["%Y-%m-%d"]), help="... to this day.")
 @handle_errors
-def status(as_json: bool, html_file: Path | None, **kwargs: Any) -> None:
+def status(
+    as_json: bool,
+    html_file: Path | None,
+    hours_from: datetime | None,
+    hours_to: datetime | None,
+    **kwargs: Any,
+) -> None:
     """Show, per project, loaded ranges, gaps, rows, the last load and failures (no keys needed)."""
     values = read_settings(kwargs)
     settings = values.loader_settings()
@@ -229,7 +242,10 @@ def status(as_json: bool, html_file: Path | None, **kwargs: Any) -> None:
     statuses = [project_status(p, settings) for p in projects]
     if html_file is not None:
         page = status_page(
-            [(p.label, hour_statuses(p, settings)) for p in projects], generated=utc_now()
+            [(p.label, hour_statuses(p, settings)) for p in projects],
+            generated=utc_now(),
+            hours_from=hours_from.date() if hours_from else None,
+            hours_to=hours_to.date() if hours_to else None,
         )
         html_file.write_text(page, encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)

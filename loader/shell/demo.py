@@ -10,15 +10,19 @@ import duckdb
 
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.experiment.snapshot import ExperimentOptions
 from loader.amplitude.experiment_keys import Deployment
 from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_project
+from loader.amplitude.source_clock import record_source_clock
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between, newest_ready_hour, parse_hour
+from loader.lake import Lake
 from loader.secrets import Secret
 from loader.shell.failures import handle_errors
 from loader.shell.terminal import TerminalProgress
+from loader.snapshot.layout import TableLayout
 
 #: The demo loads a fixed stretch of synthetic history, so that its numbers are reproducible.
 DEMO_START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -87,6 +91,10 @@ def demo(folder: str, days: int, events_per_hour: int) -> None:
         click.echo(f"emulator serving synthetic project {project.project_id} on {server.url}")
         with TerminalProgress() as progress:
             reports = sync_projects([config], settings, now=now, progress=progress)
+        # The emulator's clock stands still: `status` judges the demo's hours against it.
+        record_source_clock(
+            TableLayout(Lake(settings.lake_root), SOURCE, str(project.project_id), TABLE), now
+        )
         requests = len(server.export_requests())
         server.metadata.polls_before_done = 1
         snapshot = snapshot_project(
