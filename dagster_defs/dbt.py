@@ -1,20 +1,18 @@
 """The dbt project under `sql/dbt`, downstream of the loader's assets."""
 
 import fcntl
+import json
+import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliResource,
-    DbtProject,
-    dbt_assets,
-)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_defs.automation import AFTER_ANY_LOAD
 from dagster_defs.keys import Names
@@ -57,10 +55,7 @@ class LoaderTranslator(DagsterDbtTranslator):
     """Keys and group from the location's names; models depend on the catalog and follow it."""
 
     def __init__(self, names: Names) -> None:
-        # The tests of the loader's tables (dbt sources) are asset checks of the loader's
-        # assets, as the model tests are of the models: reported as checks, not as observations
-        # with a warning each.
-        super().__init__(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
+        super().__init__()
         self.names = names
 
     def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:
@@ -92,6 +87,7 @@ def build_dbt_models(names: Names, project_dir: Path) -> dg.AssetsDefinition:
     _dbt_on_path()
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
     prepare(project)
+    on_sources = source_tests(project.manifest_path)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -107,13 +103,77 @@ def build_dbt_models(names: Names, project_dir: Path) -> dg.AssetsDefinition:
         catalog = Path(lake.settings().catalog_path).resolve()
         # The profile reads these; absolute paths because dbt runs inside the project folder.
         os.environ["AMPLITUDE_CATALOG"] = str(catalog)
-        os.environ["AMPLITUDE_DBT_DATABASE"] = str(catalog.with_name("dbt.duckdb"))
+        os.environ["AMPLITUDE_DBT_DATABASE"] = str(dbt_database(catalog))
         # A lake on S3: the profile's `s3` target reads the views' files through s3fs.
         on_s3 = Lake(lake.settings().lake_root).protocol in {"s3", "s3a"}
         os.environ["AMPLITUDE_DBT_TARGET"] = "s3" if on_s3 else "local"
-        yield from dbt.cli(["build"], context=context).stream()
+        with _source_tests_as_observations(on_sources):
+            yield from dbt.cli(["build"], context=context).stream()
 
     return dbt_models
+
+
+def source_tests(manifest_path: Path) -> frozenset[str]:
+    """The dbt tests that read only dbt sources (the loader's tables), by name."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return frozenset(
+        node["name"]
+        for node in nodes
+        if node["resource_type"] == "test"
+        and node["depends_on"]["nodes"]
+        and all(d.startswith("source.") for d in node["depends_on"]["nodes"])
+    )
+
+
+class _SourceTestNotice(logging.Filter):
+    """Drops dagster-dbt's warning that a test of the loader's tables became an observation."""
+
+    def __init__(self, tests: frozenset[str]) -> None:
+        super().__init__()
+        self.tests = tests
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Logging an `AssetObservation` instead of an `AssetCheckResult`"):
+            return True
+        named = message.partition("for dbt test `")[2].partition("`")[0]
+        return named not in self.tests
+
+
+@contextmanager
+def _source_tests_as_observations(tests: frozenset[str]) -> Iterator[None]:
+    """Let the tests of the loader's tables (dbt sources) be observations, without a warning each.
+
+    Those tests read the catalog's views, so they belong to the dbt run after the catalog, not
+    to the loader's assets: as asset checks of `events` they would join every load's run and
+    run dbt there, before the catalog is refreshed (or built). Their results are observations
+    of the loader's assets, on purpose; dagster-dbt warns of each (32 a run), and only those
+    warnings go. Every other test is an asset check of its model.
+    """
+    target = logging.getLogger("dagster.builtin")
+    notice = _SourceTestNotice(tests)
+    target.addFilter(notice)
+    try:
+        yield
+    finally:
+        target.removeFilter(notice)
+
+
+def dbt_database(catalog: Path) -> Path:
+    """The DuckDB file the dbt models are built into, beside the catalog and named after it.
+
+    `dbt.duckdb` beside `catalog.duckdb`; `lake-eu-dbt.duckdb` beside `lake-eu-catalog.duckdb`,
+    so that two locations whose catalogs share a folder never build into one file.
+
+    Args:
+        catalog: The catalog file.
+
+    Returns:
+        The dbt database file.
+    """
+    stem = catalog.stem
+    base = stem.removesuffix("catalog") if stem.endswith("catalog") else f"{stem}-"
+    return catalog.with_name(f"{base}dbt.duckdb")
 
 
 def dbt_resource(project_dir: Path) -> DbtCliResource:

@@ -46,12 +46,19 @@ def _pane(folder: Path, width: int, env: dict[str, str], *args: str) -> str:
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
     command = shlex.join([sys.executable, "-m", "loader", *args])
     script.write_text(f"cd {shlex.quote(str(folder))}\n{exports}{command}\nsleep 60\n")
+    session = ["new-session", "-d", "-s", name, "-x", str(width), "-y", "20"]
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", "20", "sh", str(script)],
+        [*_tmux(name), *session, "sh", str(script)],
         check=True,
         env={**os.environ, "TERM": "xterm-256color"},
     )
     return name
+
+
+def _tmux(name: str) -> list[str]:
+    """tmux on a server of the pane's own, with no configuration: sessions of one server share
+    a size, so a narrower pane would resize a wider one under the program drawing in it."""
+    return ["tmux", "-L", name, "-f", "/dev/null"]
 
 
 def _screen_until(
@@ -62,7 +69,7 @@ def _screen_until(
     lines: list[str] = []
     while time.monotonic() < deadline:
         shown = subprocess.run(
-            ["tmux", "capture-pane", "-p", *(["-J"] if joined else []), "-t", name],
+            [*_tmux(name), "capture-pane", "-p", *(["-J"] if joined else []), "-t", name],
             capture_output=True,
             text=True,
             check=True,
@@ -123,4 +130,4 @@ def test_bars_fit_one_line_each_with_whole_numbers_and_a_time_left(
         assert any("experiment" in line for line in done), done
     finally:
         for name in [*panes.values(), experiment]:
-            subprocess.run(["tmux", "kill-session", "-t", name], check=False)
+            subprocess.run([*_tmux(name), "kill-server"], check=False)

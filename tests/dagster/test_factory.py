@@ -67,3 +67,27 @@ def test_keys_given_to_the_factory_never_enter_the_definitions(tmp_path: Path) -
     )
     assert plain.resources["amplitude"].experiment_deployment_keys is None
     assert not any("stg_amplitude" in k.to_user_string() for k in defs.resolve_all_asset_keys())
+
+
+def test_two_locations_with_lakes_in_one_folder_share_no_catalog_and_no_dbt_file(
+    tmp_path: Path,
+) -> None:
+    from dagster_defs.dbt import dbt_database
+
+    files = set()
+    for region in ("eu", "us"):
+        settings = AmplitudeSettings.read(
+            project_id="187520", lake=str(tmp_path / f"lake-{region}")
+        )
+        defs = amplitude_definitions(
+            settings, key_prefix=f"{region}/amplitude", dbt_project_dir=None
+        )
+        catalog = Path(defs.resources["lake"].catalog_path)
+        files |= {catalog, dbt_database(catalog)}
+    assert files == {
+        tmp_path / "lake-eu-catalog.duckdb",
+        tmp_path / "lake-eu-dbt.duckdb",
+        tmp_path / "lake-us-catalog.duckdb",
+        tmp_path / "lake-us-dbt.duckdb",
+    }
+    assert dbt_database(Path("warehouse/catalog.duckdb")) == Path("warehouse/dbt.duckdb")
