@@ -208,12 +208,16 @@ def test_include_exclude_and_props(
     options = replace(FAST, include=("Power*", "c1*"), exclude=("c1churn",), props=True)
     report = snapshot_project(config, settings, ("cohorts",), cohort_options=options, now=FIRST)
     assert report.cohorts is not None and report.cohorts.downloaded == ["c0power"]
-    row = _query(
+    assert _plan_of_user_7(settings, "cohort_members") == [("pro",)]
+
+
+def _plan_of_user_7(settings: LoaderSettings, view: str) -> list[tuple[object, ...]]:
+    """The `plan` property of user 7 in c0power (plans cycle free, pro, enterprise: pro)."""
+    return _query(
         settings,
-        "SELECT properties->>'plan' FROM amplitude.cohort_members"
+        f"SELECT properties->>'plan' FROM amplitude.{view}"
         " WHERE cohort_id = 'c0power' AND amplitude_id = 100000000007",
     )
-    assert row == [("pro",)]  # user 7: plans cycle free, pro, enterprise
 
 
 def test_asking_for_properties_downloads_an_unchanged_cohort_again(
@@ -225,12 +229,7 @@ def test_asking_for_properties_downloads_an_unchanged_cohort_again(
     with_props = replace(plain, props=True)
     again = snapshot_project(config, settings, ("cohorts",), cohort_options=with_props, now=SECOND)
     assert again.cohorts is not None and again.cohorts.downloaded == ["c0power"]
-    row = _query(
-        settings,
-        "SELECT properties->>'plan' FROM amplitude.cohort_members_current"
-        " WHERE cohort_id = 'c0power' AND amplitude_id = 100000000007",
-    )
-    assert row == [("pro",)]
+    assert _plan_of_user_7(settings, "cohort_members_current") == [("pro",)]
     # A download with properties answers later requests, with them or without.
     for options in (with_props, plain):
         later = snapshot_project(config, settings, ("cohorts",), cohort_options=options, now=SECOND)

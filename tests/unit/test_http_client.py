@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,16 +65,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
-
-
-@pytest.fixture
-def server() -> Iterator[Script]:
-    script = Script()
-    thread = threading.Thread(target=script.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield script
-    script.shutdown()
-    script.server_close()
 
 
 def _client(server: Script, **kwargs: object) -> HttpClient:

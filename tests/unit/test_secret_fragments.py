@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -44,18 +43,6 @@ def test_the_leak_check_finds_every_form_it_looks_for() -> None:
     assert not leaks("route not found: ....... secret_key=*** api_key=*** ***")
 
 
-@pytest.fixture
-def script() -> Iterator[Script]:
-    import threading
-
-    server = Script()
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def _across_cuts(offset: int) -> str:
     """A body that holds the credentials starting `offset` characters before each cut."""
     body = "route not found:"
@@ -64,9 +51,9 @@ def _across_cuts(offset: int) -> str:
     return body
 
 
-def test_no_part_of_a_key_survives_a_cut_at_any_offset(script: Script, tmp_path: Path) -> None:
+def test_no_part_of_a_key_survives_a_cut_at_any_offset(server: Script, tmp_path: Path) -> None:
     auth = (API_KEY, Secret(SECRET_KEY))
-    client = HttpClient(script.url, auth=auth, retry=RetryPolicy(attempts=1), name="Export API")
+    client = HttpClient(server.url, auth=auth, retry=RetryPolicy(attempts=1), name="Export API")
     export = ExportApi(client, "187520", Guards())
     window = Window(parse_hour("2024-03-01T00"), parse_hour("2024-03-01T00"))
     offsets = range(-RUN, len(CREDENTIALS) + RUN)
@@ -75,10 +62,10 @@ def test_no_part_of_a_key_survives_a_cut_at_any_offset(script: Script, tmp_path:
     for offset in offsets:
         body = _across_cuts(offset).encode()
         plain = {"Content-Type": "text/plain"}
-        script.answers += [Answer(404, body, plain), Answer(418, body, plain)]
+        server.answers += [Answer(404, body, plain), Answer(418, body, plain)]
     for offset in range(0, len(CREDENTIALS), 7):
         error = {"error": {"message": _across_cuts(offset)[:250], "metadata": {"details": "x"}}}
-        script.answers.append(Answer(400, json.dumps(error).encode()))
+        server.answers.append(Answer(400, json.dumps(error).encode()))
 
     texts = []
     for _ in offsets:
