@@ -43,9 +43,14 @@ def _pane(folder: Path, width: int, env: dict[str, str], *args: str) -> str:
     """Start `amplitude-loader <args>` in a detached tmux session `width` columns wide."""
     name = f"loader-{uuid.uuid4().hex[:8]}"
     script = folder / f"{name}.sh"
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-    command = shlex.join([sys.executable, "-m", "loader", *args])
-    script.write_text(f"cd {shlex.quote(str(folder))}\n{exports}{command}\nsleep 60\n")
+    # Only the pane's own TERM and the test's variables: an inherited COLUMNS (set by CI
+    # runners and some shells) would tell the program a width other than the pane's.
+    command = shlex.join(
+        [*(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "loader", *args]
+    )
+    script.write_text(
+        f'cd {shlex.quote(str(folder))}\nenv -i TERM="$TERM" LANG=C.UTF-8 {command}\nsleep 60\n'
+    )
     session = ["new-session", "-d", "-s", name, "-x", str(width), "-y", "20"]
     subprocess.run(
         [*_tmux(name), *session, "sh", str(script)],
