@@ -1,54 +1,65 @@
-"""A new user's first steps, in a fresh folder, through the command line as the README leads:
-`demo` twice, then a second lake with the default catalog, `status`, `query`, `catalog --force`,
-and back. Every answer must come from the lake the command names, and no snapshot may double.
+"""A new user's first steps, then the dbt project in `sql/dbt`, as the README leads.
+
+In a fresh folder, through the command line: `demo` twice (no snapshot may double), a second
+lake with the default catalog, `status`, `query`, `catalog --force`, and back; every answer must
+come from the lake the command names. Then `dbt build` on the demo's catalog passes every model
+and test, and the marts match the events. One test, so that the demos and the build run once
+whatever the workers, each step building on the one before.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import subprocess
-import sys
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from loader.emulator import EmulatorServer, SyntheticProject
 from tests.conftest import LAST, NOW
-from tests.demo_warehouse import make_demo_warehouse
+from tests.demo_warehouse import dbt_build, make_demo_warehouse
+from tests.loader_process import Finished, run_loader
 from tests.truth import truth
 
+DBT_DIR = Path(__file__).resolve().parent.parent / "sql" / "dbt"
 FIRST = LAST - timedelta(hours=2)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder where `amplitude-loader demo` ran twice."""
-    folder = tmp_path_factory.mktemp("newcomer")
-    make_demo_warehouse(folder)
-    make_demo_warehouse(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emulator() -> Iterator[tuple[EmulatorServer, SyntheticProject]]:
     synthetic = SyntheticProject(project_id=424242, events_per_hour=15)
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         yield server, synthetic
 
 
-def _cli(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "loader", *args],
-        cwd=folder,
-        env={**clean, "NO_COLOR": "1", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
+def test_a_newcomer_s_first_steps_then_the_dbt_build(
+    tmp_path: Path, emulator: tuple[EmulatorServer, SyntheticProject]
+) -> None:
+    make_demo_warehouse(tmp_path)
+    warehouse, env = make_demo_warehouse(tmp_path)  # a second time
+    _demo_twice_holds_every_current_snapshot_once(tmp_path)
+    _a_second_lake_with_the_default_catalog_answers_from_that_lake(tmp_path, emulator)
+
+    env["AMPLITUDE_DBT_DATABASE"] = str(warehouse / "dbt.duckdb")
+    # As the loader's settings give it: relative to the repository's root, not to sql/dbt.
+    env["AMPLITUDE_CATALOG"] = os.path.relpath(warehouse / "catalog.duckdb", DBT_DIR.parent.parent)
+    target = tmp_path / "target"
+    build = dbt_build(
+        DBT_DIR, env, "--target-path", str(target), "--log-path", str(tmp_path / "logs")
     )
+    assert build.returncode == 0, build.stdout[-4000:]
+    _dbt_build_passes_every_model_and_test(json.loads((target / "run_results.json").read_text()))
+    _the_marts_match_the_events(warehouse)
+
+
+def _cli(folder: Path, *args: str, **env: str) -> Finished:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    done = run_loader(list(args), {**clean, "NO_COLOR": "1", **env}, folder / "out", cwd=folder)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -58,7 +69,7 @@ def _count(folder: Path, **env: str) -> int:
     return int(answer.stdout.split()[-1])
 
 
-def test_demo_twice_holds_every_current_snapshot_once(folder: Path) -> None:
+def _demo_twice_holds_every_current_snapshot_once(folder: Path) -> None:
     with duckdb.connect(str(folder / "warehouse" / "catalog.duckdb"), read_only=True) as con:
         views = [
             name
@@ -87,7 +98,7 @@ def test_demo_twice_holds_every_current_snapshot_once(folder: Path) -> None:
     assert logged is not None and logged[0] == logged[1] > 0
 
 
-def test_a_second_lake_with_the_default_catalog_answers_from_that_lake(
+def _a_second_lake_with_the_default_catalog_answers_from_that_lake(
     folder: Path, emulator: tuple[EmulatorServer, SyntheticProject]
 ) -> None:
     server, synthetic = emulator
@@ -123,3 +134,83 @@ def test_a_second_lake_with_the_default_catalog_answers_from_that_lake(
     assert _count(folder, **shared) == expected
     assert "rebuilt" in _cli(folder, "catalog").stdout
     assert _count(folder) == demo_events
+
+
+def _dbt_build_passes_every_model_and_test(results: dict[str, Any]) -> None:
+    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+    assert set(statuses.values()) <= {"success", "pass"}, statuses
+    models = {u.split(".")[-1] for u in statuses if u.startswith("model.")}
+    assert {
+        "stg_amplitude__events",
+        "stg_amplitude__cohorts",
+        "stg_amplitude__cohort_members",
+        "stg_amplitude__event_types",
+        "amplitude__daily_event_metrics",
+        "amplitude__users",
+    } <= models
+    tests = [u for u in statuses if u.startswith("test.")]
+    assert any("relationships_" in t and "cohort" in t for t in tests)
+    assert any("source_unique_amplitude_events_uuid" in t for t in tests)
+    assert len(tests) >= 25
+
+
+def _events(warehouse: Path) -> list[dict[str, Any]]:
+    with duckdb.connect(str(warehouse / "catalog.duckdb"), read_only=True) as con:
+        result = con.execute(
+            "SELECT project_id, uuid, event_time, event_type, user_id, amplitude_id, session_id,"
+            " platform FROM amplitude.events"
+        )
+        columns = [d[0] for d in result.description]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def _the_marts_match_the_events(warehouse: Path) -> None:
+    events = _events(warehouse)
+    daily: dict[tuple[Any, ...], dict[str, set[Any] | int]] = defaultdict(
+        lambda: {"events": 0, "users": set(), "identified": set(), "sessions": set()}
+    )
+    users: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        if e["event_time"] is not None:
+            row = daily[(e["project_id"], e["event_time"].date(), e["event_type"])]
+            row["events"] += 1  # type: ignore[operator]
+            row["users"].add(e["amplitude_id"])  # type: ignore[union-attr]
+            if e["user_id"]:
+                row["identified"].add(e["user_id"])  # type: ignore[union-attr]
+            if e["session_id"] not in (None, -1):
+                row["sessions"].add((e["amplitude_id"], e["session_id"]))  # type: ignore[union-attr]
+        if e["amplitude_id"] is not None:
+            users[(e["project_id"], e["amplitude_id"])].append(e)
+    with duckdb.connect(str(warehouse / "dbt.duckdb"), read_only=True) as con:
+        got_daily = {
+            (p, d, t): (n, u, i, s)
+            for p, d, t, n, u, i, s in con.execute(
+                "SELECT project_id, event_day, event_type, events, users, identified_users,"
+                " sessions FROM main.amplitude__daily_event_metrics"
+            ).fetchall()
+        }
+        got_users = {
+            (p, a): (first, last, platforms, n)
+            for p, a, first, last, platforms, n in con.execute(
+                "SELECT project_id, amplitude_id, first_seen_at, last_seen_at, platforms, events"
+                " FROM main.amplitude__users"
+            ).fetchall()
+        }
+    assert got_daily == {
+        key: (
+            row["events"],
+            len(row["users"]),  # type: ignore[arg-type]
+            len(row["identified"]),  # type: ignore[arg-type]
+            len(row["sessions"]),  # type: ignore[arg-type]
+        )
+        for key, row in daily.items()
+    }
+    assert got_users == {
+        key: (
+            min(e["event_time"] for e in rows),
+            max(e["event_time"] for e in rows),
+            sorted({e["platform"] for e in rows if e["platform"] is not None}),
+            len(rows),
+        )
+        for key, rows in users.items()
+    }
