@@ -192,11 +192,13 @@ def test_sigkill_at_an_arbitrary_moment_then_rerun_gives_exactly_the_ground_trut
     _assert_exact(tmp_path, synthetic)
 
 
-@pytest.mark.parametrize("delay", [0.4, 1.5])
 def test_sigterm_is_recorded_like_an_interrupt_and_leaves_whole_snapshots(
-    delay: float, tmp_path: Path, synthetic: SyntheticProject
+    tmp_path: Path, synthetic: SyntheticProject
 ) -> None:
-    # How Docker, systemd, Kubernetes and Dagster's run termination stop a process.
+    # How Docker, systemd, Kubernetes and Dagster's run termination stop a process. At 1.5 s,
+    # about the first day's publish: DuckDB may be running a query, and turns the interrupt
+    # into an error of its own ("Query interrupted"), which must still be told as the stop.
+    delay = 1.5
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
         slow = FaultRule(kind="slow_first_byte", times=None, params={"seconds": FIRST_BYTE_S})
         server.faults.set([slow])

@@ -34,7 +34,7 @@ def server() -> Iterator[EmulatorServer]:
     synthetic = SyntheticProject(events_per_hour=10)
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
         emulator.faults.set(
-            [FaultRule(kind="slow_first_byte", times=None, params={"seconds": 2.5})]
+            [FaultRule(kind="slow_first_byte", times=None, params={"seconds": 1.5})]
         )
         yield emulator
 
@@ -101,7 +101,7 @@ def test_bars_fit_one_line_each_with_whole_numbers_and_a_time_left(
         "PATH": os.environ["PATH"],
     }
     users = tmp_path / "users.txt"
-    users.write_text("".join(f"user_{n}\n" for n in range(1, 41)))
+    users.write_text("".join(f"user_{n}\n" for n in range(1, 21)))
     hours = ("--start", f"{LAST:%Y-%m-%d}", "--end", f"{LAST:%Y-%m-%d}")
     panes = {width: _pane(tmp_path, width, env, "backfill", *hours) for width in (80, 60)}
     experiment = _pane(
@@ -113,7 +113,7 @@ def test_bars_fit_one_line_each_with_whole_numbers_and_a_time_left(
         "--experiment-users",
         str(users),
         "--experiment-requests-per-second",
-        "8",
+        "10",
     )
     try:
         for width, name in panes.items():
@@ -127,10 +127,10 @@ def test_bars_fit_one_line_each_with_whole_numbers_and_a_time_left(
             assert download and re.search(r"\d MB", download[0]), screen
             # Nothing wrapped: every line is a whole bar (a wrapped one leaves a stub below).
             assert all(re.match(r"^(hours|↓|parsed)\s", line) for line in bars), screen
-        evaluations = re.compile(rf"\b\d+/40 evaluations\s+{CLOCK}\s*$")
+        evaluations = re.compile(rf"\b\d+/20 evaluations\s+{CLOCK}\s*$")
         screen = _screen_until(experiment, evaluations)
         assert all(len(line) <= 80 for line in screen), screen
-        said = re.compile(r"assignments of 40 users in 40 evaluations")
+        said = re.compile(r"assignments of 20 users in 20 evaluations")
         done = _screen_until(experiment, said, joined=True)
         assert any("experiment" in line for line in done), done
     finally:
