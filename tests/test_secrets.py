@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -20,6 +18,7 @@ from loader.emulator.faults import FaultRule
 from loader.errors import AuthError, LoaderError
 from loader.secrets import Secret, redact
 from tests.conftest import LAST, NOW
+from tests.loader_process import Finished, run_loader
 from tests.secret_leaks import leaks
 
 API_KEY = "api-key-7f3a9c1e"
@@ -132,16 +131,10 @@ def test_a_short_secret_masks_whole_tokens_and_never_the_loader_s_own_advice() -
     )
 
 
-def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path, env: dict[str, str]) -> Finished:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "loader", *args],
-        cwd=cwd,
-        env={**clean, "AMPLITUDE_START": f"{LAST:%Y-%m-%d}", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    every = {**clean, "AMPLITUDE_START": f"{LAST:%Y-%m-%d}", **env}
+    return run_loader(list(args), every, cwd / "cli-output", cwd=cwd, timeout=300)
 
 
 def test_an_object_store_s_signature_is_masked_wherever_a_client_prints_it() -> None:
