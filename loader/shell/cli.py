@@ -16,7 +16,7 @@ from loader import __version__
 from loader.amplitude.cohorts import CohortOptions
 from loader.amplitude.experiment.users import parse_users
 from loader.amplitude.hour_status import hour_statuses
-from loader.amplitude.lake_access import open_lake, vacuum_lake
+from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.runner import (
     lake_projects,
     project_status,
@@ -28,7 +28,6 @@ from loader.amplitude.settings import AmplitudeSettings
 from loader.amplitude.snapshot_runner import KINDS as SNAPSHOT_KINDS
 from loader.amplitude.snapshot_runner import describe_snapshot, snapshot_projects
 from loader.amplitude.sync_report import SyncReport
-from loader.catalog import catalog_lake, catalog_version
 from loader.errors import ConfigError
 from loader.hours import utc_now
 from loader.secrets import install_log_redaction
@@ -44,6 +43,7 @@ from loader.shell.options import (
 )
 from loader.shell.privacy_commands import deletions, forget
 from loader.shell.status_page import status_page
+from loader.shell.status_text import print_status
 from loader.shell.terminal import TerminalProgress, print_rows
 
 log = logging.getLogger("loader")
@@ -252,52 +252,7 @@ def status(
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=1, default=str))
         return
-    if statuses:
-        catalog_file = Path(settings.catalog_path)
-        committed, pinned = statuses[0].snapshot, catalog_version(catalog_file)
-        read, this = catalog_lake(catalog_file), open_lake(settings)
-        if read is not None and read != this.url(this.root):
-            click.echo(
-                f"lake snapshot {committed}; the catalog {catalog_file} reads another lake,"
-                f" {read}\n  (`amplitude-loader catalog` makes it read this one)"
-            )
-        else:
-            click.echo(f"lake snapshot {committed}; the catalog reads snapshot {pinned}")
-            if pinned != committed:
-                click.echo(
-                    "  (the catalog is behind: `amplitude-loader catalog` brings it up to date)"
-                )
-    for s in statuses:
-        click.echo(f"project {s.project}")
-        click.echo(f"  wanted        {s.start or '(no start configured)'} .. {s.newest_ready}")
-        click.echo(
-            f"  loaded        {', '.join(s.loaded_ranges[:5]) or 'nothing'}"
-            + (f" (+{len(s.loaded_ranges) - 5} ranges)" if len(s.loaded_ranges) > 5 else "")
-        )
-        click.echo(
-            f"  gaps          {', '.join(s.gaps[:5]) or 'none'}"
-            + (f" (+{len(s.gaps) - 5} ranges)" if len(s.gaps) > 5 else "")
-        )
-        click.echo(
-            f"  hours         {s.hours_loaded:,} ({s.hours_empty:,} empty);"
-            f" {s.days_compacted:,} day(s) compacted"
-        )
-        click.echo(
-            f"  events        {s.rows:,} rows; rejected: {s.rejects:,} malformed line(s),"
-            f" {s.repeated_uuids:,} uuid(s) repeated within an hour;"
-            f" {s.duplicate_uuids:,} later copies of re-exported uuids hidden"
-        )
-        if s.quarantined:
-            click.echo(
-                f"  quarantined   {', '.join(s.quarantined)}: not loaded, too many rejects"
-                " (amplitude.rejects WHERE NOT loaded)"
-            )
-        for example in s.duplicate_examples:
-            click.echo(f"  re-exported   {example}")
-        click.echo(f"  last load     {s.last_loaded_at or 'never'}")
-        if s.last_run:
-            outcome = "ok" if s.last_run.get("ok") else f"FAILED: {s.last_run.get('error')}"
-            click.echo(f"  last run      {s.last_run.get('finished_at')} {outcome}")
+    print_status(statuses, settings)
 
 
 @main.command()
