@@ -10,9 +10,11 @@ whatever the workers, each step building on the one before.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from loader.amplitude.config import DEFAULT_CATALOG
+from loader.amplitude.runner import refresh_catalog
 from loader.emulator import EmulatorServer, SyntheticProject
-from tests.conftest import LAST, NOW
+from tests.conftest import LAST, NOW, Loaded
 from tests.demo_warehouse import dbt_build, make_demo_warehouse
 from tests.loader_process import Finished, run_loader
 from tests.truth import truth
@@ -214,3 +218,29 @@ def _the_marts_match_the_events(warehouse: Path) -> None:
         )
         for key, rows in users.items()
     }
+
+
+def test_a_catalog_left_behind_by_the_earlier_default_is_told_of(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    loaded: Loaded,
+) -> None:
+    # Before lakes had catalogs of their own, `--lake X` shared `warehouse/catalog.duckdb`: an
+    # upgraded user's old file would freeze, and sessions and dbt pointed at it would not know.
+    monkeypatch.chdir(tmp_path)
+    old = replace(loaded.settings, catalog_path=DEFAULT_CATALOG)
+    own = replace(loaded.settings, catalog_path=str(tmp_path / "lake-catalog.duckdb"))
+    refresh_catalog(old)
+    sidecar = tmp_path / "warehouse" / "catalog.duckdb.definitions.json"
+    built = json.loads(sidecar.read_text())
+    del built["lake"]  # as the earlier version wrote it
+    sidecar.write_text(json.dumps(built))
+    caplog.set_level(logging.WARNING, logger="loader")
+    refresh_catalog(own)
+    said = [r.getMessage() for r in caplog.records if "no longer refreshed" in r.getMessage()]
+    assert said and "warehouse/catalog.duckdb may read it too" in said[0], caplog.text
+    (tmp_path / "warehouse" / "catalog.duckdb").unlink()
+    caplog.clear()
+    refresh_catalog(own)
+    assert "no longer refreshed" not in caplog.text

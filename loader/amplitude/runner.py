@@ -13,13 +13,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loader.amplitude.catalog_views import amplitude_views
-from loader.amplitude.config import LoaderSettings, ProjectConfig
+from loader.amplitude.config import DEFAULT_CATALOG, LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader
 from loader.amplitude.lake_access import open_lake
 from loader.amplitude.setting_names import named
 from loader.amplitude.source_clock import source_now
 from loader.amplitude.sync_report import SyncReport
-from loader.catalog import lake_session, publish_catalog, quote_list, quote_literal
+from loader.catalog import (
+    catalog_lake,
+    lake_session,
+    publish_catalog,
+    quote_list,
+    quote_literal,
+)
 from loader.errors import ConfigError, LoaderError, explain_unexpected, stop_behind
 from loader.hours import (
     contiguous_ranges,
@@ -53,14 +59,38 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
     """
     lake = open_lake(settings)
     pinned = LakeSnapshot.newest(lake)
-    return publish_catalog(
+    url = lake.url(lake.root)
+    rebuilt = publish_catalog(
         Path(settings.catalog_path),
         amplitude_views(pinned),
         version=pinned.snapshot.version,
-        lake=lake.url(lake.root),
+        lake=url,
         force=force,
         filesystem=lake.duckdb_filesystem,
     )
+    _tell_of_a_left_catalog(Path(settings.catalog_path), url)
+    return rebuilt
+
+
+def _tell_of_a_left_catalog(catalog: Path, lake: str) -> None:
+    """Say so when the default catalog still reads this lake but another catalog now does.
+
+    A lake named without a catalog used to share `warehouse/catalog.duckdb`; now it has its
+    own beside it. Sessions and dbt profiles still pointed at the old file would read a frozen
+    snapshot without a word.
+    """
+    old = Path(DEFAULT_CATALOG)
+    if old.resolve() == catalog.resolve() or not old.exists():
+        return
+    if catalog_lake(old) in (lake, None):  # None: built before catalogs recorded their lake
+        log.warning(
+            "the catalog of lake %s is %s; %s may read it too but is no longer refreshed:"
+            " point sessions and AMPLITUDE_CATALOG (dbt) at %s, or delete it",
+            lake,
+            catalog,
+            old,
+            catalog,
+        )
 
 
 def _record_run(layout: TableLayout, report: SyncReport | None, error: str | None) -> None:
