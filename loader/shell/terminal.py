@@ -80,7 +80,7 @@ def bar_columns(width: int) -> list[ProgressColumn]:
 
 
 class _Remaining(TimeRemainingColumn):
-    """The time left, for the bar of hours only (the others have no known end)."""
+    """The time left, for the bars with a known end (hours, counted steps), not the others."""
 
     def render(self, task: Task) -> Text:
         if task.fields.get("unit") not in ("hours", "items"):
