@@ -147,8 +147,8 @@ def _source_tests_as_observations(tests: frozenset[str]) -> Iterator[None]:
     Those tests read the catalog's views, so they belong to the dbt run after the catalog, not
     to the loader's assets: as asset checks of `events` they would join every load's run and
     run dbt there, before the catalog is refreshed (or built). Their results are observations
-    of the loader's assets, on purpose; dagster-dbt warns of each (32 a run), and only those
-    warnings go. Every other test is an asset check of its model.
+    of the loader's assets, on purpose; dagster-dbt warns of each (31 a run in this project),
+    and only those warnings go. Every other test is an asset check of its model.
     """
     target = logging.getLogger("dagster.builtin")
     notice = _SourceTestNotice(tests)

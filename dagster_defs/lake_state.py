@@ -135,7 +135,7 @@ def _catalog_built_outside(
     path = Path(settings.catalog_path)
     lake = Lake(settings.lake_root)
     version = catalog_version(path)
-    if version != newest or catalog_lake(path) != lake.url(lake.root):
+    if version != newest or catalog_lake(path) != lake.address:
         return -1
     latest = instance.get_latest_materialization_event(key)
     materialization = latest.asset_materialization if latest else None

@@ -75,8 +75,13 @@ class Lake:
         """The filesystem DuckDB must be given to read this lake's files; None for a local lake."""
         return None if self.local else self.table_files
 
+    @property
+    def address(self) -> str:
+        """The lake's root as engines address it: a local path, or `protocol://path`."""
+        return self.url(self.root)
+
     def __repr__(self) -> str:
-        return f"Lake({self.url(self.root)!r})"
+        return f"Lake({self.address!r})"
 
     def join(self, *parts: str) -> str:
         """Return the path of `parts` below the root.
@@ -118,7 +123,7 @@ class Lake:
                     raise
         except Exception as exc:  # the store's client raises its own classes: classify them
             raise ConfigError(
-                f"the lake {self.url(self.root)} cannot be read: {type(exc).__name__}: {exc}",
+                f"the lake {self.address} cannot be read: {type(exc).__name__}: {exc}",
                 remedy=access_remedy(exc, bucket),
             ) from None
 

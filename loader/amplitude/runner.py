@@ -59,7 +59,7 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
     """
     lake = open_lake(settings)
     pinned = LakeSnapshot.newest(lake)
-    url = lake.url(lake.root)
+    url = lake.address
     rebuilt = publish_catalog(
         Path(settings.catalog_path),
         amplitude_views(pinned),

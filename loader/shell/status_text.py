@@ -23,7 +23,7 @@ def print_status(statuses: list[ProjectStatus], settings: LoaderSettings) -> Non
         catalog_file = Path(settings.catalog_path)
         committed, pinned = statuses[0].snapshot, catalog_version(catalog_file)
         read, this = catalog_lake(catalog_file), open_lake(settings)
-        if read is not None and read != this.url(this.root):
+        if read is not None and read != this.address:
             click.echo(
                 f"lake snapshot {committed}; the catalog {catalog_file} reads another lake,"
                 f" {read}\n  (`amplitude-loader catalog` makes it read this one)"
