@@ -1,0 +1,153 @@
+"""Keeping a Delta table small and fast: compaction, vacuum, checkpoints, log clean-up.
+
+All of it is delta-rs's; what is the loader's is when and with which retention:
+
+- a finished partition (an upload day past the lag and the re-check window) is compacted once
+  (`compact`), as the loader's own day files were;
+- the vacuum deletes a removed file once it was removed more than the retention ago, so a
+  reader that pinned an older version keeps it for that long; a file an erasure removed holds an
+  erased user's rows, so once the erasure is older than the erasure retention every file removed
+  up to it goes, whatever the retention;
+- a file that no commit ever listed (a crash, a writer that lost its commit) goes once it is
+  older than the retention, and never before `UNCOMMITTED_MIN_AGE`: another writer may be about
+  to commit it;
+- a checkpoint is written and the log's expired records removed (`delta.logRetentionDuration`,
+  no longer than the erasure retention), so opening the newest version reads a checkpoint and a
+  few records, not a year of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from deltalake import DeltaTable, WriterProperties
+from deltalake.transaction import CommitProperties
+
+from loader.delta.commit import ERASURE, OPERATION
+from loader.delta.tables import DeltaTables
+from loader.testing_hooks import crash_point
+
+log = logging.getLogger(__name__)
+
+#: DuckDB's own row-group size: one scan task per group.
+ROW_GROUP_ROWS = 122_880
+#: The size a compacted file aims at.
+TARGET_FILE_BYTES = 512 << 20
+#: How long a file that no commit lists is kept at the least: far longer than a commit takes.
+UNCOMMITTED_MIN_AGE = timedelta(hours=6)
+
+
+@dataclass
+class TableVacuum:
+    """What vacuuming one table did.
+
+    Attributes:
+        removed: Files deleted (relative to the table).
+        retention_hours: The retention applied to removed files.
+        log_records: Log records deleted.
+    """
+
+    removed: list[str] = field(default_factory=list)
+    retention_hours: int = 0
+    log_records: int = 0
+
+
+def compact(table: DeltaTable, partition: dict[str, str], operation: str) -> int:
+    """Compact one partition's files into as few as the target size allows.
+
+    Args:
+        table: The table, at its newest version.
+        partition: The partition (column to value).
+        operation: What the compaction is, for the log.
+
+    Returns:
+        Files the compaction removed (0 if the partition had one file or none).
+    """
+    crash_point("delta.before_compact")
+    metrics = table.optimize.compact(
+        partition_filters=[(k, "=", v) for k, v in partition.items()],
+        target_size=TARGET_FILE_BYTES,
+        writer_properties=WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_ROWS),
+        commit_properties=CommitProperties(custom_metadata={OPERATION: operation}),
+    )
+    return int(metrics.get("numFilesRemoved", 0))
+
+
+def removed_file_retention(
+    table: DeltaTable, retention: timedelta, erasure_retention: timedelta, now: datetime
+) -> timedelta:
+    """The retention of removed files: shorter once an erasure is older than its retention.
+
+    Args:
+        table: The table.
+        retention: How long a removed file stays readable.
+        erasure_retention: How long, at most, a file an erasure removed stays.
+        now: The current moment.
+
+    Returns:
+        The retention to vacuum with.
+    """
+    if erasure_retention >= retention:
+        return retention
+    erased = [
+        datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
+        for entry in table.history()
+        if entry.get(ERASURE)
+    ]
+    due = [moment for moment in erased if moment <= now - erasure_retention]
+    if not due:
+        return retention
+    return min(retention, now - max(due))
+
+
+def vacuum(
+    tables: DeltaTables, key: str, retention: timedelta, erasure_retention: timedelta
+) -> TableVacuum:
+    """Delete a table's files that no version a reader may hold needs; clean its log.
+
+    Args:
+        tables: The lake's tables.
+        key: The table's key.
+        retention: How long a removed file stays readable.
+        erasure_retention: How long, at most, a file an erasure removed stays.
+
+    Returns:
+        What was deleted.
+    """
+    table = tables.open(key)
+    if table is None:
+        return TableVacuum()
+    now = datetime.now(UTC)  # delta-rs's vacuum reads the clock too
+    # Whole hours (delta-rs's unit), rounded down: a file is never kept past its retention.
+    hours = math.floor(
+        removed_file_retention(table, retention, erasure_retention, now).total_seconds() / 3600
+    )
+    report = TableVacuum(retention_hours=hours)
+    crash_point("delta.before_vacuum")
+    # Removed files, by when they were removed ...
+    report.removed += table.vacuum(
+        retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=False
+    )
+    # ... then files no commit lists, by when they were written: never younger than the
+    # floor, and (after an erasure fell due) none written before the erasure.
+    floor = math.ceil(UNCOMMITTED_MIN_AGE.total_seconds() / 3600)
+    report.removed += table.vacuum(
+        retention_hours=max(hours, floor),
+        dry_run=False,
+        enforce_retention_duration=False,
+        full=True,
+    )
+    before = _log_records(tables, key)
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    report.log_records = max(0, before - _log_records(tables, key))
+    return report
+
+
+def _log_records(tables: DeltaTables, key: str) -> int:
+    """How many commit records the table's log holds (a listing: no record is read)."""
+    names = tables.lake.names(tables.lake.join(key, "_delta_log"))
+    return sum(1 for name in names if name.endswith(".json") and name[:-5].isdigit())
