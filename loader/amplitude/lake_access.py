@@ -1,4 +1,4 @@
-"""Opening a project's lake (adopting one an earlier version wrote) and vacuuming it.
+"""Opening a project's lake and vacuuming it.
 
 Apart from the runner so that the privacy commands use the same two steps without importing
 the loads.
@@ -6,54 +6,49 @@ the loads.
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from loader.amplitude.config import LoaderSettings
-from loader.amplitude.hour_manifests import UNIQUE
+from loader.errors import LoaderError
 from loader.lake import Lake
-from loader.snapshot.log import CommitLog
-from loader.snapshot.migrate import migrate_legacy
-from loader.snapshot.vacuum import VacuumReport, vacuum
+from loader.vacuum import VacuumReport, vacuum_lake_tables
 
 
 def open_lake(settings: LoaderSettings) -> Lake:
-    """Open the lake, adopting it first if an earlier version wrote it (once).
+    """Open the lake.
 
     Args:
         settings: Where the lake is.
 
     Returns:
         The lake.
+
+    Raises:
+        LoaderError: If an earlier version wrote it (its own commit log, `_commits/`).
     """
     lake = Lake(settings.lake_root)
     lake.check_access()
-    # Only a lake with source folders but no commit log has anything to adopt; a new or empty
-    # lake gets no scratch folder.
-    written = any(not name.startswith("_") for name in lake.names(lake.root))
-    if written and not CommitLog(lake).versions():
-        scratch = lake.scratch(uuid.uuid4().hex)
-        try:
-            migrate_legacy(lake, scratch, UNIQUE)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    names = lake.names(lake.root)
+    if "_commits" in names:
+        raise LoaderError(
+            f"the lake {lake.address} was written by an earlier version (its own commit log,"
+            " _commits/), and this one reads Delta tables",
+            remedy="convert it with the version that converts lakes, or load into a new lake",
+        )
     return lake
 
 
-def vacuum_lake(settings: LoaderSettings, *, now: datetime | None = None) -> VacuumReport:
-    """Delete the files that no snapshot younger than the retention references.
+def vacuum_lake(settings: LoaderSettings) -> VacuumReport:
+    """Delete the files that no version younger than the retention needs, table by table.
 
     Args:
-        settings: Where the lake is, and the retention.
-        now: The current moment (tests pin it).
+        settings: Where the lake is, and the retentions.
 
     Returns:
         What was removed.
     """
-    return vacuum(
+    return vacuum_lake_tables(
         open_lake(settings),
         timedelta(hours=settings.retention_hours),
-        now,
-        erasure_retention=timedelta(hours=settings.erasure_retention_hours),
+        timedelta(hours=settings.erasure_retention_hours),
     )

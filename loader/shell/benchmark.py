@@ -48,8 +48,6 @@ from loader.secrets import Secret
 from loader.shell.benchmark_hourly import measure_hourly
 from loader.shell.benchmark_yardsticks import measure_best_block, measure_floor
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import HourEntry, TableState
 
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 QUERIES = {
@@ -244,16 +242,14 @@ def measure_noop_sync(work: Path, hours: int = 8760) -> float:
     lake = Lake(work / "lake")
     store = ManifestStore(TableLayout(lake, SOURCE, "100001", TABLE))
     start = DAY - timedelta(hours=hours)
-    entries = {}
+    manifests = []
     for i in range(hours):
         hour = start + timedelta(hours=i)
         request = ExportRequest(100001, Window(hour, hour), "bench", DAY)
-        manifest = events_manifest(request, hour, HourFacts())
-        entries[manifest.hour] = HourEntry(store.write(manifest))
-    # Every finished day compacted, as a year of hourly loads leaves it.
-    days = {key[:10]: "" for key in entries if key[:10] < f"{DAY - timedelta(days=1):%Y-%m-%d}"}
-    state = TableState(hours=entries, days=days)
-    CommitLog(lake).commit("a year of empty hours", lambda base: {store.layout.key: state})
+        manifests.append(events_manifest(request, hour, HourFacts()))
+    scratch = work / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    store.append(manifests, scratch, log_retention=timedelta(days=7))
     # An unreachable port: if the sync made any request it would fail.
     project = ProjectConfig(
         100001, Secret("bench-key-0"), Secret("bench-secret-0"), base_url="http://127.0.0.1:9"

@@ -1,0 +1,74 @@
+"""The lake's vacuum: Delta's, table by table, with the loader's retentions.
+
+Each table keeps the files its versions removed for the retention (a reader that pinned an
+older version keeps reading it), no longer than the erasure retention once an erasure removed
+them, and loses the files no commit lists once they are old enough (`loader.delta.maintenance`).
+Its log gets a checkpoint, and loses the records older than the log retention.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from loader.delta.maintenance import vacuum
+from loader.delta.tables import DeltaTables
+from loader.lake import Lake
+from loader.pinned import table_keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VacuumReport:
+    """What a vacuum of the lake did.
+
+    Attributes:
+        at: When it ran (ISO, UTC).
+        retention_hours: The retention of removed files.
+        tables: Tables vacuumed.
+        removed: Files deleted, relative to their table (`<key>: <file>`).
+        log_records: Log records deleted.
+        shortened: Tables whose retention an erasure shortened.
+    """
+
+    at: str
+    retention_hours: float
+    tables: int = 0
+    removed: list[str] = field(default_factory=list)
+    log_records: int = 0
+    shortened: list[str] = field(default_factory=list)
+
+
+def vacuum_lake_tables(
+    lake: Lake, retention: timedelta, erasure_retention: timedelta
+) -> VacuumReport:
+    """Vacuum every table of the lake.
+
+    Args:
+        lake: The lake.
+        retention: How long a removed file stays readable.
+        erasure_retention: How long, at most, a file an erasure removed stays.
+
+    Returns:
+        What was deleted.
+    """
+    report = VacuumReport(datetime.now(UTC).isoformat(), retention.total_seconds() / 3600)
+    tables = DeltaTables(lake)
+    for key in table_keys(lake):
+        if tables.open(key) is None:
+            continue
+        done = vacuum(tables, key, retention, erasure_retention)
+        report.tables += 1
+        report.removed += [f"{key}: {path}" for path in done.removed]
+        report.log_records += done.log_records
+        if done.retention_hours < int(retention.total_seconds() // 3600):
+            report.shortened.append(key)
+    log.info(
+        "vacuum: %d table(s), %d file(s) and %d log record(s) deleted",
+        report.tables,
+        len(report.removed),
+        report.log_records,
+    )
+    return report
