@@ -22,6 +22,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from deltalake import DeltaTable, WriterProperties
 from deltalake.transaction import CommitProperties
@@ -76,37 +77,51 @@ def compact(table: DeltaTable, partition: dict[str, str], operation: str) -> int
     return int(metrics.get("numFilesRemoved", 0))
 
 
-def removed_file_retention(
-    table: DeltaTable, retention: timedelta, erasure_retention: timedelta, now: datetime
-) -> timedelta:
-    """The retention of removed files: shorter once an erasure is older than its retention.
+def readable_since(
+    history: list[dict[str, Any]], retention: timedelta, erasure_retention: timedelta, now: datetime
+) -> datetime:
+    """The moment from which every version current stays readable.
+
+    Normally now minus the retention; once an erasure is older than the erasure retention, the
+    erasure itself (no version before it stays, whatever the retention).
 
     Args:
-        table: The table.
+        history: The table's commits (`DeltaTable.history()`).
         retention: How long a removed file stays readable.
         erasure_retention: How long, at most, a file an erasure removed stays.
         now: The current moment.
 
     Returns:
-        The retention to vacuum with.
+        The moment.
     """
-    if erasure_retention >= retention:
-        return retention
-    erased = [
-        datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
-        for entry in table.history()
-        if entry.get(ERASURE)
-    ]
-    due = [moment for moment in erased if moment <= now - erasure_retention]
-    if not due:
-        return retention
-    return min(retention, now - max(due))
+    since = now - retention
+    if erasure_retention < retention:
+        erased = [_moment(entry) for entry in history if entry.get(ERASURE)]
+        due = [moment for moment in erased if moment <= now - erasure_retention]
+        if due:
+            since = max(since, max(due))
+    return since
+
+
+def kept_versions(history: list[dict[str, Any]], since: datetime) -> list[int]:
+    """The versions current at some moment from `since` on: the one current then, and later."""
+    versions = sorted((int(e["version"]), _moment(e)) for e in history)
+    current_then = [v for v, moment in versions if moment <= since]
+    first = current_then[-1] if current_then else (versions[0][0] if versions else 0)
+    return [v for v, _ in versions if v >= first]
+
+
+def _moment(entry: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
 
 
 def vacuum(
     tables: DeltaTables, key: str, retention: timedelta, erasure_retention: timedelta
 ) -> TableVacuum:
     """Delete a table's files that no version a reader may hold needs; clean its log.
+
+    delta-rs counts its retention in whole hours; the versions to keep are given to it instead
+    (`keep_versions`), so a retention of minutes is honoured to the second.
 
     Args:
         tables: The lake's tables.
@@ -120,25 +135,26 @@ def vacuum(
     table = tables.open(key)
     if table is None:
         return TableVacuum()
-    now = datetime.now(UTC)  # delta-rs's vacuum reads the clock too
-    # Whole hours (delta-rs's unit), rounded down: a file is never kept past its retention.
-    hours = math.floor(
-        removed_file_retention(table, retention, erasure_retention, now).total_seconds() / 3600
-    )
-    report = TableVacuum(retention_hours=hours)
+    now = datetime.now(UTC)
+    history = table.history()
+    since = readable_since(history, retention, erasure_retention, now)
+    keep = kept_versions(history, since)
+    report = TableVacuum(retention_hours=max(0, int((now - since).total_seconds() // 3600)))
     crash_point("delta.before_vacuum")
-    # Removed files, by when they were removed ...
+    # Removed files of versions no reader may hold any more ...
     report.removed += table.vacuum(
-        retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=False
+        retention_hours=0,
+        dry_run=False,
+        enforce_retention_duration=False,
+        keep_versions=keep,
     )
-    # ... then files no commit lists, by when they were written: never younger than the
-    # floor, and (after an erasure fell due) none written before the erasure.
-    floor = math.ceil(UNCOMMITTED_MIN_AGE.total_seconds() / 3600)
+    # ... then files no commit lists, once old enough that no writer is about to commit them.
     report.removed += table.vacuum(
-        retention_hours=max(hours, floor),
+        retention_hours=math.ceil(UNCOMMITTED_MIN_AGE.total_seconds() / 3600),
         dry_run=False,
         enforce_retention_duration=False,
         full=True,
+        keep_versions=keep,
     )
     before = _log_records(tables, key)
     table.create_checkpoint()
