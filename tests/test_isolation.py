@@ -22,12 +22,13 @@ import duckdb
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.runner import sync_projects
+from loader.delta.tables import DeltaTables
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
 from loader.lake import Lake
-from loader.delta.tables import DeltaTables
 from tests.catalog_reader import reading
 from tests.conftest import LAST, NOW, START
+from tests.lake_tables import each_commit_on_the_one_before
 from tests.snapshot_truth import KEY, SnapshotTruth
 from tests.truth import truth as truth_rows
 
@@ -154,12 +155,7 @@ def test_two_loaders_on_overlapping_hours_commit_in_turn_and_the_result_is_exact
     events = DeltaTables(lake).open(KEY)
     assert events is not None
     # Each commit was made from the version before it: none moved past another writer's.
-    history = events.history()
-    assert all(
-        entry.get("readVersion", entry["version"] - 1) == entry["version"] - 1
-        for entry in history
-        if entry["version"] > 0
-    ), history[:3]
+    assert each_commit_on_the_one_before(events)
     settings = LoaderSettings(
         lake_root=str(tmp_path / "lake"), catalog_path=str(tmp_path / "catalog.duckdb")
     )

@@ -141,21 +141,30 @@ def vacuum(
     keep = kept_versions(history, since)
     report = TableVacuum(retention_hours=max(0, int((now - since).total_seconds() // 3600)))
     crash_point("delta.before_vacuum")
-    # Removed files of versions no reader may hold any more ...
-    report.removed += table.vacuum(
-        retention_hours=0,
-        dry_run=False,
-        enforce_retention_duration=False,
-        keep_versions=keep,
-    )
-    # ... then files no commit lists, once old enough that no writer is about to commit them.
-    report.removed += table.vacuum(
-        retention_hours=math.ceil(UNCOMMITTED_MIN_AGE.total_seconds() / 3600),
-        dry_run=False,
-        enforce_retention_duration=False,
-        full=True,
-        keep_versions=keep,
-    )
+    # Removed files of versions no reader may hold any more, then files no commit lists, once
+    # old enough that no writer is about to commit them.
+    passes = [(0, False), (math.ceil(UNCOMMITTED_MIN_AGE.total_seconds() / 3600), True)]
+    lake = tables.lake
+    for hours, full in passes:
+        # delta-rs names a removed file again at every vacuum until its tombstone expires:
+        # only those still there are reported.
+        found = table.vacuum(
+            retention_hours=hours,
+            dry_run=True,
+            enforce_retention_duration=False,
+            full=full,
+            keep_versions=keep,
+        )
+        present = [path for path in found if lake.exists(lake.join(key, path))]
+        if present:
+            table.vacuum(
+                retention_hours=hours,
+                dry_run=False,
+                enforce_retention_duration=False,
+                full=full,
+                keep_versions=keep,
+            )
+        report.removed += present
     before = _log_records(tables, key)
     table.create_checkpoint()
     table.cleanup_metadata()
