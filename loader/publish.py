@@ -35,7 +35,7 @@ from loader.catalog import lake_session, quote_list
 from loader.delta.commit import Change, commit
 from loader.delta.files import add_file, removal
 from loader.delta.maintenance import compact
-from loader.delta.rewrite import LiveFile, Transform, live_files, replace_file
+from loader.delta.rewrite import LiveFile, Transform, holds_any, live_files, replace_file
 from loader.delta.tables import DeltaTables, TableSpec
 from loader.hours import describe_hours
 from loader.later_copies import UniqueKey, flagged, rank
@@ -231,6 +231,10 @@ class Publisher:
             if holds and not flips and file.low == file.high:
                 change.removes.append(removal(file.path, file.size, file.partition))
                 continue
+            if not flips and not holds_any(
+                lake, f"{self.layout.key}/{file.path}", self.unique.order, replaced
+            ):
+                continue  # its range spans the hours, its rows do not (a quiet hour's reload)
             rewritten, _ = replace_file(
                 self.tables,
                 self.layout.key,
@@ -337,7 +341,7 @@ class Publisher:
             if files_per_day.get(f"{day}", 0) < 2:
                 continue
             try:
-                compact(table, {DAY: f"{day}"}, f"compact {self.layout.table} of {day}")
+                compact(table, {DAY: f"{day}"}, f"compact {self.layout.table} of {day}", self.spec)
             except CommitFailedError as exc:  # a publish changed the day meanwhile: next time
                 log.info("compacting %s of %s: %s; left for the next run", day, self.layout, exc)
                 continue

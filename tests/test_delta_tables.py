@@ -146,7 +146,7 @@ def test_the_log_holds_statistics_of_the_chosen_columns_only(
         pl.col("event_time") == moment
     )
     assert found.collect().height == 3
-    assert compact(table, {"upload_date": "2024-03-01"}, "compact a day") == 3
+    assert compact(table, {"upload_date": "2024-03-01"}, "compact a day", SPEC) == 3
     assert _uuids(tables) == ["a", "b", "c"]
     table = tables.open(KEY)
     assert table is not None

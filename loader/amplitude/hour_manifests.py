@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from loader import __version__
-from loader.amplitude.schema import LATER_COPY, SCHEMA_VERSION, arrow_schema
+from loader.amplitude.schema import LATER_COPY, PLAIN_COLUMNS, SCHEMA_VERSION, arrow_schema
 from loader.delta.tables import TableSpec
 from loader.hours import hour_key
 from loader.later_copies import UniqueKey
@@ -36,6 +36,7 @@ EVENTS_SPEC = TableSpec(
     schema=pa.schema([*arrow_schema(), (DAY, pa.date32())]),
     partition_by=(DAY,),
     stats=("upload_hour", "event_time", LATER_COPY),
+    plain=tuple(sorted(PLAIN_COLUMNS)),
 )
 
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deltalake import DeltaTable, WriterProperties
+from deltalake import ColumnProperties, DeltaTable, WriterProperties
 from deltalake.transaction import CommitProperties
 
 from loader.delta.commit import ERASURE, OPERATION
-from loader.delta.tables import DeltaTables
+from loader.delta.tables import DeltaTables, TableSpec
 from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,16 @@ class TableVacuum:
     log_records: int = 0
 
 
-def compact(table: DeltaTable, partition: dict[str, str], operation: str) -> int:
+def compact(table: DeltaTable, partition: dict[str, str], operation: str, spec: TableSpec) -> int:
     """Compact one partition's files into as few as the target size allows.
+
+    Rows keep their order (the hours' files one after the other, each sorted by its writer).
 
     Args:
         table: The table, at its newest version.
         partition: The partition (column to value).
         operation: What the compaction is, for the log.
+        spec: What the table is (the columns written without a dictionary).
 
     Returns:
         Files the compaction removed (0 if the partition had one file or none).
@@ -71,7 +74,11 @@ def compact(table: DeltaTable, partition: dict[str, str], operation: str) -> int
     metrics = table.optimize.compact(
         partition_filters=[(k, "=", v) for k, v in partition.items()],
         target_size=TARGET_FILE_BYTES,
-        writer_properties=WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_ROWS),
+        writer_properties=WriterProperties(
+            compression="ZSTD",
+            max_row_group_size=ROW_GROUP_ROWS,
+            column_properties={c: ColumnProperties(dictionary_enabled=False) for c in spec.plain},
+        ),
         commit_properties=CommitProperties(custom_metadata={OPERATION: operation}),
     )
     return int(metrics.get("numFilesRemoved", 0))

@@ -154,6 +154,19 @@ def dictionary_columns(metadata: pq.FileMetaData) -> list[str]:
     ]
 
 
+def holds_any(lake: Lake, path: str, column: str, values: Collection[datetime]) -> bool:
+    """Whether a file of the lake has a row whose `column` is one of `values` (one column read)."""
+    with lake.table_files.open(lake.join(path), "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        kind = parquet.schema_arrow.field(column).type
+        wanted = pa.array(sorted(values), kind)
+        for group in range(parquet.num_row_groups):
+            found = parquet.read_row_group(group, columns=[column], use_threads=False)
+            if pc.any(pc.is_in(found.column(column), value_set=wanted)).as_py():
+                return True
+    return False
+
+
 def replace_file(
     tables: DeltaTables,
     key: str,

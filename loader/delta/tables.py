@@ -30,11 +30,14 @@ class TableSpec:
         partition_by: Its partition columns (Hive folders; their values are not in the files).
         stats: The only columns whose minimum and maximum go into the Delta log. Never a
             column that holds a user's id or text: the log outlives an erasure's vacuum.
+        plain: Columns written without a dictionary (nearly every value new: ids, times), by
+            the loader's writers and by Delta's compaction alike.
     """
 
     schema: pa.Schema
     partition_by: tuple[str, ...] = ()
     stats: tuple[str, ...] = ()
+    plain: tuple[str, ...] = ()
 
     def configuration(self, log_retention: timedelta) -> dict[str, str | None]:
         """The table properties every table of the lake is created with.
