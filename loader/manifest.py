@@ -108,6 +108,15 @@ class HourManifest:
         """Serialise (pretty JSON bytes)."""
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
 
+    @classmethod
+    def from_json(cls, data: bytes) -> HourManifest:
+        """Read a manifest written by `to_json` (unknown keys from newer versions are kept)."""
+        raw = json.loads(data)
+        known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
+        manifest = cls(**known)
+        manifest.extra.update(raw)
+        return manifest
+
     def to_row(self) -> dict[str, Any]:
         """The manifest as a row of the load log."""
         return {

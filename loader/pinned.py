@@ -58,16 +58,25 @@ def pin(tables: DeltaTables, key: str) -> PinnedTable:
     if table is None:
         return PinnedTable(key)
     check_file_list_readable(table, key)
-    history = table.history(1)
-    last = history[0] if history else {}
+    # A vacuum commits too (its start and end) but changes no file of the version: the version
+    # read is the last that did, so a vacuum leaves every catalog up to date.
+    history = table.history(_LOOK_BACK)
+    changed = [e for e in history if e.get("operation") not in _NO_CHANGE] or history[:1]
+    last = changed[0] if changed else {}
     stamp = last.get("timestamp")
     return PinnedTable(
         key=key,
-        version=table.version(),
+        version=int(last.get("version", table.version())),
         files=tuple(tables.relative(key, uri) for uri in table.file_uris()),
         committed_at=datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None,
         operation=str(last.get(OPERATION) or last.get("operation") or ""),
     )
+
+
+#: Commits that change no file of the table.
+_NO_CHANGE = frozenset({"VACUUM START", "VACUUM END"})
+#: How far back to look for the last commit that changed files (a vacuum makes two a table).
+_LOOK_BACK = 8
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ Its log gets a checkpoint, and loses the records older than the log retention.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from loader.delta.maintenance import vacuum
 from loader.delta.tables import DeltaTables
 from loader.lake import Lake
+from loader.legacy.convert import CONVERTED
 from loader.pinned import table_keys
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ def vacuum_lake_tables(
         report.log_records += done.log_records
         if done.retention_hours < int(retention.total_seconds() // 3600):
             report.shortened.append(key)
+    report.removed += _old_layout(lake, retention)
     log.info(
         "vacuum: %d table(s), %d file(s) and %d log record(s) deleted",
         report.tables,
@@ -72,3 +76,31 @@ def vacuum_lake_tables(
         report.log_records,
     )
     return report
+
+
+def _old_layout(lake: Lake, retention: timedelta) -> list[str]:
+    """The files a converted lake kept in its old layout, once older than the retention.
+
+    Catalogs built before the conversion read them; no Delta table does.
+    """
+    note = lake.join(CONVERTED)
+    if not lake.exists(note):
+        return []
+    converted = datetime.fromisoformat(json.loads(lake.read_bytes(note))["converted_at"])
+    if converted > datetime.now(UTC) - retention:
+        return []
+    removed = []
+    folders = [lake.join(name) for name in ("_commits", "_vacuum")]
+    for source in lake.names(lake.root):
+        if not source.startswith(("_", ".")):
+            folders += [
+                lake.join(source, f)
+                for f in lake.names(lake.join(source))
+                if f.startswith("project=")
+            ]
+    for folder in folders:
+        removed += [info.path[len(lake.root) + 1 :] for info in lake.files(folder)]
+        with contextlib.suppress(FileNotFoundError):
+            lake.fs.rm(folder, recursive=True)
+    lake.delete(note)
+    return removed

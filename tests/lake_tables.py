@@ -22,11 +22,14 @@ def layout(
 
 
 def delta_table(
-    lake_root: str | Path | Lake, table: str = "events", project: str = "100001"
+    lake_root: str | Path | Lake,
+    table: str = "events",
+    project: str = "100001",
+    version: int | None = None,
 ) -> DeltaTable:
-    """A table of a project at its newest version."""
+    """A table of a project at its newest version (or at one version)."""
     where = layout(lake_root, table, project)
-    found = DeltaTables(where.lake).open(where.key)
+    found = DeltaTables(where.lake).open(where.key, version)
     assert found is not None, f"{where.key} has no commit"
     return found
 
