@@ -194,8 +194,9 @@ class ManifestStore:
         lake = self.layout.lake
         files = self._files
         if files is None:
-            table = DeltaTables(lake).open(self.log_layout.key)
-            files = [] if table is None else table.file_uris()  # as DuckDB opens them
+            tables = DeltaTables(lake)
+            table = tables.open(self.log_layout.key)
+            files = [] if table is None else tables.files(self.log_layout.key, table)
         if not files:
             return {}
         with lake_session(lake.duckdb_filesystem) as con:

@@ -17,7 +17,7 @@ from loader.amplitude.privacy.views import privacy_views
 from loader.amplitude.schema import column_types
 from loader.amplitude.taxonomy import TABLES
 from loader.amplitude.view_sql import as_viewed, empty, history, snapshot_files
-from loader.catalog import View, quote_list, quote_literal
+from loader.catalog import View, lake_session, quote_list, quote_literal
 from loader.manifest import LOAD_LOG
 from loader.pinned import PinnedLake
 from loader.snapshot.layout import SNAPSHOT_LOG
@@ -116,6 +116,23 @@ def snapshot_views(pinned: PinnedLake) -> list[View]:
     return views
 
 
+def _schema_versions(pinned: PinnedLake, load_files: list[str]) -> set[int]:
+    """The schema versions of the events hours with rows, as the load logs record them."""
+    if not load_files:
+        return set()
+    with lake_session(pinned.lake.duckdb_filesystem) as con:
+        found = con.execute(
+            "SELECT DISTINCT schema_version FROM ("
+            f" SELECT schema_version, rows FROM read_parquet({quote_list(load_files)},"
+            " hive_partitioning = false, union_by_name = true)"
+            f" WHERE table_name = '{TABLE}'"
+            " QUALIFY row_number() OVER (PARTITION BY project_id, upload_hour"
+            " ORDER BY loaded_at DESC) = 1"
+            ") WHERE rows > 0"
+        ).fetchall()
+    return {int(v) for (v,) in found}
+
+
 def amplitude_views(pinned: PinnedLake) -> list[View]:
     """Return the catalog views over one pinned version of each table of an Amplitude lake.
 
@@ -128,16 +145,20 @@ def amplitude_views(pinned: PinnedLake) -> list[View]:
     """
     events_files = pinned.files(SOURCE, TABLE)
     columns = list(column_types().items())
+    load_files = pinned.files(SOURCE, LOAD_LOG)
+    # union_by_name makes every query read every footer first: only while two schema versions
+    # are live, so that a column added by a newer loader never breaks older files.
+    versions = _schema_versions(pinned, load_files)
     events_all = (
         _template(
             "events_all",
             columns=as_viewed(columns),
             events_files=quote_list(events_files),
+            union_by_name="true" if len(versions) > 1 else "false",
         )
         if events_files
         else empty(columns)
     )
-    load_files = pinned.files(SOURCE, LOAD_LOG)
     load_columns = [
         ("project_id", "BIGINT"),
         ("table_name", "VARCHAR"),

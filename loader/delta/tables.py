@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from urllib.parse import unquote
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -109,9 +110,14 @@ class DeltaTables:
     def relative(self, key: str, uri: str) -> str:
         """A file of a table (as `file_uris` names it) relative to the lake's root."""
         prefix = self.uri(key).rstrip("/") + "/"
-        if not uri.startswith(prefix):
+        path = unquote(uri)  # delta-rs escapes the path (a space is %20)
+        if not path.startswith(prefix):
             raise ValueError(f"{uri} is not a file of the table {key}")
-        return f"{key}/{uri[len(prefix) :]}"
+        return f"{key}/{path[len(prefix) :]}"
+
+    def files(self, key: str, table: DeltaTable) -> list[str]:
+        """A version's data files as DuckDB opens them (local paths or `s3://` URLs)."""
+        return [self.lake.url(self.lake.join(self.relative(key, u))) for u in table.file_uris()]
 
 
 #: Reader features a list of a version's Parquet files still reads exactly: they change how the

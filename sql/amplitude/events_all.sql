@@ -3,4 +3,4 @@
 -- one version of each project's events table (a Delta table): compacted days and hours. Times
 -- are typed UTC in the files and shown here as naive UTC timestamps.
 SELECT {columns}
-FROM read_parquet({events_files}, hive_partitioning = false, union_by_name = true)
+FROM read_parquet({events_files}, hive_partitioning = false, union_by_name = {union_by_name})
