@@ -22,7 +22,7 @@ def erased_rows_in_lake(lake: Lake) -> dict[str, int]:
         lake: The lake.
 
     Returns:
-        `<project>/<table>` to rows left (only those with some).
+        `<project>/<table>.<rows or rejects>` to rows left (only those with some).
     """
     pinned = PinnedLake.newest(lake, [SOURCE])
     tables = DeltaTables(lake)
@@ -37,6 +37,11 @@ def erased_rows_in_lake(lake: Lake) -> dict[str, int]:
         for name, spec in ERASABLE.items():
             key = TableLayout(lake, SOURCE, project, name).key
             found = erased_rows_left(tables, key, spec, erased)
-            if found:
-                left[f"{project}/{name}"] = found
+            if found:  # an hourly table's rejected lines are its `rejects`, as the erasure says
+                part = (
+                    f"{name[: -len('_rejects')]}.rejects"
+                    if name.endswith("_rejects")
+                    else f"{name}.rows"
+                )
+                left[f"{project}/{part}"] = found
     return left
