@@ -111,7 +111,7 @@ class _Batch:
     """A batch's files once in the lake, as they stand after each attempt's scrub and flags."""
 
     adds: list[AddAction] = field(default_factory=list)
-    erased_rows: int = 0
+    erased: dict[datetime, int] = field(default_factory=dict)  # rows left out, by hour
     later_copies: int = 0
 
 
@@ -179,17 +179,27 @@ class Publisher:
         crash_point("publish.before_rejects")
         self._replace_rejects(staged, loaded=True)
         crash_point("publish.before_manifest")
+        for item in staged:
+            if batch.erased.get(item.hour):
+                item.manifest.rows -= batch.erased[item.hour]
+                item.manifest.extra["erased_rows"] = batch.erased[item.hour]
         ManifestStore(self.layout).append(
             [s.manifest for s in staged], self.scratch, log_retention=self.log_retention
         )
         log.info("published %d hour(s) of %s", len(staged), self.layout.table)
-        return Published(version, batch.later_copies, batch.erased_rows)
+        return Published(version, batch.later_copies, sum(batch.erased.values()))
 
     def _change(self, table: DeltaTable | None, hours: list[datetime], batch: _Batch) -> Change:
         """The hours' transaction, computed from the version it applies to."""
-        if self.scrub is not None:
-            batch.adds, erased = self.scrub(self.layout.key, self.spec, batch.adds)
-            batch.erased_rows += erased
+        if self.scrub is not None:  # file by file: each hour's manifest says what it left out
+            kept = []
+            for add in batch.adds:
+                new, removed = self.scrub(self.layout.key, self.spec, [add])
+                hour = _hour_of(add, self.unique.order)
+                if removed and hour is not None:
+                    batch.erased[hour] = batch.erased.get(hour, 0) + removed
+                kept += new
+            batch.adds = kept
         replaced = set(hours)
         current = live_files(table, self.unique.order) if table is not None else []
         lake = self.layout.lake

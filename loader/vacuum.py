@@ -45,7 +45,7 @@ class VacuumReport:
 
 
 def vacuum_lake_tables(
-    lake: Lake, retention: timedelta, erasure_retention: timedelta
+    lake: Lake, retention: timedelta, erasure_retention: timedelta, now: datetime | None = None
 ) -> VacuumReport:
     """Vacuum every table of the lake.
 
@@ -53,22 +53,24 @@ def vacuum_lake_tables(
         lake: The lake.
         retention: How long a removed file stays readable.
         erasure_retention: How long, at most, a file an erasure removed stays.
+        now: The current moment (tests pin a later one).
 
     Returns:
         What was deleted.
     """
-    report = VacuumReport(datetime.now(UTC).isoformat(), retention.total_seconds() / 3600)
+    now = now or datetime.now(UTC)
+    report = VacuumReport(now.isoformat(), retention.total_seconds() / 3600)
     tables = DeltaTables(lake)
     for key in table_keys(lake):
         if tables.open(key) is None:
             continue
-        done = vacuum(tables, key, retention, erasure_retention)
+        done = vacuum(tables, key, retention, erasure_retention, now)
         report.tables += 1
         report.removed += [f"{key}: {path}" for path in done.removed]
         report.log_records += done.log_records
         if done.retention_hours < int(retention.total_seconds() // 3600):
             report.shortened.append(key)
-    report.removed += _old_layout(lake, retention)
+    report.removed += _old_layout(lake, retention, now)
     log.info(
         "vacuum: %d table(s), %d file(s) and %d log record(s) deleted",
         report.tables,
@@ -78,7 +80,7 @@ def vacuum_lake_tables(
     return report
 
 
-def _old_layout(lake: Lake, retention: timedelta) -> list[str]:
+def _old_layout(lake: Lake, retention: timedelta, now: datetime) -> list[str]:
     """The files a converted lake kept in its old layout, once older than the retention.
 
     Catalogs built before the conversion read them; no Delta table does.
@@ -87,7 +89,7 @@ def _old_layout(lake: Lake, retention: timedelta) -> list[str]:
     if not lake.exists(note):
         return []
     converted = datetime.fromisoformat(json.loads(lake.read_bytes(note))["converted_at"])
-    if converted > datetime.now(UTC) - retention:
+    if converted > now - retention:
         return []
     removed = []
     folders = [lake.join(name) for name in ("_commits", "_vacuum")]

@@ -208,7 +208,7 @@ def amplitude_views(pinned: PinnedLake) -> list[View]:
         if rejects_files
         else empty(reject_columns)
     )
-    versions = [
+    pinned_versions = [
         f"({quote_literal(t.name)}, {t.project}::BIGINT, {t.version}::BIGINT,"
         f" TIMESTAMP '{t.committed_at:%Y-%m-%d %H:%M:%S.%f}', {quote_literal(t.operation)})"
         for t in pinned.tables.values()
@@ -223,11 +223,11 @@ def amplitude_views(pinned: PinnedLake) -> list[View]:
     ]
     lake_snapshot = (
         "SELECT * FROM (VALUES "
-        + ", ".join(versions)
+        + ", ".join(pinned_versions)
         + ") AS v("
         + ", ".join(name for name, _ in snapshot_columns)
         + ")"
-        if versions
+        if pinned_versions
         else empty(snapshot_columns)
     )
     return [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from loader.amplitude.config import LoaderSettings
 from loader.amplitude.hour_manifests import EVENTS_SPEC, TABLE, UNIQUE
@@ -58,11 +58,12 @@ def open_lake(settings: LoaderSettings) -> Lake:
     return lake
 
 
-def vacuum_lake(settings: LoaderSettings) -> VacuumReport:
+def vacuum_lake(settings: LoaderSettings, *, now: datetime | None = None) -> VacuumReport:
     """Delete the files that no version younger than the retention needs, table by table.
 
     Args:
         settings: Where the lake is, and the retentions.
+        now: The current moment (tests pin a later one).
 
     Returns:
         What was removed.
@@ -71,4 +72,5 @@ def vacuum_lake(settings: LoaderSettings) -> VacuumReport:
         open_lake(settings),
         timedelta(hours=settings.retention_hours),
         timedelta(hours=settings.erasure_retention_hours),
+        now,
     )

@@ -123,7 +123,11 @@ def _moment(entry: dict[str, Any]) -> datetime:
 
 
 def vacuum(
-    tables: DeltaTables, key: str, retention: timedelta, erasure_retention: timedelta
+    tables: DeltaTables,
+    key: str,
+    retention: timedelta,
+    erasure_retention: timedelta,
+    now: datetime | None = None,
 ) -> TableVacuum:
     """Delete a table's files that no version a reader may hold needs; clean its log.
 
@@ -135,6 +139,8 @@ def vacuum(
         key: The table's key.
         retention: How long a removed file stays readable.
         erasure_retention: How long, at most, a file an erasure removed stays.
+        now: The current moment, for the versions kept (tests pin a later one); files no
+            commit lists are aged by the clock.
 
     Returns:
         What was deleted.
@@ -142,7 +148,7 @@ def vacuum(
     table = tables.open(key)
     if table is None:
         return TableVacuum()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     history = table.history()
     since = readable_since(history, retention, erasure_retention, now)
     keep = kept_versions(history, since)

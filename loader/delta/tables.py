@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import os
-from urllib.parse import unquote
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import DeltaTable

@@ -10,10 +10,12 @@ by their id, time and text columns first; a file that holds no erased row is lef
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,11 +76,13 @@ class TableErasure:
         rows: Rows removed.
         files: Files rewritten (a file left empty counts: it is removed).
         version: The version committed (None if nothing was erased).
+        by_time: Rows removed per value of the table's time column (an hourly table's hours).
     """
 
     rows: int = 0
     files: int = 0
     version: int | None = None
+    by_time: Counter[Any] = field(default_factory=Counter)
 
 
 def _holds_erased(
@@ -106,8 +110,19 @@ def erase_files(
     erased: ErasedIds,
     files: Iterable[LiveFile],
     scratch: Path,
+    by_time: Counter[Any] | None = None,
 ) -> tuple[Change, int]:
     """The change that rewrites some files of a table without the erased users' rows.
+
+    Args:
+        tables: The lake's tables.
+        key: The table's key.
+        spec: What the table is.
+        table: How its rows name users.
+        erased: The erased ids.
+        files: The files to look into.
+        scratch: A local folder for the new files.
+        by_time: Counts the rows removed per value of the time column, if given.
 
     Returns:
         The change, and the rows it removes.
@@ -121,7 +136,11 @@ def erase_files(
 
         def keep(rows: pa.Table) -> pa.Table:
             mask = erased_mask(rows, table, erased)
-            return rows if mask is None else rows.filter(pc.invert(mask))
+            if mask is None:
+                return rows
+            if by_time is not None:
+                by_time.update(rows.filter(mask).column(table.time).to_pylist())
+            return rows.filter(pc.invert(mask))
 
         rewritten, done = replace_file(tables, key, spec, file, scratch, keep)
         change.adds += rewritten.adds
@@ -147,7 +166,10 @@ def erase_table(
     def change(current: DeltaTable | None) -> Change:
         if current is None:
             return Change()
-        made, removed = erase_files(tables, key, spec, table, erased, live_files(current), scratch)
+        report.by_time.clear()  # counted again if the change is made again
+        made, removed = erase_files(
+            tables, key, spec, table, erased, live_files(current), scratch, report.by_time
+        )
         report.rows, report.files = removed, len(made.removes)
         return made
 

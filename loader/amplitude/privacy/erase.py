@@ -20,9 +20,12 @@ import json
 import logging
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -34,10 +37,12 @@ from loader.amplitude.privacy.records import (
     ERASABLE,
     ERASURES,
     ERASURES_SCHEMA,
+    unaudited_ids,
 )
 from loader.catalog import lake_session, quote_list
 from loader.delta.tables import DeltaTables, TableSpec
 from loader.lake import Lake
+from loader.manifest import ManifestStore
 from loader.pinned import PinnedLake
 from loader.privacy.digests import IdDigests
 from loader.privacy.erased import ErasedIds
@@ -155,32 +160,38 @@ def erase_users(
     naive_now = now.replace(tzinfo=None)
     report = ErasureReport(project, jobs=sorted({r.job for r in requested}))
     statuses = list(status_rows)
-    if not requested and not statuses:
-        return report
     digests = IdDigests.of_lake(lake)
+    pinned = PinnedLake.newest(lake, [SOURCE])
+    pending = unaudited_ids(pinned, lake, project, digests)
+    if not requested and not statuses and not pending:
+        return report
     scratch = lake.scratch(uuid.uuid4().hex)
     tables = DeltaTables(lake)
     try:
         linked = linked_amplitude_ids(
             lake,
-            PinnedLake.newest(lake, [SOURCE]),
+            pinned,
             project,
             sorted({str(r.id.value) for r in requested if r.id.kind == "user_id"}),
         )
         rows, erased = _deletion_rows(requested, linked, digests, naive_now)
         for job, status, day in statuses:
             rows.append(_row(job, status, None, "", None, None, day, naive_now))
-        report.ids = len(erased.cutoffs)
         report.resolved = sum(1 for r in rows if r["resolved_from_sha256"])
+        for (kind, digest), cutoff in pending.cutoffs.items():  # an erasure a kill cut short
+            erased.add(kind, digest, cutoff)
+        report.ids = len(erased.cutoffs)
         writer = SnapshotWriter(lake, SOURCE, project, now, scratch, log_retention=log_retention)
-        local, _ = writer.write_local(
-            pa.Table.from_pylist(rows, DELETIONS_SCHEMA), DELETIONS_SCHEMA
-        )
-        report.version = writer.commit_file(
-            DELETIONS, snapshot_spec(DELETIONS_SCHEMA), local, replace=False
-        )
+        if rows:  # recorded first: from now on every load drops these users' rows
+            local, _ = writer.write_local(
+                pa.Table.from_pylist(rows, DELETIONS_SCHEMA), DELETIONS_SCHEMA
+            )
+            report.version = writer.commit_file(
+                DELETIONS, snapshot_spec(DELETIONS_SCHEMA), local, replace=False
+            )
         if erased:
             removed: dict[str, int] = {}
+            per_hour: dict[str, Counter[Any]] = {}
             for table, spec in ERASABLE.items():
                 key = TableLayout(lake, SOURCE, project, table).key
                 data_spec = _spec_of(tables, key)
@@ -196,10 +207,17 @@ def erase_users(
                     operation=f"erase {report.ids} id(s) from {table} of project {project}",
                     log_retention=log_retention,
                 )
-                if done.rows:
-                    removed[f"{table}.rows"] = done.rows
+                per_hour[table] = done.by_time
+                if done.rows:  # an hourly table's rejected lines are its `rejects`
+                    part = (
+                        f"{table.removesuffix('_rejects')}.rejects"
+                        if table.endswith("_rejects")
+                        else f"{table}.rows"
+                    )
+                    removed[part] = done.rows
                 report.files += done.files
             report.rows = removed
+            _record_in_load_log(lake, project, per_hour, scratch, log_retention)
             audit = _audit(report, erased, trigger, report.version or 0, naive_now)
             local, _ = writer.write_local(audit, ERASURES_SCHEMA)
             writer.commit_file(ERASURES, snapshot_spec(ERASURES_SCHEMA), local, replace=False)
@@ -214,6 +232,40 @@ def erase_users(
         report.files,
     )
     return report
+
+
+def _record_in_load_log(
+    lake: Lake,
+    project: str,
+    per_hour: dict[str, Counter[Any]],
+    scratch: Path,
+    log_retention: timedelta,
+) -> None:
+    """A new load-log row for each hour that lost rows or rejected lines: what is left."""
+    rows, rejects = per_hour.get(TABLE, Counter()), per_hour.get(f"{TABLE}_rejects", Counter())
+    hours = {_utc(h) for h in (*rows, *rejects)}
+    if not hours:
+        return
+    store = ManifestStore(TableLayout(lake, SOURCE, project, TABLE))
+    now = datetime.now(UTC).isoformat()
+    changed = []
+    for hour in sorted(hours):
+        manifest = store.read(hour)
+        if manifest is None:
+            continue
+        gone = sum(n for h, n in rows.items() if _utc(h) == hour)
+        lines = sum(n for h, n in rejects.items() if _utc(h) == hour)
+        manifest.rows -= gone
+        manifest.rejects -= lines
+        manifest.extra["erased_rows"] = int(manifest.extra.get("erased_rows", 0)) + gone
+        manifest.extra["erased_rejects"] = int(manifest.extra.get("erased_rejects", 0)) + lines
+        manifest.loaded_at = now  # the newest record of the hour
+        changed.append(manifest)
+    store.append(changed, scratch, log_retention=log_retention)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _spec_of(tables: DeltaTables, key: str) -> TableSpec | None:

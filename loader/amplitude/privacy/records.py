@@ -138,3 +138,23 @@ def job_statuses(rows: pa.Table) -> dict[str, str]:
 def end_of(day: date) -> datetime:
     """The first moment after a day (naive UTC): Amplitude's job runs during its day."""
     return datetime.combine(day, time()) + timedelta(days=1)
+
+
+def unaudited_ids(pinned: PinnedLake, lake: Lake, project: str, digests: IdDigests) -> ErasedIds:
+    """Recorded ids no audit row covers: an erasure interrupted between its commits.
+
+    The requests are recorded first and the audit row written last (`erase`), so an id
+    recorded but in no audit may still have rows in some table: the next erasure finishes it.
+    """
+    erased = erased_ids(pinned, lake, project, digests)
+    files = pinned.table(erasures_key(project)).files
+    audited: set[str] = set()
+    for path in files:
+        with lake.table_files.open(lake.join(path), "rb") as handle:
+            column = pq.read_table(handle, columns=["id_sha256"], use_threads=False)["id_sha256"]
+        audited.update(d for ids in column.to_pylist() for d in ids or ())
+    pending = ErasedIds(digests)
+    for (kind, digest), cutoff in erased.cutoffs.items():
+        if digest not in audited:
+            pending.add(kind, digest, cutoff)
+    return pending

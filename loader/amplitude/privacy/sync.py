@@ -128,18 +128,20 @@ def sync_deletions(
     report.jobs = len(jobs)
     requested, changed = _news(lake, pid, jobs)
     report.new_ids, report.status_changes = len(requested), len(changed)
-    if requested or changed:
-        report.erasure = erase_users(
-            lake,
-            pid,
-            requested,
-            trigger="deletion sync",
-            status_rows=changed,
-            now=now,
-            log_retention=settings.log_retention,
-        )
+    # Called with nothing new too: it finishes an erasure a kill cut short.
+    erasure = erase_users(
+        lake,
+        pid,
+        requested,
+        trigger="deletion sync",
+        status_rows=changed,
+        now=now,
+        log_retention=settings.log_retention,
+    )
+    if requested or changed or erasure.ids:
+        report.erasure = erasure
     lake.write_bytes(_note(lake, pid), json.dumps({"last_synced_day": str(today)}).encode())
-    report.vacuum = vacuum_lake(settings)
+    report.vacuum = vacuum_lake(settings, now=now)
     return report
 
 
@@ -224,5 +226,5 @@ def forget(
             status_rows=status,
             log_retention=settings.log_retention,
         )
-    vacuum_lake(settings)
+    vacuum_lake(settings, now=now)
     return report, jobs
