@@ -52,16 +52,21 @@ def stamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
-def utc_schema(schema: pa.Schema) -> pa.Schema:
-    """A schema with every naive timestamp typed UTC (the values are UTC already)."""
-    return pa.schema(
-        [
-            pa.field(f.name, _UTC, f.nullable)
-            if pa.types.is_timestamp(f.type) and f.type.tz is None
-            else f
-            for f in schema
-        ]
-    )
+def lake_schema(schema: pa.Schema) -> pa.Schema:
+    """A schema as the lake's files type it: times UTC (the values are UTC already), JSON as
+    text (Delta has no JSON type, and a reader that checks the files' types against the table's,
+    Polars, refuses Arrow's JSON extension).
+    """
+    return pa.schema([pa.field(f.name, lake_type(f.type), f.nullable) for f in schema])
+
+
+def lake_type(kind: pa.DataType) -> pa.DataType:
+    """One column's type as the lake's files type it (see `lake_schema`)."""
+    if pa.types.is_timestamp(kind) and kind.tz is None:
+        return _UTC
+    if getattr(kind, "extension_name", None) == "arrow.json":
+        return pa.string()
+    return kind
 
 
 def snapshot_spec(schema: pa.Schema, part: str | None = None) -> TableSpec:
@@ -71,7 +76,7 @@ def snapshot_spec(schema: pa.Schema, part: str | None = None) -> TableSpec:
         schema: The rows' columns.
         part: A column each snapshot file holds one value of (a cohort's id), if any.
     """
-    full = pa.schema([("snapshot_at", _UTC), ("project_id", pa.int64()), *utc_schema(schema)])
+    full = pa.schema([("snapshot_at", _UTC), ("project_id", pa.int64()), *lake_schema(schema)])
     return TableSpec(full, stats=("snapshot_at", *((part,) if part else ())))
 
 

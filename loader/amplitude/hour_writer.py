@@ -20,10 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loader.amplitude.hour_manifests import ExportRequest, HourFacts, events_manifest, fingerprint
-from loader.amplitude.schema import LATER_COPY, TIMESTAMP_COLUMNS, dictionary_columns
+from loader.amplitude.schema import (
+    JSON_COLUMNS,
+    LATER_COPY,
+    TIMESTAMP_COLUMNS,
+    dictionary_columns,
+)
 from loader.catalog import quote_list, quote_literal
 from loader.delta.maintenance import ROW_GROUP_ROWS
 from loader.publish import REJECTS_SPEC, StagedHour
+from loader.snapshot_tables import lake_type
 
 #: The order of the rows in an hour file.
 ORDER = "event_time"
@@ -150,7 +156,10 @@ class HourWriter:
                 f" FROM read_parquet({files})"
             )
             first, later = _copies("chunks")
-            utc = ", ".join(f"{c}::TIMESTAMPTZ AS {c}" for c in TIMESTAMP_COLUMNS)
+            utc = ", ".join(
+                [f"{c}::TIMESTAMPTZ AS {c}" for c in TIMESTAMP_COLUMNS]
+                + [f"{c}::VARCHAR AS {c}" for c in JSON_COLUMNS]
+            )
             con.execute(
                 f"COPY (SELECT * REPLACE ({utc}), false AS {LATER_COPY} FROM ({first})"
                 f" ORDER BY {ORDER}) TO {quote_literal(str(path))}"
@@ -228,12 +237,10 @@ def lake_types(table: pa.Table) -> pa.Table:
     """An hour's rows as the lake keeps them: times typed UTC, and no row a later copy yet.
 
     The normaliser's times are naive UTC; typed UTC (the same values), the table stays readable
-    at Delta's reader protocol 1. The later-copy flag is set by the publish, where a key repeats.
+    at Delta's reader protocol 1. Its JSON bags are text, as the Delta table declares them. The
+    later-copy flag is set by the publish, where a key repeats.
     """
-    columns = [
-        column.cast(pa.timestamp("us", tz="UTC")) if name in TIMESTAMP_COLUMNS else column
-        for name, column in zip(table.column_names, table.columns, strict=True)
-    ]
+    columns = [column.cast(lake_type(column.type)) for column in table.columns]
     names = table.column_names
     flags = pa.array([False] * table.num_rows, pa.bool_())
     return pa.Table.from_arrays([*columns, flags], names=[*names, LATER_COPY])

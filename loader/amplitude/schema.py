@@ -144,6 +144,8 @@ def column_types() -> dict[str, str]:
 
 #: The columns typed TIMESTAMP (UTC): the files type them UTC, the catalog's views naive.
 TIMESTAMP_COLUMNS = frozenset(c for c, t in column_types().items() if t == "TIMESTAMP")
+#: The columns typed JSON: text in the files, JSON in the catalog's views.
+JSON_COLUMNS = frozenset(c for c, t in column_types().items() if t == "JSON")
 
 _ARROW = {
     "VARCHAR": pa.string(),

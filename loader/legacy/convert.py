@@ -39,7 +39,7 @@ from loader.legacy.records import COMMITS, TableState, newest_record
 from loader.manifest import LOAD_LOG_SPEC, HourManifest, ManifestStore
 from loader.publish import DAY, REJECTS_SPEC
 from loader.snapshot.layout import SNAPSHOT_LOG, TableLayout
-from loader.snapshot_tables import SNAPSHOT_LOG_SCHEMA, utc_schema
+from loader.snapshot_tables import SNAPSHOT_LOG_SCHEMA, lake_schema
 from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class _Converter:
         for path in state.files:
             with self.lake.table_files.open(self.lake.join(path), "rb") as handle:
                 table = pq.read_table(handle, use_threads=False)
-            schema = utc_schema(table.schema)
+            schema = lake_schema(table.schema)
             stats = tuple(c for c in ("snapshot_at", "cohort_id") if c in schema.names)
             spec = TableSpec(schema, stats=stats)
             local = self._local()
