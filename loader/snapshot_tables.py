@@ -53,9 +53,10 @@ def stamp(moment: datetime) -> str:
 
 
 def lake_schema(schema: pa.Schema) -> pa.Schema:
-    """A schema as the lake's files type it: times UTC (the values are UTC already), JSON as
-    text (Delta has no JSON type, and a reader that checks the files' types against the table's,
-    Polars, refuses Arrow's JSON extension).
+    """A schema as the lake's files type it: times UTC, JSON as text.
+
+    The times' values are UTC already. Delta has no JSON type, and a reader that checks the
+    files' types against the table's (Polars) refuses Arrow's JSON extension.
     """
     return pa.schema([pa.field(f.name, lake_type(f.type), f.nullable) for f in schema])
 
