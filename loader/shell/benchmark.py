@@ -46,6 +46,7 @@ from loader.manifest import ManifestStore
 from loader.planner import Window
 from loader.secrets import Secret
 from loader.shell.benchmark_hourly import measure_hourly
+from loader.shell.benchmark_log import measure_open_newest
 from loader.shell.benchmark_yardsticks import measure_best_block, measure_floor
 from loader.snapshot.layout import TableLayout
 
@@ -83,6 +84,8 @@ class BenchResult:
         peak_memory_mb: Peak resident memory of the loader's process tree.
         queries: Per query: seconds on the views, on a native table, and their ratio.
         noop_sync_seconds: A sync with nothing to do over 8,760 loaded hours.
+        open_newest_seconds: Opening the newest version of a table after 8,760 hourly
+            commits, and listing its files (`loader.shell.benchmark_log`).
         hourly: The hourly mode: the first day published hour by hour, then compacted
             (`loader.shell.benchmark_hourly`); empty for windows of several days.
         hourly_text: The same, as a line for people.
@@ -102,6 +105,7 @@ class BenchResult:
     peak_memory_mb: float = 0.0
     queries: dict[str, dict[str, float]] = field(default_factory=dict)
     noop_sync_seconds: float = 0.0
+    open_newest_seconds: float = 0.0
     hourly: dict[str, float] = field(default_factory=dict)
     hourly_text: str = ""
     remote_lake: str = ""
@@ -318,6 +322,7 @@ def run_benchmark(
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
     result.noop_sync_seconds = measure_noop_sync(folder / "noop", noop_hours)
+    result.open_newest_seconds = measure_open_newest(folder / "log", noop_hours).seconds
     if days == 1 and not skip_hourly:
         shutil.rmtree(folder / "hourly", ignore_errors=True)
         hourly = measure_hourly(zips[0], folder / "hourly", project)
@@ -369,6 +374,8 @@ def report_text(result: BenchResult) -> str:
         f" {s['ratio_to_block']}x the best block",
         f"peak memory       {result.peak_memory_mb:,.0f} MB (the loader's whole process tree)",
         f"no-op sync        {result.noop_sync_seconds:.2f} s over 8,760 loaded hours",
+        f"newest version    {result.open_newest_seconds:.3f} s to open and list its files, after"
+        " 8,760 hourly commits",
         *([result.hourly_text] if result.hourly_text else []),
     ]
     if result.remote_lake:
