@@ -218,14 +218,7 @@ class Publisher:
             flags = self._flags_of(add, ranks.later_new)
             if flags:
                 file = LiveFile(add.path, add.size, dict(add.partition_values), 0)
-                rewritten, _ = replace_file(
-                    self.tables,
-                    self.layout.key,
-                    self.spec,
-                    file,
-                    self.scratch,
-                    self._transform(set(), flags),
-                )
+                rewritten = self._rewrite(file, set(), flags)
                 lake.delete(lake.join(self.layout.key, add.path))  # never committed
                 batch.adds.remove(add)
                 batch.adds += rewritten.adds
@@ -245,14 +238,7 @@ class Publisher:
                 lake, f"{self.layout.key}/{file.path}", self.unique.order, replaced
             ):
                 continue  # its range spans the hours, its rows do not (a quiet hour's reload)
-            rewritten, _ = replace_file(
-                self.tables,
-                self.layout.key,
-                self.spec,
-                file,
-                self.scratch,
-                self._transform(replaced, flips),
-            )
+            rewritten = self._rewrite(file, replaced, flips)
             change.adds += rewritten.adds
             change.removes += rewritten.removes
         crash_point("publish.before_commit")
@@ -266,6 +252,20 @@ class Publisher:
         if hour is None or hour not in later:
             return {}
         return {(k, hour): True for k in later[hour]}
+
+    def _rewrite(
+        self, file: LiveFile, replaced: set[datetime], flips: dict[tuple[str, datetime], bool]
+    ) -> Change:
+        """A file written again without the replaced hours' rows, with some flags set."""
+        rewritten, _ = replace_file(
+            self.tables,
+            self.layout.key,
+            self.spec,
+            file,
+            self.scratch,
+            self._transform(replaced, flips),
+        )
+        return rewritten
 
     def _transform(
         self, replaced: set[datetime], flips: dict[tuple[str, datetime], bool]

@@ -116,6 +116,13 @@ def snapshot_views(pinned: PinnedLake) -> list[View]:
     return views
 
 
+def _over_files(template: str, files: list[str], columns: list[tuple[str, str]]) -> str:
+    """A view's SQL over some files of a table (an empty SELECT of its columns before any)."""
+    if not files:
+        return empty(columns)
+    return _template(template, columns=as_viewed(columns), files=quote_list(files))
+
+
 def _schema_versions(pinned: PinnedLake, load_files: list[str]) -> set[int]:
     """The schema versions of the events hours with rows, as the load logs record them."""
     if not load_files:
@@ -180,15 +187,7 @@ def amplitude_views(pinned: PinnedLake) -> list[View]:
         ("seconds", "JSON"),
         ("extra", "JSON"),
     ]
-    load_log = (
-        _template(
-            "load_log",
-            columns=as_viewed(load_columns),
-            manifest_files=quote_list(load_files),
-        )
-        if load_files
-        else empty(load_columns)
-    )
+    load_log = _over_files("load_log", load_files, load_columns)
     rejects_files = pinned.files(SOURCE, f"{TABLE}_rejects")
     reject_columns = [
         ("project_id", "BIGINT"),
@@ -199,15 +198,7 @@ def amplitude_views(pinned: PinnedLake) -> list[View]:
         ("line", "VARCHAR"),
         ("loaded", "BOOLEAN"),
     ]
-    rejects = (
-        _template(
-            "rejects",
-            columns=as_viewed(reject_columns),
-            rejects_files=quote_list(rejects_files),
-        )
-        if rejects_files
-        else empty(reject_columns)
-    )
+    rejects = _over_files("rejects", rejects_files, reject_columns)
     pinned_versions = [
         f"({quote_literal(t.name)}, {t.project}::BIGINT, {t.version}::BIGINT,"
         f" TIMESTAMP '{t.committed_at:%Y-%m-%d %H:%M:%S.%f}', {quote_literal(t.operation)})"

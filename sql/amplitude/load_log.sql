@@ -2,7 +2,7 @@
 -- Delta table beside the tables it describes; it keeps every reload's record).
 SELECT * EXCLUDE (request) FROM (
     SELECT {columns}
-    FROM read_parquet({manifest_files}, hive_partitioning = false, union_by_name = true)
+    FROM read_parquet({files}, hive_partitioning = false, union_by_name = true)
 )
 QUALIFY row_number() OVER (
     PARTITION BY project_id, table_name, upload_hour ORDER BY loaded_at DESC
