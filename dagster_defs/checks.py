@@ -13,16 +13,15 @@ from loader.amplitude.events import SOURCE, TABLE
 from loader.catalog import connect_views
 from loader.hours import describe_hours, hours_between
 from loader.lake import Lake
-from loader.manifest import ManifestStore
+from loader.manifest import LOAD_LOG, ManifestStore
+from loader.pinned import PinnedLake
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.reader import LakeSnapshot
 
 
 def _views(lake: LakeResource) -> duckdb.DuckDBPyConnection:
     """The catalog's views over the newest snapshot; a remote lake's files via its filesystem."""
     root = Lake(lake.settings().lake_root)
-    return connect_views(amplitude_views(LakeSnapshot.newest(root)), root.duckdb_filesystem)
+    return connect_views(amplitude_views(PinnedLake.newest(root, [SOURCE])), root.duckdb_filesystem)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
@@ -88,10 +87,16 @@ def rows_match_manifests(lake: LakeResource) -> dg.AssetCheckResult:
 def no_gaps(lake: LakeResource) -> dg.AssetCheckResult:
     """Every hour between a project's first and last loaded hour has a manifest."""
     root = Lake(lake.settings().lake_root)
-    snapshot = CommitLog(root).latest()
+    pinned = PinnedLake.newest(root, [SOURCE])
     gaps: dict[str, str] = {}
-    for project, _ in snapshot.tables_named(SOURCE, TABLE):
-        store = ManifestStore(TableLayout(root, SOURCE, project, TABLE), snapshot)
+    for events in pinned.tables_named(SOURCE, TABLE):
+        project = events.project
+        layout = TableLayout(root, SOURCE, project, TABLE)
+        store = ManifestStore(
+            layout,
+            pinned.files(SOURCE, LOAD_LOG)
+            and [pinned.url(p) for p in pinned.table(layout.sibling(LOAD_LOG).key).files],
+        )
         loaded = store.loaded_hours()
         if loaded:
             missing = [h for h in hours_between(min(loaded), max(loaded)) if h not in loaded]

@@ -11,7 +11,7 @@ from loader.amplitude.config import LoaderSettings
 from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.hour_status import hour_figures, hour_statuses
 from loader.amplitude.runner import lake_projects
-from loader.amplitude.schema import FIELDS, LOADER_COLUMNS, SQL_TYPES
+from loader.amplitude.schema import FIELDS, LATER_COPY, LOADER_COLUMNS, SQL_TYPES
 from loader.amplitude.sync_report import SyncReport
 from loader.hours import hour_key
 from loader.lake import Lake
@@ -38,6 +38,7 @@ def events_table_metadata() -> dict[str, object]:
     columns += [
         dg.TableColumn(name, sql_type, description=text, constraints=dg.TableColumnConstraints())
         for name, sql_type, text in LOADER_COLUMNS
+        if name != LATER_COPY  # `events` leaves the later copies out, and their flag
     ]
     return {
         "dagster/column_schema": dg.TableSchema(columns=columns),

@@ -23,8 +23,9 @@ from loader.amplitude.events import SOURCE, TABLE
 from loader.catalog import catalog_lake, catalog_version
 from loader.hours import hour_from_key
 from loader.lake import Lake
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import Snapshot
+from loader.manifest import LOAD_LOG, ManifestStore
+from loader.pinned import PinnedLake
+from loader.snapshot.layout import TableLayout
 
 #: Reports per tick: a first tick over years of hours catches up over a few ticks.
 MAX_REPORTS = 5000
@@ -38,11 +39,11 @@ def _partition(hour_key: str, project: str, by_project: bool) -> str:
     return hour
 
 
-def loaded_partitions(snapshot: Snapshot, by_project: bool) -> dict[str, int]:
-    """The events partitions the snapshot lists as loaded, with their rows.
+def loaded_partitions(pinned: PinnedLake, by_project: bool) -> dict[str, int]:
+    """The events partitions the load logs list as loaded, with their rows.
 
     Args:
-        snapshot: The lake's snapshot.
+        pinned: The lake's tables, pinned.
         by_project: Whether the partitions are hours by project.
 
     Returns:
@@ -50,10 +51,12 @@ def loaded_partitions(snapshot: Snapshot, by_project: bool) -> dict[str, int]:
         sums their rows).
     """
     partitions: dict[str, int] = {}
-    for project, state in snapshot.tables_named(SOURCE, TABLE):
-        for hour_key, entry in state.hours.items():
-            key = _partition(hour_key, project, by_project)
-            partitions[key] = partitions.get(key, 0) + entry.rows
+    for events in pinned.tables_named(SOURCE, TABLE):
+        layout = TableLayout(pinned.lake, SOURCE, events.project, TABLE)
+        files = pinned.urls(pinned.table(layout.sibling(LOAD_LOG).key).files)
+        for hour_key, manifest in ManifestStore(layout, files).manifests().items():
+            key = _partition(hour_key, events.project, by_project)
+            partitions[key] = partitions.get(key, 0) + manifest.rows
     return partitions
 
 
@@ -78,7 +81,7 @@ def build_lake_state(location: Location) -> dg.SensorDefinition:
     def lake_state(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SkipReason:
         """Report what the lake holds and Dagster does not know."""
         settings = lake.settings()
-        snapshot = CommitLog(Lake(settings.lake_root)).latest()
+        snapshot = PinnedLake.newest(Lake(settings.lake_root), [SOURCE])
         valid = set(
             location.partitions.get_partition_keys(dynamic_partitions_store=context.instance)
         )
@@ -100,7 +103,7 @@ def build_lake_state(location: Location) -> dg.SensorDefinition:
             )
         tables = []
         for table, asset_key in names.snapshot_keys.items():
-            held = snapshot.tables_named(SOURCE, table)
+            held = [t for t in snapshot.tables_named(SOURCE, table) if t.files]
             if held and context.instance.get_latest_materialization_event(asset_key) is None:
                 context.instance.report_runless_asset_event(
                     dg.AssetMaterialization(

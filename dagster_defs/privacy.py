@@ -31,7 +31,7 @@ def _metadata(reports: list[DeletionSyncReport], retention_hours: float) -> dict
         "rows_removed": dg.MetadataValue.json(removed),
         "files_rewritten": sum(e.files for e in erasures),
         "snapshots": ", ".join(str(e.version) for e in erasures) or "none",
-        "files_vacuumed": sum(r.vacuum.removed for r in reports if r.vacuum),
+        "files_vacuumed": sum(len(r.vacuum.removed) for r in reports if r.vacuum),
         "erasure_retention_hours": retention_hours,
     }
 

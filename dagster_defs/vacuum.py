@@ -25,26 +25,25 @@ def build_vacuum(location: Location) -> tuple[dg.JobDefinition, dg.ScheduleDefin
         with library_logs(context):
             report = vacuum_lake(lake.settings())
         context.log.info(
-            "vacuum removed %d superseded and %d never-committed file(s), %d commit record(s)",
-            len(report.superseded),
-            len(report.uncommitted),
-            len(report.records),
+            "vacuum of %d Delta table(s) removed %d file(s) and %d log record(s)",
+            report.tables,
+            len(report.removed),
+            report.log_records,
         )
         return dg.Output(
             None,
             metadata={
-                "superseded_files": len(report.superseded),
-                "uncommitted_files": len(report.uncommitted),
-                "commit_records": len(report.records),
-                "megabytes_freed": round(report.bytes_freed / 1e6, 1),
-                "kept_snapshots": report.kept_summary(),
+                "tables": report.tables,
+                "removed_files": len(report.removed),
+                "log_records_removed": report.log_records,
+                "shortened_by_an_erasure": len(report.shortened),
                 "retention_hours": report.retention_hours,
             },
         )
 
     @dg.job(
         name=names.name("vacuum_job"),
-        description="Delete lake files that no snapshot younger than the retention references.",
+        description="Vacuum every Delta table of the lake with the retentions, and clean its log.",
     )
     def vacuum_job() -> None:
         """One vacuum of the lake."""

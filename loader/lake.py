@@ -1,24 +1,21 @@
-"""The lake: a folder (or any fsspec URL) of Parquet files and JSON manifests.
+"""The lake: a folder (or any fsspec URL) of Delta tables and the loader's own notes.
 
-This module knows how to write, list and lock files, not where they go (`loader.snapshot.layout`)
-nor which of them make up the lake (`loader.snapshot.log`). Writes are atomic per file: a local
-file is written beside its destination and renamed into place; an object store makes an object
-visible only when its upload completes. Table files are written once under new names; only the
-loader's own notes (`_state/`) are ever replaced.
+This module knows how to write, list and read files, not where they go (`loader.snapshot.layout`)
+nor which of them make up a table (its Delta log, `loader.delta`). Writes are atomic per file:
+a local file is written beside its destination and renamed into place; an object store makes an
+object visible only when its upload completes. Table files are written once under new names;
+only the loader's own notes (`_state/`) are ever replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,7 +245,7 @@ class Lake:
         return tempfile.gettempdir()
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        """Create a small file only if nothing exists at `path` (the commit's atomic step).
+        """Create a small file only if nothing exists at `path` (a key made once, by one writer).
 
         Args:
             path: Destination in the lake.
@@ -266,8 +263,8 @@ class Lake:
                 return False
             return True
         if not self.local:
-            # Other stores: look, then write. Two writers can both see nothing and both write,
-            # so such a lake needs its commits serialised by the orchestrator (see the README).
+            # Other stores: look, then write. Two writers can both see nothing and both write:
+            # the last one's file stays, and both read it back.
             if self.exists(path):
                 return False
             self.write_bytes(path, data)
@@ -306,40 +303,6 @@ class Lake:
             out.append(FileInfo(path, int(info.get("size") or 0), modified))
         return out
 
-    @contextlib.contextmanager
-    def lock(self, path: str) -> Iterator[None]:
-        """Hold an exclusive lock, across processes on this machine; re-entrant in a process.
-
-        On a remote lake there is no portable lock: commits rely on the conditional create of
-        their record (`create_exclusive`) on S3, and on the orchestrator elsewhere.
-
-        Args:
-            path: The lock file's path in the lake.
-
-        Yields:
-            While the lock is held.
-        """
-        if not self.local:
-            log.debug("no file lock on %s; commits rely on a conditional create", self.protocol)
-            yield
-            return
-        with _LOCKS_GUARD:
-            held = _LOCKS.setdefault(path, _HeldLock())
-        with held.mutex:  # threads of this process queue here; flock is per open file
-            if held.depth == 0:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                held.handle = Path(path).open("a+")  # noqa: SIM115 (held across the yield)
-                fcntl.flock(held.handle, fcntl.LOCK_EX)
-            held.depth += 1
-            try:
-                yield
-            finally:
-                held.depth -= 1
-                if held.depth == 0 and held.handle is not None:
-                    fcntl.flock(held.handle, fcntl.LOCK_UN)
-                    held.handle.close()
-                    held.handle = None
-
 
 @dataclass(frozen=True)
 class FileInfo:
@@ -354,19 +317,6 @@ class FileInfo:
     path: str
     size: int
     modified: datetime | None
-
-
-class _HeldLock:
-    """One lock file as held by this process: the open handle and how deep it is held."""
-
-    def __init__(self) -> None:
-        self.mutex = threading.RLock()
-        self.depth = 0
-        self.handle: Any = None
-
-
-_LOCKS: dict[str, _HeldLock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 def _sweep_scratch(base: Path) -> None:

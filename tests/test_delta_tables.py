@@ -18,7 +18,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from loader.delta.commit import Change, commit
 from loader.delta.files import add_file, removal
-from loader.delta.maintenance import compact, removed_file_retention, vacuum
+from loader.delta.maintenance import compact, kept_versions, readable_since, vacuum
 from loader.delta.tables import DeltaTables, TableSpec, check_file_list_readable
 from loader.errors import LoaderError
 from loader.lake import Lake
@@ -146,7 +146,7 @@ def test_the_log_holds_statistics_of_the_chosen_columns_only(
         pl.col("event_time") == moment
     )
     assert found.collect().height == 3
-    assert compact(table, {"upload_date": "2024-03-01"}, "compact a day") == 3
+    assert compact(table, {"upload_date": "2024-03-01"}, "compact a day", SPEC) == 3
     assert _uuids(tables) == ["a", "b", "c"]
     table = tables.open(KEY)
     assert table is not None
@@ -209,11 +209,16 @@ def test_an_erasure_shortens_the_retention_of_what_it_removed(tmp_path: Path) ->
         lambda _: _put(tables, tmp_path, ["a"], moment),
         log_retention=RETAIN,
     )
-    table = tables.open(KEY)
-    assert table is not None
     now = datetime.now(UTC)
     week, day = timedelta(days=7), timedelta(days=1)
-    assert removed_file_retention(table, week, day, now + 2 * day) == week  # no erasure yet
+
+    def history() -> list[dict[str, object]]:
+        table = tables.open(KEY)
+        assert table is not None
+        return table.history()
+
+    later = now + 2 * day
+    assert readable_since(history(), week, day, later) == later - week  # no erasure yet
     commit(
         tables,
         KEY,
@@ -223,11 +228,12 @@ def test_an_erasure_shortens_the_retention_of_what_it_removed(tmp_path: Path) ->
         log_retention=RETAIN,
         erasure=True,
     )
-    table = tables.open(KEY)
-    assert table is not None
-    assert removed_file_retention(table, week, day, now) == week  # not due yet
-    later = removed_file_retention(table, week, day, now + 2 * day)
-    assert 2 * day - timedelta(minutes=5) < later <= 2 * day + timedelta(minutes=5)
+    assert readable_since(history(), week, day, now) == now - week  # not due yet
+    erased_at = readable_since(history(), week, day, later)
+    assert abs(erased_at - now) < timedelta(minutes=5)  # due: nothing before it stays
+    # The versions kept from then on: the erasure's, not the one before it.
+    assert kept_versions(history(), erased_at) == [1]
+    assert kept_versions(history(), erased_at - timedelta(minutes=10)) == [0, 1]
 
 
 def test_a_table_another_engine_gave_deletion_vectors_is_refused(tmp_path: Path) -> None:

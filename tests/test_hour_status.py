@@ -1,39 +1,30 @@
-"""Each hour's status takes its rejects from the snapshot, or from its manifest in older records."""
+"""Each hour's status: loaded or empty from the load log, with its rejects; failed ones too."""
 
 from __future__ import annotations
 
-import json
-import shutil
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from loader.amplitude.hour_status import hour_statuses
 from loader.amplitude.runner import sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
-from loader.lake import Lake
-from loader.snapshot.log import CommitLog, record_name
 from tests.conftest import NOW, START, config_for, settings_in
+from tests.lake_tables import loaded_hours
 
 
-def test_a_snapshot_recorded_before_hours_kept_their_rejects_still_shows_them(
-    tmp_path: Path,
-) -> None:
+def test_hour_statuses_take_rows_and_rejects_from_the_load_log(tmp_path: Path) -> None:
     synthetic = SyntheticProject(events_per_hour=30, part_events=20)  # repeats a uuid at 17:00
     settings = settings_in(tmp_path / "new")
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
         project = config_for(synthetic, emulator)
         sync_projects([project], settings, end=START + timedelta(hours=20), now=NOW)
-    now = hour_statuses(project, settings, now=NOW)
-    assert sum(h.rejects for h in now) > 0
-    # The same lake, its newest record as the previous version wrote it: no `rejected`.
-    old = replace(settings, lake_root=str(tmp_path / "old"))
-    shutil.copytree(settings.lake_root, old.lake_root)
-    log = CommitLog(Lake(old.lake_root))
-    path = Path(log.folder) / record_name(log.versions()[-1])
-    record = json.loads(path.read_text())
-    for table in record["tables"].values():
-        for entry in table.get("hours", {}).values():
-            entry.pop("rejected", None)
-    path.write_text(json.dumps(record))
-    assert hour_statuses(project, old, now=NOW) == now
+    statuses = hour_statuses(project, settings, now=NOW)
+    manifests = loaded_hours(settings.lake_root)
+    loaded = [s for s in statuses if s.state in ("loaded", "empty")]
+    assert len(loaded) == 21 == len(manifests)
+    for status in loaded:
+        manifest = manifests[f"{status.hour:%Y-%m-%dT%H}"]
+        assert (status.rows, status.rejects) == (manifest.rows, manifest.rejects)
+        assert status.state == ("loaded" if manifest.rows else "empty")
+    assert sum(s.rejects for s in statuses) > 0
+    assert {s.state for s in statuses if s.hour > START + timedelta(hours=20)} == {"missing"}

@@ -1,60 +1,62 @@
-"""A lake written by the version before the commit log is adopted on its first run."""
+"""A lake the version before Delta wrote is converted on its first open, downloading nothing."""
 
 from __future__ import annotations
 
-import json
-import shutil
-from datetime import date, timedelta
+import os
+import signal
+from datetime import timedelta
 from pathlib import Path
+
+import polars as pl
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.runner import project_status, sync_projects
 from loader.amplitude.snapshot_runner import snapshot_project
-from loader.day_files import DayFiles
 from loader.emulator import EmulatorServer, SyntheticProject
-from loader.lake import Lake
-from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
 from tests.conftest import LAST, NOW, START, count
+from tests.legacy_lake import write_legacy_lake
+from tests.loader_process import run_loader
 from tests.truth import raw_rows, truth
 
-KEY = "amplitude/project=100001/events"
+
+def _legacy(tmp_path: Path, settings: LoaderSettings, name: str) -> LoaderSettings:
+    """The loaded lake of `settings`, laid out by the previous version at `tmp_path/name`."""
+    old = tmp_path / name
+    write_legacy_lake(Path(settings.lake_root), old / "lake", {"2024-03-01"})
+    return LoaderSettings(
+        lake_root=str(old / "lake"),
+        catalog_path=str(old / "catalog.duckdb"),
+        start=START,
+        retry=settings.retry,
+    )
 
 
-def _legacy_lake(new: Path, old: Path, scratch: Path) -> None:
-    """Lay out a loaded lake as the previous version did: fixed paths, a manifest per hour."""
-    lake = Lake(new)
-    snapshot = CommitLog(lake).latest()
-    project = old / "amplitude" / "project=100001"
-
-    def copy(relative: str, to: Path) -> None:
-        to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(new / relative, to)
-
-    events = snapshot.table(KEY)
-    for key, entry in events.hours.items():
-        day, hour = key.split("T")
-        copy(entry.manifest, project / "_manifests/events" / f"{key}.json")
-        if entry.data:
-            copy(entry.data, project / f"events/upload_date={day}/hour={hour}/data.parquet")
-        if entry.rejects:
-            copy(entry.rejects, project / "_rejects/events" / f"{key}.jsonl.gz")
-    builder = DayFiles(TableLayout(lake, "amplitude", "100001", "events"), scratch)
-    for day in sorted({date.fromisoformat(k[:10]) for k in events.hours}):  # each had a copy
-        path, _ = builder.build(day, events.hour_files(day))
-        copy(path, project / f"events_by_day/upload_date={day}/data.parquet")
-    assert events.index
-    copy(events.index, project / "_state/events/duplicates.parquet")
-    (project / "_state/events/schema_version=1").touch()
-    for state in snapshot.tables.values():
-        for relative in state.files:
-            legacy = relative.rsplit("/", 1)[0] + "/data.parquet"
-            if "/_snapshots/" in relative:
-                legacy = relative.rsplit("-", 1)[0] + ".json"
-            copy(relative, old / legacy)
+def _assert_converted(
+    legacy: LoaderSettings, synthetic: SyntheticProject, project: ProjectConfig, later: set[str]
+) -> None:
+    lake = Path(legacy.lake_root)
+    assert not list((lake / "_commits").glob("*.json"))
+    assert (lake / "_converted.json").exists()
+    assert count(legacy, "SELECT count(*) FROM amplitude.events") == len(
+        truth(synthetic, START, LAST)
+    )
+    assert count(legacy, "SELECT count(*) FROM amplitude.events_all") == raw_rows(
+        synthetic, START, LAST
+    )
+    # The old duplicate index became the flags, which another engine reads from the table.
+    events = pl.read_delta(str(lake / "amplitude/project_100001/events"))
+    assert set(events.filter(pl.col("later_copy"))["uuid"]) == later
+    assert events.filter(~pl.col("later_copy"))["uuid"].n_unique() == len(
+        truth(synthetic, START, LAST)
+    )
+    assert count(legacy, "SELECT count(*) FROM amplitude.event_types_current") > 0
+    assert count(legacy, "SELECT count(*) FROM amplitude.taxonomy_event_types_current") > 0
+    assert count(legacy, "SELECT count(*) FROM amplitude.snapshot_log") > 0
+    status = project_status(project, legacy, now=NOW)
+    assert status.hours_loaded == 72 and status.gaps == []
 
 
-def test_a_lake_of_the_previous_version_is_adopted_and_its_interrupted_hour_loaded_again(
+def test_a_lake_of_the_previous_version_is_converted_on_its_first_open_downloading_nothing(
     tmp_path: Path,
     emulator: EmulatorServer,
     synthetic: SyntheticProject,
@@ -63,37 +65,46 @@ def test_a_lake_of_the_previous_version_is_adopted_and_its_interrupted_hour_load
 ) -> None:
     sync_projects([project], settings, now=NOW)
     snapshot_project(project, settings, ("events-list", "taxonomy"), now=NOW)
-    old = tmp_path / "old"
-    _legacy_lake(Path(settings.lake_root), old / "lake", tmp_path)
-    interrupted = START + timedelta(hours=30)
-    state = old / "lake/amplitude/project=100001/_state/events"
-    (state / "publishing.json").write_text(json.dumps([interrupted.isoformat()]))
-    legacy = LoaderSettings(
-        lake_root=str(old / "lake"),
-        catalog_path=str(old / "catalog.duckdb"),
-        start=START,
-        retry=settings.retry,
+    later = set(
+        pl.read_delta(str(Path(settings.lake_root) / "amplitude/project_100001/events")).filter(
+            pl.col("later_copy")
+        )["uuid"]
     )
+    assert later, "no later copy: the flags prove nothing"
+    legacy = _legacy(tmp_path, settings, "old")
     requests = len(emulator.export_requests())
 
     reports = sync_projects([project], legacy, now=NOW)
 
-    # Only the hour a publish was interrupted in is exported again.
-    assert len(emulator.export_requests()) == requests + 1
-    assert reports[0].published == [interrupted]
-    commits = CommitLog(Lake(legacy.lake_root))
-    first = commits.read(1)
-    assert first.operation == "adopt the lake written by an earlier version"
-    assert len(first.table(KEY).hours) == 71
-    assert sorted(first.table(KEY).days) == ["2024-03-01", "2024-03-03"]  # day 2 was touched
-    assert count(legacy, "SELECT count(*) FROM amplitude.events") == len(
-        truth(synthetic, START, LAST)
+    assert len(emulator.export_requests()) == requests  # nothing downloaded again
+    assert reports[0].published == []
+    _assert_converted(legacy, synthetic, project, later)
+
+
+def test_a_sigkill_during_the_conversion_leaves_a_lake_the_next_run_converts(
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    synthetic: SyntheticProject,
+    project: ProjectConfig,
+    settings: LoaderSettings,
+) -> None:
+    sync_projects([project], settings, now=NOW)
+    snapshot_project(project, settings, ("events-list", "taxonomy"), now=NOW)
+    later = set(
+        pl.read_delta(str(Path(settings.lake_root) / "amplitude/project_100001/events")).filter(
+            pl.col("later_copy")
+        )["uuid"]
     )
-    assert count(legacy, "SELECT count(*) FROM amplitude.events_all") == raw_rows(
-        synthetic, START, LAST
-    )
-    assert count(legacy, "SELECT count(*) FROM amplitude.event_types_current") > 0
-    assert count(legacy, "SELECT count(*) FROM amplitude.taxonomy_event_types_current") > 0
-    assert sorted(p.name for p in state.iterdir()) == ["last_run.json"]  # old notes removed
-    status = project_status(project, legacy, now=NOW)
-    assert status.hours_loaded == 72 and status.gaps == []
+    legacy = _legacy(tmp_path, settings, "old")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    status = ["status", "--lake", legacy.lake_root, "--catalog", legacy.catalog_path]
+    status += ["--project-id", "100001", "--default-start", f"{START:%Y-%m-%d}"]
+    for point in ("convert.before_table:3", "convert.before_dropping_records:1"):
+        killed = run_loader(status, {**env, "LOADER_CRASH_AT": point}, tmp_path / "out")
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert list((Path(legacy.lake_root) / "_commits").glob("*.json"))  # not converted yet
+    done = run_loader(status, env, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert "72" in done.stdout, done.stdout
+    sync_projects([project], legacy, end=LAST - timedelta(hours=1), now=NOW)
+    _assert_converted(legacy, synthetic, project, later)

@@ -66,9 +66,9 @@ def test_a_uuid_repeated_within_an_hour_keeps_its_first_copy_and_is_recorded(
         f"SELECT uuid, event_type FROM read_parquet('{staged.data_file}') ORDER BY uuid"
     ).fetchall()
     assert rows == [("u-1", "x"), ("u-2", "x")]
-    with gzip.open(staged.rejects_file, "rt") as lines:
-        [reject] = [json.loads(line) for line in lines]
+    [reject] = pq.read_table(staged.rejects_file).to_pylist()
     assert reject["reason"] == DUPLICATE_REASON and reject["line"] == "u-1"
+    assert reject["upload_hour"] == HOUR and reject["loaded"]
 
 
 def test_members_outside_the_window_are_ignored_and_empty_hours_are_staged(

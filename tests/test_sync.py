@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import EventsLoader
@@ -20,10 +22,9 @@ from loader.amplitude.runner import (
 from loader.amplitude.snapshot_runner import snapshot_project
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hours_between
-from loader.lake import Lake
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import with_hours
+from loader.manifest import ManifestStore
 from tests.conftest import LAST, NOW, START, Loaded, catalog_rows, config_for, count
+from tests.lake_tables import delta_table, layout
 from tests.truth import comparable, raw_rows, truth
 
 
@@ -154,10 +155,16 @@ def test_empty_hours_are_recorded_with_zero_rows(loaded: Loaded) -> None:
         assert logged[hour.replace(tzinfo=None)] == 0
 
 
-def test_rows_are_sorted_by_event_time_within_each_file(loaded: Loaded) -> None:
-    files = sorted(Path(loaded.settings.lake_root).glob("amplitude/*/events/*/*/part-*.parquet"))
-    assert len(files) > 60
-    for file in files[:10]:
+def test_rows_are_sorted_by_event_time_within_each_hour_file(loaded: Loaded) -> None:
+    actions = pa.table(delta_table(loaded.settings.lake_root).get_add_actions(flatten=True))
+    hour_files = [
+        row["path"]
+        for row in actions.to_pylist()
+        if row["min.upload_hour"] == row["max.upload_hour"]
+    ]
+    assert len(hour_files) > 30
+    events = Path(loaded.settings.lake_root) / "amplitude/project_100001/events"
+    for file in [events / p for p in hour_files[:10]]:
         times = [
             r[0]
             for r in duckdb.execute(
@@ -232,7 +239,7 @@ def test_a_file_url_lake_works_like_a_folder(
         retry=FAST_RETRY,
     )
     sync_projects([project], settings, now=NOW)
-    assert (tmp_path / "lake" / "amplitude" / "project=100001" / "_manifests").is_dir()
+    assert (tmp_path / "lake" / "amplitude" / "project_100001" / "load_log" / "_delta_log").is_dir()
     assert count(settings, "SELECT count(*) FROM amplitude.events") == len(
         truth(synthetic, LAST - timedelta(hours=5), LAST)
     )
@@ -264,12 +271,13 @@ def test_a_recheck_replaces_only_the_hours_whose_content_changed(
     )
 
 
-def test_events_starts_filtering_when_the_first_later_copy_is_indexed(
+def test_a_plain_filter_on_the_events_table_alone_gives_each_uuid_once(
     emulator: EmulatorServer,
     synthetic: SyntheticProject,
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
+    """Any engine: one version of one table, `WHERE NOT later_copy`, and nothing else."""
     first_again = min(
         h
         for h in hours_between(START, LAST)
@@ -278,23 +286,17 @@ def test_events_starts_filtering_when_the_first_later_copy_is_indexed(
     sync_projects([project], settings, end=first_again - timedelta(hours=1), now=NOW)
     plain = "SELECT count(*) FROM amplitude.events"
     assert count(settings, plain) == count(settings, "SELECT count(*) FROM amplitude.events_all")
-    assert "duplicates" not in _events_definition(settings)  # no anti-join for nothing
 
     sync_projects([project], settings, now=NOW)
-    assert "duplicates" in _events_definition(settings)
     expected = truth(synthetic, START, LAST)
+    uri = str(Path(settings.lake_root) / "amplitude/project_100001/events")
+    read = pl.scan_delta(uri).filter(~pl.col("later_copy")).select("uuid", "upload_hour").collect()
+    assert read.height == len(expected) == read["uuid"].n_unique()
+    assert {u: h.replace(tzinfo=None) for u, h in read.iter_rows()} == {
+        u: r["upload_hour"] for u, r in expected.items()
+    }
     rows = catalog_rows(settings)
     assert len(rows) == len(expected) and {r["uuid"] for r in rows} == expected.keys()
-
-
-def _events_definition(settings: LoaderSettings) -> str:
-    with duckdb.connect(settings.catalog_path, read_only=True) as con:
-        row = con.execute(
-            "SELECT sql FROM duckdb_views()"
-            " WHERE schema_name = 'amplitude' AND view_name = 'events'"
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def test_union_by_name_only_while_two_schema_versions_are_live(
@@ -302,8 +304,6 @@ def test_union_by_name_only_while_two_schema_versions_are_live(
 ) -> None:
     sync_projects([project], settings, end=START + timedelta(hours=5), now=NOW)
     events_all = "SELECT sql FROM duckdb_views() WHERE view_name = 'events_all'"
-    commits = CommitLog(Lake(settings.lake_root))
-    key = "amplitude/project=100001/events"
 
     def union_by_name() -> bool:
         with duckdb.connect(settings.catalog_path, read_only=True) as con:
@@ -312,21 +312,17 @@ def test_union_by_name_only_while_two_schema_versions_are_live(
         return "union_by_name = true" in str(row[0])
 
     assert not union_by_name()  # one schema: no footer scan before every query
-    newer = {  # an hour written by a newer loader, with another column set
-        k: dataclasses.replace(e, schema_version=2)
-        for k, e in commits.latest().table(key).hours.items()
-        if e.data and k.endswith("T03")
-    }
-    commits.commit("a newer loader", lambda base: {key: with_hours(base.table(key), newer)})
+    store = ManifestStore(layout(settings.lake_root))
+    hour = START + timedelta(hours=3)
+    newer = dataclasses.replace(store.manifests()[f"{hour:%Y-%m-%dT%H}"], schema_version=99)
+    newer.loaded_at = datetime.now(UTC).isoformat()  # an hour a newer loader wrote
+    scratch = Path(settings.lake_root).parent / "scratch"
+    scratch.mkdir(exist_ok=True)
+    store.append([newer], scratch, log_retention=timedelta(days=1))
     refresh_catalog(settings)
     assert union_by_name()
     sync_projects(  # this version reloads that hour: one schema again
-        [project],
-        settings,
-        start=START + timedelta(hours=3),
-        end=START + timedelta(hours=3),
-        reload=True,
-        now=NOW,
+        [project], settings, start=hour, end=hour, reload=True, now=NOW
     )
     assert not union_by_name()
 

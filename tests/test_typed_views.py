@@ -14,7 +14,7 @@ from loader.amplitude.taxonomy import TABLES
 from loader.amplitude.typed_views import sql_name, typed_event_views
 from loader.emulator import EmulatorServer
 from loader.lake import Lake
-from loader.snapshot.reader import LakeSnapshot
+from loader.pinned import PinnedLake
 from loader.snapshot_tables import SnapshotWriter
 from tests.conftest import NOW
 
@@ -53,7 +53,7 @@ def test_names_are_sql_safe_and_collision_free(settings: LoaderSettings) -> None
             {"event_type": "Order", "event_property": 'it\'s "quoted"/~', "type": "number"},
         ],
     )
-    views = {v.name: v for v in typed_event_views(LakeSnapshot.newest(Lake(settings.lake_root)))}
+    views = {v.name: v for v in typed_event_views(PinnedLake.newest(Lake(settings.lake_root)))}
     assert sorted(views) == ["order", "sign_up", "sign_up_2"]
     assert "'Sign Up'" in views["sign_up"].sql and "'sign-up'" in views["sign_up_2"].sql
     refresh_catalog(settings)  # the views are valid SQL, even for a reserved word and odd keys
@@ -78,7 +78,7 @@ def test_no_taxonomy_no_typed_views_and_a_new_plan_rebuilds_them(
     emulator: EmulatorServer, project: ProjectConfig, settings: LoaderSettings
 ) -> None:
     sync_projects([project], settings, now=NOW)
-    assert typed_event_views(LakeSnapshot.newest(Lake(settings.lake_root))) == []
+    assert typed_event_views(PinnedLake.newest(Lake(settings.lake_root))) == []
     with duckdb.connect(settings.catalog_path, read_only=True) as con:
         schemas = {r[0] for r in con.execute("SELECT schema_name FROM duckdb_views()").fetchall()}
     assert "amplitude_events" not in schemas and "amplitude_fivetran" in schemas

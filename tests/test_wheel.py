@@ -162,4 +162,4 @@ def test_the_wheel_is_a_command_line_without_dagster_and_a_code_location_with_it
         "eu_amplitude_events_job" in facts["jobs"] and "eu_amplitude_lake_state" in facts["sensors"]
     )
     lake = elsewhere / "lake" / "amplitude"
-    assert {p.name for p in lake.iterdir()} == {"project=222"}
+    assert {p.name for p in lake.iterdir()} == {"project_222"}

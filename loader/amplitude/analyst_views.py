@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from loader.amplitude.typed_views import typed_event_views
 from loader.catalog import View
-from loader.snapshot.reader import LakeSnapshot
+from loader.pinned import PinnedLake
 from loader.sqlfiles import read_sql
 
 FIVETRAN_SCHEMA = "amplitude_fivetran"
@@ -36,7 +36,7 @@ def _view(schema: str, name: str, folder: str) -> View:
     return View(schema, name, sql, "\n".join(header).strip())
 
 
-def analyst_views(pinned: LakeSnapshot) -> list[View]:
+def analyst_views(pinned: PinnedLake) -> list[View]:
     """Return the views built on `amplitude.events` for analysts and dbt packages.
 
     Sessions, active users, experiment exposures, property long form, the Fivetran-compatible

@@ -1,4 +1,4 @@
-"""The Amplitude views of the DuckDB catalog, over one snapshot of the lake.
+"""The Amplitude views of the DuckDB catalog, over one pinned version of each table.
 
 Every view lists the files of its snapshot explicitly (never a glob), so a session that opened
 the catalog keeps one consistent state of the lake however many commits follow. A kind of file
@@ -16,10 +16,11 @@ from loader.amplitude.experiment.snapshot import ASSIGNMENTS_SCHEMA, FLAGS_SCHEM
 from loader.amplitude.privacy.views import privacy_views
 from loader.amplitude.schema import column_types
 from loader.amplitude.taxonomy import TABLES
-from loader.amplitude.view_sql import empty, history, snapshot_files
-from loader.catalog import View, quote_list, quote_literal
+from loader.amplitude.view_sql import as_viewed, empty, history, snapshot_files
+from loader.catalog import View, lake_session, quote_list, quote_literal
+from loader.manifest import LOAD_LOG
+from loader.pinned import PinnedLake
 from loader.snapshot.layout import SNAPSHOT_LOG
-from loader.snapshot.reader import LakeSnapshot
 from loader.sqlfiles import read_sql
 
 SCHEMA = "amplitude"
@@ -55,7 +56,7 @@ SNAPSHOT_TABLES: dict[str, tuple[pa.Schema, str]] = {
 }
 
 
-def snapshot_views(pinned: LakeSnapshot) -> list[View]:
+def snapshot_views(pinned: PinnedLake) -> list[View]:
     """Views of the snapshot tables: every snapshot, and the current state.
 
     `<table>` holds every snapshot (history); `<table>_current` the latest snapshot of each
@@ -89,23 +90,20 @@ def snapshot_views(pinned: LakeSnapshot) -> list[View]:
             described = f"The latest snapshot of {table.replace('_', ' ')}."
         views.append(View(SCHEMA, f"{table}_current", current, described))
     records = snapshot_files(pinned, SNAPSHOT_LOG)
+    log_columns = [
+        ("project_id", "BIGINT"),
+        ("kind", "VARCHAR"),
+        ("snapshot_at", "TIMESTAMP"),
+        ("report", "JSON"),
+        ("rows", "BIGINT"),
+        ("api_version", "INTEGER"),
+    ]
     snapshot_log = (
-        "SELECT project_id, kind, replace(snapshot_at, '+00:00', '')::TIMESTAMP AS snapshot_at,"
-        " report, rows, api_version"
-        f" FROM read_json({quote_list(records)}, format = 'auto',"
-        " columns = {project_id: 'BIGINT', kind: 'VARCHAR', snapshot_at: 'VARCHAR',"
-        " report: 'JSON', rows: 'BIGINT', api_version: 'INTEGER'})"
+        f"SELECT project_id, kind, make_timestamp(epoch_us(snapshot_at)) AS snapshot_at,"
+        " report::JSON AS report, rows, api_version"
+        f" FROM read_parquet({quote_list(records)}, hive_partitioning = false)"
         if records
-        else empty(
-            [
-                ("project_id", "BIGINT"),
-                ("kind", "VARCHAR"),
-                ("snapshot_at", "TIMESTAMP"),
-                ("report", "JSON"),
-                ("rows", "BIGINT"),
-                ("api_version", "INTEGER"),
-            ]
-        )
+        else empty(log_columns)
     )
     views.append(
         View(
@@ -118,97 +116,110 @@ def snapshot_views(pinned: LakeSnapshot) -> list[View]:
     return views
 
 
-def amplitude_views(pinned: LakeSnapshot) -> list[View]:
-    """Return the catalog views over one snapshot of an Amplitude lake.
+def _over_files(template: str, files: list[str], columns: list[tuple[str, str]]) -> str:
+    """A view's SQL over some files of a table (an empty SELECT of its columns before any)."""
+    if not files:
+        return empty(columns)
+    return _template(template, columns=as_viewed(columns), files=quote_list(files))
+
+
+def _schema_versions(pinned: PinnedLake, load_files: list[str]) -> set[int]:
+    """The schema versions of the events hours with rows, as the load logs record them."""
+    if not load_files:
+        return set()
+    with lake_session(pinned.lake.duckdb_filesystem) as con:
+        found = con.execute(
+            "SELECT DISTINCT schema_version FROM ("
+            f" SELECT schema_version, rows FROM read_parquet({quote_list(load_files)},"
+            " hive_partitioning = false, union_by_name = true)"
+            f" WHERE table_name = '{TABLE}'"
+            " QUALIFY row_number() OVER (PARTITION BY project_id, upload_hour"
+            " ORDER BY loaded_at DESC) = 1"
+            ") WHERE rows > 0"
+        ).fetchall()
+    return {int(v) for (v,) in found}
+
+
+def amplitude_views(pinned: PinnedLake) -> list[View]:
+    """Return the catalog views over one pinned version of each table of an Amplitude lake.
 
     Args:
-        pinned: The snapshot.
+        pinned: The pinned lake.
 
     Returns:
         `events_all`, `events`, `load_log`, `rejects`, `lake_snapshot` and the snapshot tables
         in schema `amplitude`, then the analyst and compatibility views built on them.
     """
-    tables = [state for _, state in pinned.snapshot.tables_named(SOURCE, TABLE)]
-    # Compacted days' files, and the hour files of the days not compacted yet.
-    events_files = pinned.urls(p for state in tables for p in state.read_files())
-    indexes = pinned.urls(s.index for s in tables if s.index and s.index_rows)
-    manifests = pinned.urls(e.manifest for s in tables for _, e in sorted(s.hours.items()))
-    rejects_files = pinned.urls(
-        e.rejects for s in tables for _, e in sorted(s.hours.items()) if e.rejects
-    )
-    quarantined = pinned.urls(f for s in tables for _, f in sorted(s.quarantine.items()))
-    # union_by_name makes every query read every footer first: only while two schema
-    # versions are live, so that a column added by a newer loader never breaks older files.
-    versions = set().union(*(s.schema_versions() for s in tables))
+    events_files = pinned.files(SOURCE, TABLE)
+    columns = list(column_types().items())
+    load_files = pinned.files(SOURCE, LOAD_LOG)
+    # union_by_name makes every query read every footer first: only while two schema versions
+    # are live, so that a column added by a newer loader never breaks older files.
+    versions = _schema_versions(pinned, load_files)
     events_all = (
         _template(
             "events_all",
+            columns=as_viewed(columns),
             events_files=quote_list(events_files),
             union_by_name="true" if len(versions) > 1 else "false",
         )
         if events_files
-        else empty(list(column_types().items()))
+        else empty(columns)
     )
-    # The snapshot's own index: without a later copy in it, the anti-join would read every
-    # uuid for nothing, and this catalog never reads any other snapshot's files.
-    events = (
-        _template("events", duplicates_files=quote_list(indexes))
-        if indexes
-        else "SELECT * FROM amplitude.events_all"
-    )
-    load_log = (
-        _template("load_log", manifest_files=quote_list(manifests))
-        if manifests
-        else empty(
-            [
-                ("project_id", "BIGINT"),
-                ("table_name", "VARCHAR"),
-                ("upload_hour", "TIMESTAMP"),
-                ("rows", "BIGINT"),
-                ("lines_read", "BIGINT"),
-                ("rejects", "BIGINT"),
-                ("bytes_downloaded", "BIGINT"),
-                ("bytes_json", "BIGINT"),
-                ("bytes_parquet", "BIGINT"),
-                ("request_id", "VARCHAR"),
-                ("request_first_hour", "TIMESTAMP"),
-                ("request_last_hour", "TIMESTAMP"),
-                ("zip_sha256", "VARCHAR"),
-                ("content_sha256", "VARCHAR"),
-                ("schema_version", "INTEGER"),
-                ("loader_version", "VARCHAR"),
-                ("loaded_at", "TIMESTAMP"),
-                ("seconds", "JSON"),
-                ("extra", "JSON"),
-            ]
-        )
-    )
-    # Rejects of loaded hours, and of hours that failed (too many rejects) and stay unloaded.
-    rejects = " UNION ALL ".join(
-        f"SELECT *, {loaded} AS loaded FROM ("
-        + _template("rejects", rejects_files=quote_list(files))
-        + ")"
-        for files, loaded in ((rejects_files, "true"), (quarantined, "false"))
-        if files
-    ) or empty(
-        [
-            ("project_id", "BIGINT"),
-            ("upload_hour", "TIMESTAMP"),
-            ("member", "VARCHAR"),
-            ("line_no", "BIGINT"),
-            ("reason", "VARCHAR"),
-            ("line", "VARCHAR"),
-            ("loaded", "BOOLEAN"),
-        ]
-    )
-    snapshot = pinned.snapshot
-    committed = snapshot.committed
+    load_columns = [
+        ("project_id", "BIGINT"),
+        ("table_name", "VARCHAR"),
+        ("upload_hour", "TIMESTAMP"),
+        ("rows", "BIGINT"),
+        ("lines_read", "BIGINT"),
+        ("rejects", "BIGINT"),
+        ("bytes_downloaded", "BIGINT"),
+        ("bytes_json", "BIGINT"),
+        ("bytes_parquet", "BIGINT"),
+        ("request_id", "VARCHAR"),
+        ("request_first_hour", "TIMESTAMP"),
+        ("request_last_hour", "TIMESTAMP"),
+        ("zip_sha256", "VARCHAR"),
+        ("content_sha256", "VARCHAR"),
+        ("schema_version", "INTEGER"),
+        ("loader_version", "VARCHAR"),
+        ("loaded_at", "TIMESTAMP"),
+        ("seconds", "JSON"),
+        ("extra", "JSON"),
+    ]
+    load_log = _over_files("load_log", load_files, load_columns)
+    rejects_files = pinned.files(SOURCE, f"{TABLE}_rejects")
+    reject_columns = [
+        ("project_id", "BIGINT"),
+        ("upload_hour", "TIMESTAMP"),
+        ("member", "VARCHAR"),
+        ("line_no", "BIGINT"),
+        ("reason", "VARCHAR"),
+        ("line", "VARCHAR"),
+        ("loaded", "BOOLEAN"),
+    ]
+    rejects = _over_files("rejects", rejects_files, reject_columns)
+    pinned_versions = [
+        f"({quote_literal(t.name)}, {t.project}::BIGINT, {t.version}::BIGINT,"
+        f" TIMESTAMP '{t.committed_at:%Y-%m-%d %H:%M:%S.%f}', {quote_literal(t.operation)})"
+        for t in pinned.tables.values()
+        if t.committed_at is not None
+    ]
+    snapshot_columns = [
+        ("table_name", "VARCHAR"),
+        ("project_id", "BIGINT"),
+        ("version", "BIGINT"),
+        ("committed_at", "TIMESTAMP"),
+        ("operation", "VARCHAR"),
+    ]
     lake_snapshot = (
-        f"SELECT {snapshot.version}::BIGINT AS version,"
-        f" TIMESTAMP '{committed:%Y-%m-%d %H:%M:%S.%f}' AS committed_at,"
-        f" {quote_literal(snapshot.operation)} AS operation"
-        if committed
-        else empty([("version", "BIGINT"), ("committed_at", "TIMESTAMP"), ("operation", "VARCHAR")])
+        "SELECT * FROM (VALUES "
+        + ", ".join(pinned_versions)
+        + ") AS v("
+        + ", ".join(name for name, _ in snapshot_columns)
+        + ")"
+        if pinned_versions
+        else empty(snapshot_columns)
     )
     return [
         *snapshot_views(pinned),
@@ -217,12 +228,12 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
             SCHEMA,
             "events_all",
             events_all,
-            "Every exported row, later copies of re-exported uuids included.",
+            "Every exported row, later copies of re-exported uuids included (`later_copy`).",
         ),
         View(
             SCHEMA,
             "events",
-            events,
+            "SELECT * EXCLUDE (later_copy) FROM amplitude.events_all WHERE NOT later_copy",
             "One row per uuid and project: the earliest upload hour's copy. Timestamps are UTC.",
         ),
         View(SCHEMA, "load_log", load_log, "One row per loaded hour: the loader's manifests."),
@@ -237,8 +248,8 @@ def amplitude_views(pinned: LakeSnapshot) -> list[View]:
             SCHEMA,
             "lake_snapshot",
             lake_snapshot,
-            "The snapshot of the lake this catalog reads: its version, when it was committed"
-            " (UTC) and what the commit did. A session keeps it until it reconnects.",
+            "The Delta version of each table this catalog reads: when it was committed (UTC)"
+            " and what the commit did. A session keeps them until it reconnects.",
         ),
         *analyst_views(pinned),
     ]

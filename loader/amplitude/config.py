@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,15 @@ class LoaderSettings:
     recheck_hours: int = 24
     retention_hours: float = 24.0
     erasure_retention_hours: float = 168.0
+
+    @property
+    def log_retention(self) -> timedelta:
+        """How long a Delta log keeps a commit's record: the erasure retention (an hour at least).
+
+        A record lists the files its commit added; none holds a user's id, and the log is
+        kept no longer than erased data is.
+        """
+        return timedelta(hours=max(1.0, self.erasure_retention_hours))
 
     def __post_init__(self) -> None:
         if self.recheck_hours < 0 or self.retention_hours < 0 or self.erasure_retention_hours < 0:

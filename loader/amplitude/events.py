@@ -20,9 +20,8 @@ from loader.amplitude import reject_policy
 from loader.amplitude.clients import project_client
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.export_api import ExportApi
-from loader.amplitude.hour_manifests import SOURCE, TABLE, UNIQUE
+from loader.amplitude.hour_manifests import EVENTS_SPEC, SOURCE, TABLE, UNIQUE
 from loader.amplitude.hour_plan import HourPlan
-from loader.amplitude.hour_writer import ORDER
 from loader.amplitude.privacy.scrub import EraseOnLoad
 from loader.amplitude.stage import Stager
 from loader.amplitude.sync_report import SyncReport
@@ -129,9 +128,10 @@ class EventsLoader:
         scratch = self.lake.scratch(uuid.uuid4().hex)
         publisher = Publisher(
             self.layout,
+            EVENTS_SPEC,
             scratch,
             UNIQUE,
-            order=ORDER,
+            log_retention=self.settings.log_retention,
             scrub=EraseOnLoad(self.lake, self.layout.project, scratch),
         )
         stager = Stager(
@@ -160,6 +160,8 @@ class EventsLoader:
             )
             run = _Run(exporter, publisher, report, errors, recheck)
             self._load_windows(windows, run)
+            if windows:
+                report.duplicates = publisher.later_copies()
         finally:
             stager.close()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -253,9 +255,7 @@ class EventsLoader:
     def _publish(self, staged: list[StagedHour], run: _Run) -> None:
         """Publish a window's good hours, quarantine its failed ones, compact finished days."""
         good, failed = reject_policy.judge(staged, self.settings)
-        snapshot = run.publisher.publish(good)
-        if snapshot is not None:
-            run.report.duplicates = snapshot.table(self.layout.key).index_rows
+        run.publisher.publish(good)
         run.publisher.quarantine(failed)
         run.publisher.compact(self.plan.finished_before)
         self.after_commit()

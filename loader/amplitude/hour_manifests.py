@@ -13,19 +13,31 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from loader import __version__
-from loader.amplitude.schema import SCHEMA_VERSION
+from loader.amplitude.schema import LATER_COPY, PLAIN_COLUMNS, SCHEMA_VERSION, arrow_schema
+from loader.delta.tables import TableSpec
 from loader.hours import hour_key
+from loader.later_copies import UniqueKey
 from loader.manifest import HourManifest
 from loader.planner import Window
-from loader.publish import StagedHour
-from loader.snapshot.duplicates import UniqueKey
+from loader.publish import DAY, StagedHour
 
 #: The source's name in the lake, and its events table.
 SOURCE = "amplitude"
 TABLE = "events"
-#: An event is its uuid within its project; the earliest upload hour's copy is the one shown.
-UNIQUE = UniqueKey("uuid", "upload_hour", ("project_id",))
+#: An event is its uuid within its project (a table per project); the earliest upload hour's
+#: copy is the one shown, the others are flagged.
+UNIQUE = UniqueKey("uuid", "upload_hour", LATER_COPY)
+#: The events table: partitioned by upload day; the log describes the times and the flag (no
+#: column that names a user).
+EVENTS_SPEC = TableSpec(
+    schema=pa.schema([*arrow_schema(), (DAY, pa.date32())]),
+    partition_by=(DAY,),
+    stats=("upload_hour", "event_time", LATER_COPY),
+    plain=tuple(sorted(PLAIN_COLUMNS)),
+)
 
 
 @dataclass

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE
 from loader.amplitude.lake_access import open_lake
 from loader.amplitude.source_clock import source_now
 from loader.catalog import lake_session, quote_list
+from loader.delta.tables import DeltaTables
 from loader.hours import hour_key, hours_between, newest_ready_hour, utc_now
+from loader.lake import Lake
 from loader.manifest import ManifestStore
+from loader.pinned import pin
 from loader.snapshot.layout import TableLayout
 
 
@@ -62,8 +65,8 @@ def hour_statuses(
 ) -> list[HourStatus]:
     """Every hour from the project's start (or its first loaded hour) to the newest ready hour.
 
-    The rejects come from the snapshot; only hours recorded before it kept them have their
-    manifests read (in one query).
+    Loaded hours and their rejects come from the load log; failed hours from the rejects
+    table.
 
     Args:
         project: The project.
@@ -76,21 +79,9 @@ def hour_statuses(
     lake = open_lake(settings)
     layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
     store = ManifestStore(layout)
-    state = store.state
-    rejects = {key: entry.rejected for key, entry in state.hours.items()}
-    manifests = [
-        lake.url(lake.join(e.manifest))
-        for e in state.hours.values()
-        if e.rejects and not e.rejected
-    ]
-    if manifests:
-        with lake_session(lake.duckdb_filesystem) as con:
-            rejects |= dict(
-                con.execute(
-                    f"SELECT hour, rejects FROM read_json({quote_list(manifests)},"
-                    " columns = {hour: 'VARCHAR', rejects: 'BIGINT'})"
-                ).fetchall()
-            )
+    manifests = store.manifests()
+    rejects = {key: m.rejects for key, m in manifests.items()}
+    failed = _failed_hours(lake, layout)
     loaded = sorted(store.loaded_hours())
     newest = newest_ready_hour(source_now(layout, now or utc_now()), settings.lag_hours)
     first = project.start or settings.start or (loaded[0] if loaded else None)
@@ -100,12 +91,27 @@ def hour_statuses(
     out = []
     for hour in hours:
         key = hour_key(hour)
-        entry = state.hours.get(key)
-        if entry is not None:
-            kind = "loaded" if entry.rows else "empty"
-            out.append(HourStatus(hour, kind, entry.rows, int(rejects.get(key, 0))))
-        elif key in state.quarantine:
+        manifest = manifests.get(key)
+        if manifest is not None:
+            kind = "loaded" if manifest.rows else "empty"
+            out.append(HourStatus(hour, kind, manifest.rows, int(rejects.get(key, 0))))
+        elif hour in failed:
             out.append(HourStatus(hour, "failed"))
         else:
             out.append(HourStatus(hour, "missing"))
     return out
+
+
+def _failed_hours(lake: Lake, layout: TableLayout) -> set[datetime]:
+    """Hours whose last load failed (too many rejects): their rejected lines are not loaded."""
+    rejects = pin(DeltaTables(lake), layout.sibling(f"{layout.table}_rejects").key)
+    if not rejects.files:
+        return set()
+    with lake_session(lake.duckdb_filesystem) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        found = con.execute(
+            "SELECT DISTINCT upload_hour FROM read_parquet("
+            f"{quote_list([lake.url(lake.join(p)) for p in rejects.files])},"
+            " hive_partitioning = false) WHERE NOT loaded"
+        ).fetchall()
+    return {hour.astimezone(UTC) for (hour,) in found}

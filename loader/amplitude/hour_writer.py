@@ -7,13 +7,11 @@ an hour. Hours are written on a background thread while the next ones are parsed
 
 from __future__ import annotations
 
-import gzip
-import json
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -22,12 +20,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loader.amplitude.hour_manifests import ExportRequest, HourFacts, events_manifest, fingerprint
-from loader.amplitude.schema import dictionary_columns
+from loader.amplitude.schema import (
+    JSON_COLUMNS,
+    LATER_COPY,
+    TIMESTAMP_COLUMNS,
+    dictionary_columns,
+)
 from loader.catalog import quote_list, quote_literal
-from loader.day_files import ROW_GROUP_ROWS
-from loader.publish import StagedHour
+from loader.delta.maintenance import ROW_GROUP_ROWS
+from loader.publish import REJECTS_SPEC, StagedHour
+from loader.snapshot_tables import lake_type
 
-#: The order of the rows in an hour file, which the day copies keep (see `loader.day_files`).
+#: The order of the rows in an hour file.
 ORDER = "event_time"
 DUPLICATE_REASON = "uuid repeated within the hour (first copy kept)"
 
@@ -126,7 +130,7 @@ class HourWriter:
             table, duplicates = _first_copies(table)
         rows.tables = [table]
         del table
-        table = _sorted(rows)
+        table = lake_types(_sorted(rows))
         path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
         pq.write_table(
             table,
@@ -145,14 +149,20 @@ class HourWriter:
         with duckdb.connect(
             config={"threads": self.threads, "memory_limit": f"{limit_mb}MB"}
         ) as con:
+            con.execute("SET TimeZone = 'UTC'")  # the naive times are UTC
             con.execute(f"SET temp_directory = {quote_literal(str(self.scratch))}")
             con.execute(
                 f"CREATE VIEW chunks AS SELECT *, row_number() OVER () AS _copy_order"
                 f" FROM read_parquet({files})"
             )
             first, later = _copies("chunks")
+            utc = ", ".join(
+                [f"{c}::TIMESTAMPTZ AS {c}" for c in TIMESTAMP_COLUMNS]
+                + [f"{c}::VARCHAR AS {c}" for c in JSON_COLUMNS]
+            )
             con.execute(
-                f"COPY ({first} ORDER BY {ORDER}) TO {quote_literal(str(path))}"
+                f"COPY (SELECT * REPLACE ({utc}), false AS {LATER_COPY} FROM ({first})"
+                f" ORDER BY {ORDER}) TO {quote_literal(str(path))}"
                 f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
             )
             duplicates = con.sql(later).to_arrow_table()
@@ -176,12 +186,20 @@ class HourWriter:
             )
         if not records:
             return None, 0
-        path = self.scratch / f"rejects-{uuid.uuid4().hex}.jsonl.gz"
-        with gzip.open(path, "wt", encoding="utf-8") as out:
-            for record in records:
-                record["upload_hour"] = f"{hour:%Y-%m-%d %H}:00:00"
-                record["project_id"] = project_id
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        path = self.scratch / f"rejects-{uuid.uuid4().hex}.parquet"
+        stamp = hour.replace(tzinfo=UTC)
+        table = pa.table(
+            {
+                "project_id": [project_id] * len(records),
+                "upload_hour": pa.array([stamp] * len(records), REJECTS_SPEC.schema.field(1).type),
+                "member": [r.get("member") for r in records],
+                "line_no": [r.get("line_no") for r in records],
+                "reason": [r.get("reason") for r in records],
+                "line": [r.get("line") for r in records],
+                "loaded": [True] * len(records),
+            }
+        )
+        pq.write_table(table.cast(REJECTS_SPEC.schema), path, compression="zstd")
         return path, len(records)
 
 
@@ -213,6 +231,19 @@ class BackgroundFinisher:
     def results(self) -> dict[datetime, StagedHour]:
         """Wait for every hour to be written."""
         return {hour: future.result() for hour, future in self.futures.items()}
+
+
+def lake_types(table: pa.Table) -> pa.Table:
+    """An hour's rows as the lake keeps them: times typed UTC, and no row a later copy yet.
+
+    The normaliser's times are naive UTC; typed UTC (the same values), the table stays readable
+    at Delta's reader protocol 1. Its JSON bags are text, as the Delta table declares them. The
+    later-copy flag is set by the publish, where a key repeats.
+    """
+    columns = [column.cast(lake_type(column.type)) for column in table.columns]
+    names = table.column_names
+    flags = pa.array([False] * table.num_rows, pa.bool_())
+    return pa.Table.from_arrays([*columns, flags], names=[*names, LATER_COPY])
 
 
 def _sorted(rows: HourRows) -> pa.Table:

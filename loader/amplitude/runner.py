@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from loader.amplitude.catalog_views import amplitude_views
 from loader.amplitude.config import DEFAULT_CATALOG, LoaderSettings, ProjectConfig
 from loader.amplitude.events import SOURCE, TABLE, EventsLoader
 from loader.amplitude.lake_access import open_lake
+from loader.amplitude.schema import LATER_COPY
 from loader.amplitude.setting_names import named
 from loader.amplitude.source_clock import source_now
 from loader.amplitude.sync_report import SyncReport
@@ -24,23 +26,22 @@ from loader.catalog import (
     lake_session,
     publish_catalog,
     quote_list,
-    quote_literal,
 )
+from loader.delta.tables import DeltaTables
 from loader.errors import ConfigError, LoaderError, explain_unexpected, stop_behind
 from loader.hours import (
     contiguous_ranges,
     hour_key,
     hours_between,
     newest_ready_hour,
-    parse_hour,
     utc_now,
 )
-from loader.manifest import ManifestStore
+from loader.manifest import LOAD_LOG, ManifestStore
+from loader.pinned import PinnedLake, pin, table_keys
 from loader.progress import Progress
+from loader.publish import DAY
 from loader.secrets import Secret
-from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.reader import LakeSnapshot
+from loader.snapshot.layout import TableLayout, project_of
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,12 @@ def refresh_catalog(settings: LoaderSettings, *, force: bool = False) -> bool:
         True if the catalog file was replaced.
     """
     lake = open_lake(settings)
-    pinned = LakeSnapshot.newest(lake)
+    pinned = PinnedLake.newest(lake, [SOURCE])
     url = lake.address
     rebuilt = publish_catalog(
         Path(settings.catalog_path),
         amplitude_views(pinned),
-        version=pinned.snapshot.version,
+        version=pinned.version,
         lake=url,
         force=force,
         filesystem=lake.duckdb_filesystem,
@@ -317,8 +318,12 @@ def lake_projects(settings: LoaderSettings) -> list[ProjectConfig]:
     Returns:
         One project per id found, without keys.
     """
-    snapshot = CommitLog(open_lake(settings)).latest()
-    ids = sorted(int(project) for project, _ in snapshot.tables_named(SOURCE, TABLE))
+    lake = open_lake(settings)
+    ids = sorted(
+        int(project)
+        for key in table_keys(lake, [SOURCE])
+        if key.endswith(f"/{TABLE}") and (project := project_of(key.split("/")[1]))
+    )
     return [ProjectConfig(project_id=i, api_key=Secret(""), secret_key=Secret("")) for i in ids]
 
 
@@ -337,9 +342,11 @@ def project_status(
     """
     lake = open_lake(settings)
     layout = TableLayout(lake, SOURCE, str(project.project_id), TABLE)
-    pinned = LakeSnapshot.newest(lake)
-    state = pinned.snapshot.table(layout.key)
-    loaded = sorted(ManifestStore(layout, pinned.snapshot).loaded_hours())
+    tables = DeltaTables(lake)
+    events = pin(tables, layout.key)
+    log_files = pin(tables, layout.sibling(LOAD_LOG).key)
+    store = ManifestStore(layout, [lake.url(lake.join(p)) for p in log_files.files])
+    loaded = sorted(store.loaded_hours())
     newest = newest_ready_hour(source_now(layout, now or utc_now()), settings.lag_hours)
     first = project.start or settings.start or (loaded[0] if loaded else None)
     status = ProjectStatus(
@@ -352,33 +359,39 @@ def project_status(
     if first:
         loaded_set = set(loaded)
         status.gaps = _ranges([h for h in hours_between(first, newest) if h not in loaded_set])
-    status.snapshot = pinned.snapshot.version
-    status.days_compacted = sum(1 for day in state.days)
-    status.quarantined = _ranges([parse_hour(h) for h in state.quarantine])
-    if loaded:
-        manifests = quote_list(pinned.urls(e.manifest for e in state.hours.values()))
-        with lake_session(lake.duckdb_filesystem) as con:
-            row = con.execute(
-                "SELECT sum(rows), sum(rejects), count(*) FILTER (WHERE rows = 0), max(loaded_at),"
-                " sum(coalesce((extra->>'duplicates_in_hour')::BIGINT, 0))"
-                f" FROM read_json({manifests}, format = 'auto', columns = {{rows: 'BIGINT',"
-                " rejects: 'BIGINT', loaded_at: 'VARCHAR', extra: 'JSON'})"
-            ).fetchone()
-            if row:
-                status.rows, rejects, status.hours_empty = (int(v or 0) for v in row[:3])
-                status.last_loaded_at = row[3]
-                status.repeated_uuids = int(row[4] or 0)
-                status.rejects = rejects - status.repeated_uuids
-            if state.index:
-                later = con.execute(
-                    f"SELECT uuid, upload_hour FROM read_parquet("
-                    f"{quote_literal(pinned.url(state.index))},"
-                    " hive_partitioning = false) ORDER BY upload_hour DESC"
-                ).fetchall()
-                status.duplicate_uuids = len(later)
-                status.duplicate_examples = [
-                    f"{u} (again at {h:%Y-%m-%dT%H})" for u, h in later[:5]
-                ]
+    status.snapshot = PinnedLake.newest(lake, [SOURCE]).version
+    days = [f.split(f"{DAY}=", 1)[1].split("/", 1)[0] for f in events.files if f"{DAY}=" in f]
+    full = {d for d, n in Counter(h.date().isoformat() for h in loaded).items() if n == 24}
+    status.days_compacted = sum(1 for d, n in Counter(days).items() if n == 1 and d in full)
+    rejects = pin(tables, layout.sibling(f"{TABLE}_rejects").key)
+    with lake_session(lake.duckdb_filesystem) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        if rejects.files:
+            held = con.execute(
+                "SELECT DISTINCT upload_hour FROM read_parquet("
+                f"{quote_list([lake.url(lake.join(p)) for p in rejects.files])},"
+                " hive_partitioning = false) WHERE NOT loaded"
+            ).fetchall()
+            failed = [h.astimezone(UTC) for (h,) in held]
+            status.quarantined = _ranges([h for h in failed if h not in loaded])
+        manifests = store.manifests().values()
+        status.rows = sum(m.rows for m in manifests)
+        status.hours_empty = sum(1 for m in manifests if not m.rows)
+        status.repeated_uuids = sum(int(m.extra.get("duplicates_in_hour") or 0) for m in manifests)
+        status.rejects = sum(m.rejects for m in manifests) - status.repeated_uuids
+        status.last_loaded_at = max((m.loaded_at for m in manifests), default=None)
+        later = (
+            con.execute(
+                f"SELECT uuid, upload_hour FROM read_parquet("
+                f"{quote_list([lake.url(lake.join(p)) for p in events.files])},"
+                f" hive_partitioning = false, union_by_name = true) WHERE {LATER_COPY}"
+                " ORDER BY upload_hour DESC"
+            ).fetchall()
+            if events.files
+            else []
+        )
+        status.duplicate_uuids = len(later)
+        status.duplicate_examples = [f"{u} (again at {h:%Y-%m-%dT%H})" for u, h in later[:5]]
     last_run = lake.join(layout.state_file(LAST_RUN))
     if lake.exists(last_run):
         status.last_run = json.loads(lake.read_bytes(last_run))

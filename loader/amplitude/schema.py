@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import pyarrow as pa
+
 #: `string` holds JSON strings only; `text` holds any scalar as its JSON text (for the two
 #: fields whose JSON type differs between projects).
 Kind = Literal["string", "text", "bigint", "double", "boolean", "timestamp", "json"]
@@ -111,13 +113,22 @@ LOADER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("project_id", "BIGINT", "The Amplitude project the row was exported from."),
     ("upload_hour", "TIMESTAMP", "The server_upload_time hour (UTC) whose export held the row."),
     ("loaded_at", "TIMESTAMP", "When the loader wrote the row (UTC)."),
+    (
+        "later_copy",
+        "BOOLEAN",
+        "True for a copy of a uuid that an earlier upload hour of the project also holds:"
+        " `WHERE NOT later_copy` gives each event once (the `events` view does).",
+    ),
 )
+#: The flag of later copies (see `loader.later_copies`), set by the publish.
+LATER_COPY = "later_copy"
 
 KEYS: frozenset[str] = frozenset(f.key for f in FIELDS)
 assert len(FIELDS) == 55 and len(KEYS) == 55, "the export has 55 known keys"
 
-#: Bumped whenever the column set or a type changes; recorded in every manifest.
-SCHEMA_VERSION = 1
+#: Bumped whenever the column set or a type changes; recorded in every manifest. 2: times
+#: typed UTC in the files, and `later_copy`.
+SCHEMA_VERSION = 2
 
 
 def column_types() -> dict[str, str]:
@@ -129,6 +140,26 @@ def column_types() -> dict[str, str]:
     types = {f.column: SQL_TYPES[f.kind] for f in FIELDS}
     types.update({name: sql_type for name, sql_type, _ in LOADER_COLUMNS})
     return types
+
+
+#: The columns typed TIMESTAMP (UTC): the files type them UTC, the catalog's views naive.
+TIMESTAMP_COLUMNS = frozenset(c for c, t in column_types().items() if t == "TIMESTAMP")
+#: The columns typed JSON: text in the files, JSON in the catalog's views.
+JSON_COLUMNS = frozenset(c for c, t in column_types().items() if t == "JSON")
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),  # Delta has no JSON type: text, which the views read as JSON
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_schema() -> pa.Schema:
+    """The events table's columns as the Delta table declares them."""
+    return pa.schema([(name, _ARROW[kind]) for name, kind in column_types().items()])
 
 
 #: Columns written without a Parquet dictionary: nearly every value is new (ids, times), so a

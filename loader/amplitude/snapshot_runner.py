@@ -104,7 +104,14 @@ def snapshot_project(
     snapshot_at = (now or utc_now()).replace(microsecond=0)
     lake = open_lake(settings)
     scratch = lake.scratch(uuid.uuid4().hex)
-    writer = SnapshotWriter(lake, SOURCE, str(project.project_id), snapshot_at, scratch)
+    writer = SnapshotWriter(
+        lake,
+        SOURCE,
+        str(project.project_id),
+        snapshot_at,
+        scratch,
+        log_retention=settings.log_retention,
+    )
     client = project_client(project, settings, "REST API", read_seconds=300)
     report = SnapshotReport(project.label, snapshot_at)
     try:

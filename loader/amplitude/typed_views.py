@@ -9,17 +9,14 @@ a project without a taxonomy snapshot (or whose plan lacks the Taxonomy API) sim
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
-import pyarrow.parquet as pq
-
 from loader.amplitude.events import SOURCE
-from loader.catalog import View, quote_identifier, quote_literal
-from loader.snapshot.reader import LakeSnapshot
+from loader.catalog import View, lake_session, quote_identifier, quote_list, quote_literal
+from loader.pinned import PinnedLake
 
 SCHEMA = "amplitude_events"
 
@@ -97,7 +94,7 @@ def _column(prop: PlannedProperty, name: str) -> str:
     return f"{value} AS {quote_identifier(name)}"
 
 
-def planned_properties(pinned: LakeSnapshot) -> dict[str, list[PlannedProperty]]:
+def planned_properties(pinned: PinnedLake) -> dict[str, list[PlannedProperty]]:
     """Read the latest taxonomy snapshot of every project: event type -> its typed properties.
 
     Where projects disagree on a property's type, it is JSON.
@@ -108,21 +105,20 @@ def planned_properties(pinned: LakeSnapshot) -> dict[str, list[PlannedProperty]]
     Returns:
         Event type to its properties (shared ones included), sorted; empty without a taxonomy.
     """
-    latest = [
-        max(state.files, key=_stamp)
-        for _, state in pinned.snapshot.tables_named(SOURCE, "taxonomy_event_properties")
-        if state.files
-    ]
+    files = pinned.files(SOURCE, "taxonomy_event_properties")
     types: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for path in latest:
-        # No thread pool for a small file: threaded reads just before a command exits made the
-        # process abort now and then ("terminate called without an active exception", 2 in 30).
-        table = pq.read_table(io.BytesIO(pinned.read_bytes(path)), use_threads=False)
-        for row in table.select(
-            ["event_type", "event_property", "type", "is_array_type"]
-        ).to_pylist():
-            sql_type = "JSON" if row["is_array_type"] else _TYPES.get(row["type"] or "", "JSON")
-            types[row["event_type"] or ""][row["event_property"]].add(sql_type)
+    if files:
+        with lake_session(pinned.lake.duckdb_filesystem) as con:
+            # Each project's latest snapshot of its tracking plan.
+            rows = con.execute(
+                "SELECT event_type, event_property, type, is_array_type"
+                f" FROM read_parquet({quote_list(files)}, hive_partitioning = false,"
+                " union_by_name = true)"
+                " QUALIFY snapshot_at = max(snapshot_at) OVER (PARTITION BY project_id)"
+            ).fetchall()
+        for event_type, prop, kind, is_array in rows:
+            sql_type = "JSON" if is_array else _TYPES.get(kind or "", "JSON")
+            types[event_type or ""][prop].add(sql_type)
     shared = types.pop("", {})
     plan: dict[str, list[PlannedProperty]] = {}
     for event_type in sorted(types):
@@ -134,12 +130,7 @@ def planned_properties(pinned: LakeSnapshot) -> dict[str, list[PlannedProperty]]
     return plan
 
 
-def _stamp(path: str) -> str:
-    """The `snapshot_at=` stamp in a snapshot file's path, which orders snapshots."""
-    return path.split("snapshot_at=", 1)[1]
-
-
-def typed_event_views(pinned: LakeSnapshot) -> list[View]:
+def typed_event_views(pinned: PinnedLake) -> list[View]:
     """One view per event type of the tracking plan, its properties as typed columns.
 
     Args:

@@ -249,5 +249,5 @@ class WindowExporter:
 
 def _changed(store: ManifestStore, hour: datetime, fingerprint: str) -> bool:
     """Whether an hour is not loaded, or was loaded from members other than these."""
-    entry = store.entry(hour)
-    return entry is None or entry.content_sha256 != fingerprint
+    manifest = store.read(hour)
+    return manifest is None or manifest.content_sha256 != fingerprint

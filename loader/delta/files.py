@@ -110,16 +110,26 @@ def file_stats(metadata: pq.FileMetaData, columns: tuple[str, ...]) -> str:
         nulls[name] = sum(s.null_count for s in found if s is not None)
         ranged = [s for s in found if s is not None and s.has_min_max]
         if ranged:
-            low[name] = _json_value(min(_python(s.min, kind) for s in ranged), kind, up=False)
-            high[name] = _json_value(max(_python(s.max, kind) for s in ranged), kind, up=True)
+            least = min(_python(s.min, kind) for s in ranged)
+            most = max(_python(s.max, kind) for s in ranged)
+            if isinstance(least, str) and max(len(least), len(most)) > _TEXT_STATS:
+                continue  # a reader would take a cut text for the whole: no range at all
+            low[name] = _json_value(least, kind, up=False)
+            high[name] = _json_value(most, kind, up=True)
     return json.dumps(
         {"numRecords": metadata.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls},
         separators=(",", ":"),
     )
 
 
+#: The longest text whose range the log keeps (Spark cuts longer ones at 32 characters).
+_TEXT_STATS = 32
+
+
 def _python(value: Any, kind: pa.DataType) -> Any:
     """A statistic as pyarrow gives it, as a comparable Python value of the column's type."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     if pa.types.is_timestamp(kind) and not isinstance(value, datetime):
         return pa.scalar(value, kind).as_py()
     if pa.types.is_timestamp(kind) and value.tzinfo is None:
@@ -138,6 +148,6 @@ def _json_value(value: Any, kind: pa.DataType, *, up: bool) -> Any:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"no Delta statistics for a column of type {kind}")

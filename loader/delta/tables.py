@@ -12,6 +12,7 @@ import functools
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -30,11 +31,14 @@ class TableSpec:
         partition_by: Its partition columns (Hive folders; their values are not in the files).
         stats: The only columns whose minimum and maximum go into the Delta log. Never a
             column that holds a user's id or text: the log outlives an erasure's vacuum.
+        plain: Columns written without a dictionary (nearly every value new: ids, times), by
+            the loader's writers and by Delta's compaction alike.
     """
 
     schema: pa.Schema
     partition_by: tuple[str, ...] = ()
     stats: tuple[str, ...] = ()
+    plain: tuple[str, ...] = ()
 
     def configuration(self, log_retention: timedelta) -> dict[str, str | None]:
         """The table properties every table of the lake is created with.
@@ -106,9 +110,14 @@ class DeltaTables:
     def relative(self, key: str, uri: str) -> str:
         """A file of a table (as `file_uris` names it) relative to the lake's root."""
         prefix = self.uri(key).rstrip("/") + "/"
-        if not uri.startswith(prefix):
+        path = unquote(uri)  # delta-rs escapes the path (a space is %20)
+        if not path.startswith(prefix):
             raise ValueError(f"{uri} is not a file of the table {key}")
-        return f"{key}/{uri[len(prefix) :]}"
+        return f"{key}/{path[len(prefix) :]}"
+
+    def files(self, key: str, table: DeltaTable) -> list[str]:
+        """A version's data files as DuckDB opens them (local paths or `s3://` URLs)."""
+        return [self.lake.url(self.lake.join(self.relative(key, u))) for u in table.file_uris()]
 
 
 #: Reader features a list of a version's Parquet files still reads exactly: they change how the

@@ -1,36 +1,32 @@
-"""Erasing users from every file of a table's state: the states a commit writes.
+"""Erasing users from a Delta table: one transaction that rewrites every file holding them.
 
-An hourly table holds a user's rows in its hour files, its compacted day files, its duplicate
-index (the keys of later copies), its hours' rejected lines and the rejects of hours that
-failed; a snapshot table in its snapshot files (history included). `StateEraser` rewrites each
-file that holds an erased row (`loader.privacy.files`) and returns the table's new state, which
-the caller commits. A commit may compute its change again on a newer snapshot (another writer
-was first): each file is rewritten once, and the new state is made from what was done.
+A file that holds an erased user's row is written again without it (`loader.delta.rewrite`) and
+the commit removes the old file and adds the new one, marked as an erasure: the vacuum keeps
+the old file no longer than the erasure retention. The log names files, never the erased ids:
+the table's statistics leave out its id columns, and no predicate is written. Files are read
+by their id, time and text columns first; a file that holds no erased row is left as it is.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.transaction import AddAction
 
-from loader.lake import Lake
-from loader.manifest import HourManifest, ManifestStore
+from loader.delta.commit import Change, commit
+from loader.delta.rewrite import LiveFile, live_files, replace_file
+from loader.delta.tables import DeltaTables, TableSpec
 from loader.privacy.erased import ErasedIds
-from loader.privacy.files import (
-    Rewritten,
-    count_erased_records,
-    count_erased_rows,
-    drop_keys,
-    rewrite_parquet,
-    rewrite_records,
-)
-from loader.snapshot.layout import TableLayout
-from loader.snapshot.state import HourEntry, TableState
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +38,34 @@ class ErasableTable:
     Attributes:
         ids: Kind of id (`amplitude_id`, `user_id`, ...) to the column that holds it.
         time: The column compared with an erased id's cutoff (when the row arrived).
-        key: Columns that name a row in the table's duplicate index (hourly tables).
-        rejects_time: The field of a rejected line's record that holds its time.
+        text: A column of free text (a rejected line) searched for erased ids, if any.
+        kinds: The kinds of id looked for in `text`.
     """
 
     ids: Mapping[str, str]
     time: str
-    key: tuple[str, ...] = ()
-    rejects_time: str = "upload_hour"
+    text: str | None = None
+    kinds: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns that tell whether a row is erased."""
+        return [*self.ids.values(), self.time, *((self.text,) if self.text else ())]
+
+
+def erased_mask(rows: pa.Table, table: ErasableTable, erased: ErasedIds) -> pa.Array | None:
+    """Which rows are erased (None if none is)."""
+    mask = erased.row_mask(rows, table.ids, table.time) if table.ids else None
+    if table.text and table.text in rows.column_names:
+        times = rows.column(table.time).cast(pa.timestamp("us")).to_pylist()
+        found = [
+            cutoff is not None and (moment is None or moment < cutoff)
+            for text, moment in zip(rows.column(table.text).to_pylist(), times, strict=True)
+            for cutoff in [erased.text_cutoff(text or "", table.kinds)]
+        ]
+        text_mask = pa.array(found, pa.bool_())
+        mask = text_mask if mask is None else pc.or_(mask, text_mask)
+    return mask if mask is not None and pc.any(mask).as_py() else None
 
 
 @dataclass
@@ -57,217 +73,152 @@ class TableErasure:
     """What erasing one table did.
 
     Attributes:
-        rows: Part of the table (`rows`, `day_files`, `duplicate_index`, `rejects`, ...) to
-            rows or records removed.
-        files: Files rewritten (a file left empty counts: it is dropped).
+        rows: Rows removed.
+        files: Files rewritten (a file left empty counts: it is removed).
+        version: The version committed (None if nothing was erased).
+        by_time: Rows removed per value of the table's time column (an hourly table's hours).
     """
 
-    rows: Counter[str] = field(default_factory=Counter)
+    rows: int = 0
     files: int = 0
+    version: int | None = None
+    by_time: Counter[Any] = field(default_factory=Counter)
 
 
-class StateEraser:
-    """Erases users from the files of one table of one project.
+def _holds_erased(
+    tables: DeltaTables, key: str, path: str, table: ErasableTable, erased: ErasedIds
+) -> bool:
+    """Whether a file holds an erased row, from its id, time and text columns only."""
+    lake = tables.lake
+    with lake.table_files.open(lake.join(key, path), "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        present = [c for c in table.columns if c in parquet.schema_arrow.names]
+        if table.time not in present:
+            return False
+        for group in range(parquet.num_row_groups):
+            rows = parquet.read_row_group(group, columns=present, use_threads=False)
+            if erased_mask(rows, table, erased) is not None:
+                return True
+    return False
+
+
+def erase_files(
+    tables: DeltaTables,
+    key: str,
+    spec: TableSpec,
+    table: ErasableTable,
+    erased: ErasedIds,
+    files: Iterable[LiveFile],
+    scratch: Path,
+    by_time: Counter[Any] | None = None,
+) -> tuple[Change, int]:
+    """The change that rewrites some files of a table without the erased users' rows.
 
     Args:
-        layout: Where the table lives (names for the new files).
+        tables: The lake's tables.
+        key: The table's key.
+        spec: What the table is.
         table: How its rows name users.
-        erased: The ids to erase.
-        scratch: A local folder for files being written.
-    """
-
-    def __init__(
-        self, layout: TableLayout, table: ErasableTable, erased: ErasedIds, scratch: Path
-    ) -> None:
-        self.layout = layout
-        self.table = table
-        self.erased = erased
-        self.scratch = scratch
-        # Old file to (new file, "" if left empty; what was done), None if it held no one.
-        self._done: dict[str, tuple[str, Rewritten] | None] = {}
-        self._manifests: dict[str, str] = {}
-
-    def erase(
-        self, state: TableState, only: Collection[str] | None = None
-    ) -> tuple[TableState, TableErasure]:
-        """Return the state without the erased users' rows, and what was removed.
-
-        Args:
-            state: The table's state.
-            only: Rewrite only these files (a load's new hours; the duplicate index is then
-                left to the load, which computes it anew); None: every file.
-
-        Returns:
-            The new state (equal to `state` if nothing was erased) and the counts.
-        """
-        report = TableErasure()
-        if not self.erased:
-            return state, report
-
-        def wanted(path: str | None) -> bool:
-            return bool(path) and (only is None or path in only)
-
-        days = dict(state.days)
-        clean_days = set()  # a day file holds its hours' rows: if it holds no one, they do not
-        for day, path in state.days.items():
-            done = self._parquet(path, "day_files", report) if wanted(path) else None
-            if done is not None:
-                days[day] = done[0]
-            elif only is None:
-                clean_days.add(day)
-        hours = dict(state.hours)
-        keys: list[pa.Table] = []
-        for hour, entry in state.hours.items():
-            clean = hour[:10] in clean_days
-            data = (
-                self._parquet(entry.data, "rows", report)
-                if wanted(entry.data) and not clean
-                else None
-            )
-            rejects = self._records(entry.rejects, report) if wanted(entry.rejects) else None
-            if data is not None and data[1].keys is not None:
-                keys.append(data[1].keys)
-            if data is not None or rejects is not None:
-                hours[hour] = self._entry(hour, entry, data, rejects)
-        quarantine = dict(state.quarantine)
-        for hour, path in state.quarantine.items():
-            if wanted(path) and (done := self._records(path, report)) is not None:
-                quarantine[hour] = done[0]
-        files = []
-        for path in state.files:
-            done = self._parquet(path, "rows", report) if wanted(path) else None
-            files.append(path if done is None else done[0])
-        index, index_rows = state.index, state.index_rows
-        if only is None and state.index and keys:
-            found = self._index(state.index, pa.concat_tables(keys), report)
-            if found is not None:
-                index, index_rows = found[0] or None, found[1].rows
-        new = replace(
-            state,
-            hours=hours,
-            days=days,
-            quarantine={h: p for h, p in quarantine.items() if p},
-            files=tuple(p for p in files if p),
-            index=index,
-            index_rows=index_rows,
-        )
-        return new, report
-
-    def _parquet(
-        self, path: str | None, part: str, report: TableErasure
-    ) -> tuple[str, Rewritten] | None:
-        """Rewrite a Parquet file of the table (once); count what it removed."""
-        assert path
-        if path not in self._done:
-            done = rewrite_parquet(
-                self.layout.lake,
-                path,
-                self.erased,
-                self.table.ids,
-                self.table.time,
-                self.scratch,
-                self.table.key if part == "rows" else (),
-            )
-            self._done[path] = None if done is None else (self._put(path, done), done)
-        return self._count(path, part, report)
-
-    def _records(self, path: str | None, report: TableErasure) -> tuple[str, Rewritten] | None:
-        """Rewrite a file of rejected lines (once); count what it removed."""
-        assert path
-        if path not in self._done:
-            done = rewrite_records(
-                self.layout.lake,
-                path,
-                self.erased,
-                self.table.ids.keys(),
-                self.table.rejects_time,
-                self.scratch,
-            )
-            self._done[path] = None if done is None else (self._put(path, done), done)
-        return self._count(path, "rejects", report)
-
-    def _index(
-        self, path: str, keys: pa.Table, report: TableErasure
-    ) -> tuple[str, Rewritten] | None:
-        """Rewrite the duplicate index without the erased rows' keys (once)."""
-        if path not in self._done:
-            done = drop_keys(self.layout.lake, path, keys, self.scratch)
-            self._done[path] = None if done is None else (self._put(path, done), done)
-        return self._count(path, "duplicate_index", report)
-
-    def _count(self, path: str, part: str, report: TableErasure) -> tuple[str, Rewritten] | None:
-        done = self._done[path]
-        if done is not None:
-            report.rows[part] += done[1].removed
-            report.files += 1
-        return done
-
-    def _put(self, old: str, done: Rewritten) -> str:
-        """Move a rewritten file into the lake under a new name ("" for a file left empty)."""
-        if done.local is None:
-            return ""
-        lake = self.layout.lake
-        new = self.layout.replacement(old)
-        lake.put(done.local, lake.join(new))
-        return new
-
-    def _entry(
-        self,
-        hour: str,
-        entry: HourEntry,
-        data: tuple[str, Rewritten] | None,
-        rejects: tuple[str, Rewritten] | None,
-    ) -> HourEntry:
-        """An hour's entry after its files were rewritten, with a manifest that says so."""
-        key = f"{entry.manifest}#{data and data[0]}#{rejects and rejects[0]}"
-        if key not in self._manifests:
-            lake = self.layout.lake
-            manifest = HourManifest.from_json(lake.read_bytes(lake.join(entry.manifest)))
-            if data is not None:
-                manifest.rows = data[1].rows
-                manifest.bytes_parquet = lake.files(lake.join(data[0]))[0].size if data[0] else 0
-                manifest.extra["erased_rows"] = manifest.extra.get("erased_rows", 0) + (
-                    data[1].removed
-                )
-            if rejects is not None:
-                manifest.rejects -= rejects[1].removed
-                manifest.extra["erased_rejects"] = manifest.extra.get("erased_rejects", 0) + (
-                    rejects[1].removed
-                )
-            self._manifests[key] = ManifestStore(self.layout).write(manifest)
-            log.debug("hour %s: rewrote its files without erased users", hour)
-        return replace(
-            entry,
-            manifest=self._manifests[key],
-            data=(data[0] or None) if data is not None else entry.data,
-            rows=data[1].rows if data is not None else entry.rows,
-            rejects=(rejects[0] or None) if rejects is not None else entry.rejects,
-            rejected=entry.rejected - rejects[1].removed if rejects is not None else entry.rejected,
-        )
-
-
-def erased_rows_left(
-    lake: Lake, table: ErasableTable, state: TableState, erased: ErasedIds
-) -> Counter[str]:
-    """Rows and rejected lines of erased users that a table's state still holds (a check).
-
-    Args:
-        lake: The lake.
-        table: How the table's rows name users.
-        state: The table's state.
         erased: The erased ids.
+        files: The files to look into.
+        scratch: A local folder for the new files.
+        by_time: Counts the rows removed per value of the time column, if given.
 
     Returns:
-        Part of the table to rows left (empty when none is).
+        The change, and the rows it removes.
     """
-    left: Counter[str] = Counter()
+    change, removed = Change(), 0
     if not erased:
-        return left
-    for path in [*state.read_files(), *state.files]:
-        left["rows"] += count_erased_rows(lake, path, erased, table.ids, table.time)
-    rejects = [e.rejects for e in state.hours.values() if e.rejects]
-    for path in [*rejects, *state.quarantine.values()]:
-        left["rejects"] += count_erased_records(
-            lake, path, erased, table.ids.keys(), table.rejects_time
+        return change, removed
+    for file in files:
+        if not _holds_erased(tables, key, file.path, table, erased):
+            continue
+
+        def keep(rows: pa.Table) -> pa.Table:
+            mask = erased_mask(rows, table, erased)
+            if mask is None:
+                return rows
+            if by_time is not None:
+                by_time.update(rows.filter(mask).column(table.time).to_pylist())
+            return rows.filter(pc.invert(mask))
+
+        rewritten, done = replace_file(tables, key, spec, file, scratch, keep)
+        change.adds += rewritten.adds
+        change.removes += rewritten.removes
+        removed += done.removed
+    return change, removed
+
+
+def erase_table(
+    tables: DeltaTables,
+    key: str,
+    spec: TableSpec,
+    table: ErasableTable,
+    erased: ErasedIds,
+    scratch: Path,
+    *,
+    operation: str,
+    log_retention: timedelta,
+) -> TableErasure:
+    """Erase users from a table's newest version, in one transaction marked as an erasure."""
+    report = TableErasure()
+
+    def change(current: DeltaTable | None) -> Change:
+        if current is None:
+            return Change()
+        report.by_time.clear()  # counted again if the change is made again
+        made, removed = erase_files(
+            tables, key, spec, table, erased, live_files(current), scratch, report.by_time
         )
-    return +left
+        report.rows, report.files = removed, len(made.removes)
+        return made
+
+    report.version = commit(
+        tables, key, spec, operation, change, log_retention=log_retention, erasure=True
+    )
+    return report
+
+
+def scrub_new_files(
+    tables: DeltaTables,
+    key: str,
+    spec: TableSpec,
+    table: ErasableTable,
+    erased: ErasedIds,
+    adds: list[AddAction],
+    scratch: Path,
+) -> tuple[list[AddAction], int]:
+    """New files (not committed yet) without the erased users' rows.
+
+    Returns:
+        The files to add instead, and the rows removed.
+    """
+    files = [LiveFile(a.path, a.size, dict(a.partition_values), 0) for a in adds]
+    change, removed = erase_files(tables, key, spec, table, erased, files, scratch)
+    if not change.removes:
+        return adds, 0
+    gone = {r.path for r in change.removes}
+    lake = tables.lake
+    for path in gone:  # never committed: no reader has them
+        lake.delete(lake.join(key, path))
+    return [a for a in adds if a.path not in gone] + change.adds, removed
+
+
+def erased_rows_left(tables: DeltaTables, key: str, table: ErasableTable, erased: ErasedIds) -> int:
+    """Rows of erased users a table's newest version still holds (a check: nothing written)."""
+    current = tables.open(key)
+    if current is None or not erased:
+        return 0
+    lake = tables.lake
+    left = 0
+    for file in live_files(current):
+        with lake.table_files.open(lake.join(key, file.path), "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            present = [c for c in table.columns if c in parquet.schema_arrow.names]
+            if table.time not in present:
+                continue
+            for group in range(parquet.num_row_groups):
+                rows = parquet.read_row_group(group, columns=present, use_threads=False)
+                mask = erased_mask(rows, table, erased)
+                left += 0 if mask is None else int(pc.sum(mask).as_py() or 0)
+    return left

@@ -46,10 +46,9 @@ from loader.manifest import ManifestStore
 from loader.planner import Window
 from loader.secrets import Secret
 from loader.shell.benchmark_hourly import measure_hourly
+from loader.shell.benchmark_log import measure_open_newest
 from loader.shell.benchmark_yardsticks import measure_best_block, measure_floor
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import HourEntry, TableState
 
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 QUERIES = {
@@ -85,6 +84,8 @@ class BenchResult:
         peak_memory_mb: Peak resident memory of the loader's process tree.
         queries: Per query: seconds on the views, on a native table, and their ratio.
         noop_sync_seconds: A sync with nothing to do over 8,760 loaded hours.
+        open_newest_seconds: Opening the newest version of a table after 8,760 hourly
+            commits, and listing its files (`loader.shell.benchmark_log`).
         hourly: The hourly mode: the first day published hour by hour, then compacted
             (`loader.shell.benchmark_hourly`); empty for windows of several days.
         hourly_text: The same, as a line for people.
@@ -104,6 +105,7 @@ class BenchResult:
     peak_memory_mb: float = 0.0
     queries: dict[str, dict[str, float]] = field(default_factory=dict)
     noop_sync_seconds: float = 0.0
+    open_newest_seconds: float = 0.0
     hourly: dict[str, float] = field(default_factory=dict)
     hourly_text: str = ""
     remote_lake: str = ""
@@ -244,16 +246,14 @@ def measure_noop_sync(work: Path, hours: int = 8760) -> float:
     lake = Lake(work / "lake")
     store = ManifestStore(TableLayout(lake, SOURCE, "100001", TABLE))
     start = DAY - timedelta(hours=hours)
-    entries = {}
+    manifests = []
     for i in range(hours):
         hour = start + timedelta(hours=i)
         request = ExportRequest(100001, Window(hour, hour), "bench", DAY)
-        manifest = events_manifest(request, hour, HourFacts())
-        entries[manifest.hour] = HourEntry(store.write(manifest))
-    # Every finished day compacted, as a year of hourly loads leaves it.
-    days = {key[:10]: "" for key in entries if key[:10] < f"{DAY - timedelta(days=1):%Y-%m-%d}"}
-    state = TableState(hours=entries, days=days)
-    CommitLog(lake).commit("a year of empty hours", lambda base: {store.layout.key: state})
+        manifests.append(events_manifest(request, hour, HourFacts()))
+    scratch = work / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    store.append(manifests, scratch, log_retention=timedelta(days=7))
     # An unreachable port: if the sync made any request it would fail.
     project = ProjectConfig(
         100001, Secret("bench-key-0"), Secret("bench-secret-0"), base_url="http://127.0.0.1:9"
@@ -322,6 +322,7 @@ def run_benchmark(
     if not skip_queries:
         result.queries = measure_queries(folder / "run" / "catalog.duckdb")
     result.noop_sync_seconds = measure_noop_sync(folder / "noop", noop_hours)
+    result.open_newest_seconds = measure_open_newest(folder / "log", noop_hours).seconds
     if days == 1 and not skip_hourly:
         shutil.rmtree(folder / "hourly", ignore_errors=True)
         hourly = measure_hourly(zips[0], folder / "hourly", project)
@@ -373,6 +374,8 @@ def report_text(result: BenchResult) -> str:
         f" {s['ratio_to_block']}x the best block",
         f"peak memory       {result.peak_memory_mb:,.0f} MB (the loader's whole process tree)",
         f"no-op sync        {result.noop_sync_seconds:.2f} s over 8,760 loaded hours",
+        f"newest version    {result.open_newest_seconds:.3f} s to open and list its files, after"
+        " 8,760 hourly commits",
         *([result.hourly_text] if result.hourly_text else []),
     ]
     if result.remote_lake:

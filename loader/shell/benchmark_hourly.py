@@ -18,11 +18,13 @@ from pathlib import Path
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.runner import sync_projects
+from loader.delta.tables import DeltaTables
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import parse_hour
 from loader.lake import Lake
+from loader.pinned import pin
 from loader.secrets import Secret
-from loader.snapshot.log import CommitLog
+from loader.snapshot.layout import TableLayout
 
 
 @dataclass
@@ -141,10 +143,16 @@ def measure_hourly(day_zip: Path, work: Path, project: SyntheticProject) -> Hour
         sync_projects([config], settings, start=day, end=day + timedelta(hours=23), now=finished)
         result.compaction_seconds = time.monotonic() - started
     lake = Lake(settings.lake_root)
-    state = CommitLog(lake).latest().table(f"amplitude/project={project.project_id}/events")
-    sizes = [Path(lake.join(p)).stat().st_size for p in state.hour_files()]
+    events = pin(
+        DeltaTables(lake), TableLayout(lake, "amplitude", str(project.project_id), "events").key
+    )
+    current = {lake.join(p) for p in events.files}
+    table_folder = Path(lake.join(events.key))
+    # Before a vacuum, the hour files the compaction removed are still in the table's folder.
+    written = [p for p in table_folder.rglob("*.parquet") if "_delta_log" not in p.parts]
+    sizes = [p.stat().st_size for p in sorted(written) if str(p) not in current]
     result.hour_bytes = sum(sizes)
-    result.day_bytes = sum(Path(lake.join(p)).stat().st_size for p in state.days.values() if p)
+    result.day_bytes = sum(Path(p).stat().st_size for p in current)
     result.lake_bytes = sum(
         p.stat().st_size
         for p in Path(lake.root).rglob("*")

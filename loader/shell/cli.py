@@ -283,9 +283,13 @@ def vacuum(
     )
     report = vacuum_lake(settings.loader_settings())
     click.echo(
-        f"removed {len(report.superseded):,} superseded and {len(report.uncommitted):,}"
-        f" never-committed file(s), {len(report.records):,} commit record(s),"
-        f" {report.bytes_freed / 1e6:,.1f} MB; kept {report.kept_summary()}"
+        f"vacuumed {report.tables:,} table(s): removed {len(report.removed):,} file(s) and"
+        f" {report.log_records:,} log record(s)"
+        + (
+            f"; {len(report.shortened)} table(s) kept erased files for the erasure retention only"
+            if report.shortened
+            else ""
+        )
     )
 
 

@@ -1,17 +1,5 @@
 -- Lines of the export that could not be loaded, with the reason, where they came from, and
--- their text. Rows rejected here are counted in each hour's manifest (load_log.rejects).
-SELECT
-    project_id,
-    upload_hour::TIMESTAMP AS upload_hour,
-    member,
-    line_no,
-    reason,
-    line
-FROM read_json(
-    {rejects_files},
-    format = 'newline_delimited',
-    columns = {
-        project_id: 'BIGINT', upload_hour: 'VARCHAR', member: 'VARCHAR', line_no: 'BIGINT',
-        reason: 'VARCHAR', line: 'VARCHAR'
-    }
-)
+-- their text. Rows rejected here are counted in each hour's manifest (load_log.rejects);
+-- `loaded` is false for the lines of an hour that failed (too many rejects) and is not loaded.
+SELECT {columns}
+FROM read_parquet({files}, hive_partitioning = false)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
+import pyarrow.compute as pc
+from deltalake import write_deltalake
 
 from dagster_defs.automation import failure_message
 from dagster_defs.definitions import defs
 from dagster_defs.resources import LakeResource
 from loader.emulator import EmulatorServer
 from loader.emulator.faults import FaultRule
-from loader.lake import Lake
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import TableState, with_hours
 from tests.conftest import LAST
 from tests.dagster.parts import EVENT_CHECKS, catalog, daily_recheck, events
+from tests.lake_tables import delta_table
 
 FIRST = LAST - timedelta(hours=11)
 
@@ -50,16 +48,6 @@ def _checks(lake: LakeResource) -> dict[str, bool]:
     return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
 
 
-KEY = "amplitude/project=100001/events"
-
-
-def _commit(lake: LakeResource, change: Callable[[TableState], TableState]) -> None:
-    """Commit a snapshot whose events table is changed by hand, as a broken writer would."""
-    CommitLog(Lake(lake.lake_root)).commit(
-        "a broken writer", lambda base: {KEY: change(base.table(KEY))}
-    )
-
-
 def test_all_checks_pass_on_a_clean_load(
     resources: dict[str, object], instance: dg.DagsterInstance
 ) -> None:
@@ -77,22 +65,11 @@ def test_injected_duplicates_fail_the_uniqueness_check(
 ) -> None:
     _load(resources, instance)
     lake: LakeResource = resources["lake"]  # type: ignore[assignment]
-    root = Lake(lake.lake_root)
-    hours = CommitLog(root).latest().table(KEY).hours
-    key, entry = next((k, e) for k, e in sorted(hours.items()) if e.data)
-    data = root.join(entry.data or "")
-    twice = data.replace(".parquet", "-twice.parquet")  # the hour's rows, three of them twice
-    duckdb.execute(
-        f"COPY (SELECT * FROM read_parquet('{data}') UNION ALL"
-        f" (SELECT * FROM read_parquet('{data}') LIMIT 3)) TO '{twice}' (FORMAT parquet)"
-    )
-    _commit(
-        lake,
-        lambda state: replace(
-            with_hours(state, {key: replace(entry, data=twice[len(root.root) + 1 :])}),
-            days={d: f for d, f in state.days.items() if d != key[:10]},
-        ),
-    )
+    # A broken writer (another engine) appends three of an hour's rows again.
+    events = delta_table(lake.lake_root)
+    rows = events.to_pyarrow_table()
+    first = rows.filter(pc.equal(rows["upload_hour"], rows["upload_hour"][0])).slice(0, 3)
+    write_deltalake(events, first, mode="append", partition_by=["upload_date"])
     results = _checks(lake)
     assert results["uuid_unique"] is False
     assert results["rows_match_manifests"] is False  # the hour's file rows disagree too
@@ -104,11 +81,9 @@ def test_an_injected_gap_fails_the_gap_check(
 ) -> None:
     _load(resources, instance)
     lake: LakeResource = resources["lake"]  # type: ignore[assignment]
-    middle = f"{FIRST + timedelta(hours=5):%Y-%m-%dT%H}"
-    _commit(
-        lake,
-        lambda state: replace(state, hours={k: e for k, e in state.hours.items() if k != middle}),
-    )
+    middle = FIRST + timedelta(hours=5)
+    # A broken writer (another engine) deletes an hour's record from the load log.
+    delta_table(lake.lake_root, "load_log").delete(f"upload_hour = '{middle:%Y-%m-%d %H:00:00}'")
     results = _checks(lake)
     assert results["no_gaps"] is False
     assert results["uuid_unique"] is True
@@ -246,5 +221,5 @@ def test_the_vacuum_job_removes_superseded_files_and_the_checks_still_pass(
     materialized = result.get_step_success_events()  # the op's metadata
     outputs = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = outputs[0].event_specific_data.metadata  # type: ignore[union-attr]
-    assert materialized and metadata["superseded_files"].value > 0
+    assert materialized and metadata["removed_files"].value > 0
     assert all(_checks(no_retention).values())

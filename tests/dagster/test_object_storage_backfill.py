@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,7 @@ from loader.catalog import connect_views
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.faults import FaultRule
 from loader.lake import Lake
-from loader.snapshot.log import CommitLog
-from loader.snapshot.reader import LakeSnapshot
+from loader.pinned import PinnedLake
 from tests.dagster.dev_server import (
     backfill_events,
     free_port,
@@ -29,6 +27,7 @@ from tests.dagster.dev_server import (
     running_dagster_dev,
     wait_for,
 )
+from tests.lake_tables import delta_table, each_commit_on_the_one_before
 from tests.object_storage.lakes import credential_leaks
 from tests.truth import comparable, truth
 
@@ -99,11 +98,8 @@ def test_a_backfill_as_three_runs_at_once_into_an_s3_lake_reaches_the_ground_tru
     assert peak == API_SLOTS
 
     lake = Lake(url)
-    log = CommitLog(lake)
-    snapshots = [log.read(v) for v in log.versions()]
-    assert [s.version for s in snapshots] == list(range(1, len(snapshots) + 1))
-    assert all(b.parent == a.id for a, b in pairwise(snapshots))
-    with connect_views(amplitude_views(LakeSnapshot.newest(lake)), lake.fs) as con:
+    assert each_commit_on_the_one_before(delta_table(lake))
+    with connect_views(amplitude_views(PinnedLake.newest(lake)), lake.fs) as con:
         result = con.execute("SELECT * FROM amplitude.events")
         columns = [d[0] for d in result.description]
         loaded = [comparable(dict(zip(columns, r, strict=True))) for r in result.fetchall()]

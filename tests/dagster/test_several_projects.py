@@ -80,4 +80,4 @@ def test_a_run_of_one_project_partition_loads_only_that_project(tmp_path: Path) 
         assert done.returncode == 0, done.stderr[-3000:]
         assert len(server.export_requests()) == 1
     projects = {p.name for p in (tmp_path / "lake" / "amplitude").iterdir()}
-    assert projects == {"project=222"}
+    assert projects == {"project_222"}

@@ -56,14 +56,16 @@ def bucket_files(url: str) -> dict[str, bytes]:
 
 
 def catalog_events(settings: LoaderSettings) -> tuple[int, dict[str, dict[str, Any]]]:
-    """The snapshot the catalog reads, and its `events` rows by uuid, comparable with the truth.
+    """The events version the catalog reads, and its `events` rows by uuid, as the truth has them.
 
     The catalog is read as `amplitude-loader query` reads it: with the lake's filesystem
     registered in the session, DuckDB downloading no extension.
     """
     lake = Lake(settings.lake_root)
     with open_catalog(settings.catalog_path, lake.duckdb_filesystem) as con:
-        pinned = con.execute("SELECT version FROM amplitude.lake_snapshot").fetchone()
+        pinned = con.execute(
+            "SELECT version FROM amplitude.lake_snapshot WHERE table_name = 'events'"
+        ).fetchone()
         result = con.execute("SELECT * FROM amplitude.events")
         columns = [d[0] for d in result.description]
         rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]

@@ -1,108 +1,86 @@
-"""Commits on S3 from writers that share no lock, against a real S3 server on loopback.
+"""Delta commits on S3 from writers that share no lock, against a real S3 server on loopback.
 
-moto's standalone server speaks S3 over HTTP on 127.0.0.1, conditional writes included; the lake
-reaches it through s3fs, as it would reach AWS (the endpoint and the test credentials come from
-the standard `AWS_*` variables, see `tests.conftest`).
+moto's standalone server speaks S3 over HTTP on 127.0.0.1, conditional writes included; delta-rs
+reaches it as it would reach AWS (the endpoint and the test credentials come from the standard
+`AWS_*` variables, see `tests.conftest`), with no lock service and no lock setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from datetime import timedelta
 from pathlib import Path
 
-import pytest
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from loader.delta.commit import Change, commit
+from loader.delta.files import add_file
+from loader.delta.maintenance import UNCOMMITTED_MIN_AGE, vacuum
+from loader.delta.tables import DeltaTables, TableSpec
 from loader.lake import Lake
-from loader.snapshot.log import COMMITS, CommitLog
-from loader.snapshot.state import HourEntry, Snapshot, TableState
-from loader.snapshot.vacuum import UNCOMMITTED_MIN_AGE, vacuum
+from tests.lake_tables import each_commit_on_the_one_before
 from tests.object_storage.lakes import race, separate_lake
 
-TABLE = "amplitude/project=1/events"
+KEY = "amplitude/project_1/events"
+SPEC = TableSpec(pa.schema([("name", pa.string()), ("n", pa.int64())]), stats=("n",))
+RETAIN = timedelta(days=1)
 
 
-def _adding(name: str) -> Callable[[Snapshot], dict[str, TableState]]:
-    """A change that adds one hour entry named `name` to the table."""
-
-    def change(base: Snapshot) -> dict[str, TableState]:
-        hours = {**base.table(TABLE).hours, name: HourEntry(manifest=name)}
-        return {TABLE: TableState(hours=hours)}
-
-    return change
+def _adding(tables: DeltaTables, scratch: Path, name: str) -> Change:
+    local = scratch / f"{name}.parquet"
+    pq.write_table(pa.table({"name": [name], "n": [1]}, SPEC.schema), local)
+    return Change(adds=[add_file(tables, KEY, SPEC, local)])
 
 
-def test_a_commit_record_is_created_once_however_many_writers_race(bucket: str) -> None:
-    path = f"{bucket}/lake/{COMMITS}/race.json"
-    # Each writer its own filesystem and lake, as on separate machines.
-    lakes = [separate_lake(f"s3://{bucket}/lake") for _ in range(8)]
-    won = race(8, lambda i: lakes[i].create_exclusive(path, f"writer {i}".encode()))
-    assert sorted(won, key=str) == [False] * 7 + [True], won
-    winner = won.index(True)
-    assert lakes[0].read_bytes(path) == f"writer {winner}".encode()
+def test_writers_without_a_shared_lock_commit_one_history_and_lose_no_change(
+    bucket: str, tmp_path: Path
+) -> None:
+    writers, commits = 4, 5
 
-
-def test_writers_without_a_shared_lock_commit_one_history_and_lose_no_change(bucket: str) -> None:
-    writers, commits = 4, 6
-
-    def add_hours(i: int) -> int:
-        log = CommitLog(separate_lake(f"s3://{bucket}/lake"))
+    def add(i: int) -> int:
+        # Each writer its own filesystem, as on separate machines.
+        tables = DeltaTables(separate_lake(f"s3://{bucket}/lake"))
         for k in range(commits):
-            log.commit(f"add w{i}-{k}", _adding(f"w{i}-{k}"))
+            name = f"w{i}-{k}"
+            commit(
+                tables,
+                KEY,
+                SPEC,
+                f"add {name}",
+                lambda _, n=name: _adding(tables, tmp_path, n),
+                log_retention=RETAIN,
+            )
         return commits
 
-    done = race(writers, add_hours)
+    done = race(writers, add)
     assert done == [commits] * writers, done
-    log = CommitLog(Lake(f"s3://{bucket}/lake"))
-    # One record per commit, numbered without a hole, each made from the one before, and every
-    # writer's every change kept.
-    assert log.versions() == list(range(1, writers * commits + 1))
-    snapshots = [log.read(v) for v in log.versions()]
-    assert all(b.parent == a.id for a, b in pairwise(snapshots))
-    hours = log.latest().table(TABLE).hours
-    assert set(hours) == {f"w{i}-{k}" for i in range(writers) for k in range(commits)}
-
-
-@pytest.mark.parametrize("where", ["s3", "local"])
-def test_a_commit_slower_than_the_retention_is_not_lost_in_a_gap_the_vacuum_left(
-    where: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    """A writer reads snapshot 1; meanwhile 2 and 3 are committed and a vacuum drops record 2."""
-    url = f"s3://{request.getfixturevalue('bucket')}/lake" if where == "s3" else str(tmp_path)
-    slow, other = CommitLog(Lake(url)), CommitLog(Lake(url))
-    slow.commit("first", _adding("first"))
-    calls = []
-
-    def slow_change(base: Snapshot) -> dict[str, TableState]:
-        calls.append(base.version)
-        if len(calls) == 1:  # while this writer works on its change, the lake moves on
-            other.commit("second", _adding("second"))
-            other.commit("third", _adding("third"))
-            vacuum(other.lake, timedelta(0), now=datetime.now(UTC) + timedelta(seconds=1))
-            assert other.versions() == [3]
-        return _adding("slow")(base)
-
-    committed = slow.commit("slow", slow_change)
-    # Its first record took number 2, free again, beside the history: it went, and the change
-    # was applied again on snapshot 3.
-    assert calls == [1, 3]
-    assert committed.version == 4 and committed.parent == other.read(3).id
-    assert slow.versions() == [3, 4]
-    assert set(slow.latest().table(TABLE).hours) == {"first", "second", "third", "slow"}
+    table = DeltaTables(Lake(f"s3://{bucket}/lake")).open(KEY)
+    assert table is not None
+    # One version per commit, each made from the one before, and every writer's change kept.
+    assert table.version() == writers * commits - 1
+    assert each_commit_on_the_one_before(table)
+    names = table.to_pyarrow_table(columns=["name"])["name"].to_pylist()
+    assert sorted(names) == sorted(f"w{i}-{k}" for i in range(writers) for k in range(commits))
 
 
 def test_on_s3_the_vacuum_keeps_young_uncommitted_files_whatever_the_retention(
-    bucket: str,
+    bucket: str, tmp_path: Path
 ) -> None:
     lake = Lake(f"s3://{bucket}/lake")
-    CommitLog(lake).commit("first", _adding("first"))
+    tables = DeltaTables(lake)
+    commit(
+        tables,
+        KEY,
+        SPEC,
+        "first",
+        lambda _: _adding(tables, tmp_path, "first"),
+        log_retention=RETAIN,
+    )
     # A file another machine wrote and is about to commit.
-    in_flight = lake.join("amplitude/project=1/events/upload_date=2024-03-01/part-x.parquet")
+    in_flight = lake.join(KEY, "part-in-flight.parquet")
     lake.write_bytes(in_flight, b"a commit in progress elsewhere")
-    now = datetime.now(UTC)
-    assert vacuum(lake, timedelta(0), now=now).uncommitted == []
+    assert vacuum(tables, KEY, timedelta(0), timedelta(0)).removed == []
     assert lake.exists(in_flight)
-    later = vacuum(lake, timedelta(0), now=now + UNCOMMITTED_MIN_AGE + timedelta(minutes=1))
-    assert later.uncommitted == [in_flight[len(lake.root) + 1 :]]
-    assert not lake.exists(in_flight)
+    # Older files no commit lists go: shown on a local lake, whose files' times can be set
+    # back (`tests.test_vacuum`); an object's time cannot.
+    assert timedelta(hours=1) <= UNCOMMITTED_MIN_AGE

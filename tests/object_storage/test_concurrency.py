@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
+from loader.delta.tables import DeltaTables
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.lake import Lake
-from loader.snapshot.log import CommitLog
 from tests.catalog_reader import reading
 from tests.conftest import NOW, START, settings_in
+from tests.lake_tables import each_commit_on_the_one_before
 from tests.loader_process import LoaderProcess, run_loader
 from tests.object_storage.lakes import catalog_events
 from tests.snapshot_truth import KEY, SnapshotTruth
@@ -55,33 +55,33 @@ def _env(synthetic: SyntheticProject, **extra: str) -> dict[str, str]:
 
 
 def _assert_newest_snapshot_whole(url: str, synthetic: SyntheticProject) -> None:
-    """Every file of the newest snapshot is in the bucket, and holds whole hours."""
+    """Every file of the events table's newest version is in the bucket, and holds whole hours."""
     lake = Lake(url)
-    snapshot = CommitLog(lake).latest()
-    state = snapshot.table(KEY)
+    events = DeltaTables(lake).open(KEY)
+    if events is None:
+        return
+    for uri in events.file_uris():
+        assert lake.exists(uri.split("://", 1)[1]), uri
+    rows = events.to_pyarrow_table(columns=["uuid", "upload_hour"])
+    by_hour: dict[datetime, set[str]] = {}
+    for uuid, hour in zip(*(rows[c].to_pylist() for c in rows.column_names), strict=True):
+        by_hour.setdefault(hour, set()).add(uuid)
+    for hour, uuids in by_hour.items():
+        assert uuids == {e["uuid"] for e in synthetic.events(hour.astimezone(UTC))}, hour
 
-    def uuids(path: str) -> set[str]:
-        with lake.fs.open(lake.join(path), "rb") as handle:
-            return set(pq.read_table(handle, columns=["uuid"]).column("uuid").to_pylist())
 
-    def expected(key: str) -> set[str]:
-        hour = datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-        return {e["uuid"] for e in synthetic.events(hour)}
-
-    for path in snapshot.live_files():
-        assert lake.exists(lake.join(path)), path
-    for key, entry in state.hours.items():
-        assert (uuids(entry.data) if entry.data else set()) == expected(key), key
-    for day, path in state.days.items():
-        hours = [k for k in state.hours if k.startswith(day)]
-        assert (uuids(path) if path else set()) == set().union(*map(expected, hours)), day
+def _newest(url: str) -> int:
+    """The events table's newest version that changed files (a vacuum's do not)."""
+    events = DeltaTables(Lake(url)).open(KEY)
+    assert events is not None
+    return next(e["version"] for e in events.history() if not e["operation"].startswith("VACUUM"))
 
 
 @pytest.mark.parametrize(
     # The commit's own points: its files written, its record not yet or just created (the
     # local lake's crash tests cover every other point).
     "point",
-    ["commit.before_record:2", "commit.after_record:1"],
+    ["delta.before_commit:2", "delta.after_commit:1"],
 )
 def test_sigkill_during_a_commit_to_s3_then_a_rerun_gives_exactly_the_ground_truth(
     point: str, bucket: str, tmp_path: Path
@@ -95,11 +95,12 @@ def test_sigkill_during_a_commit_to_s3_then_a_rerun_gives_exactly_the_ground_tru
         rerun = run_loader(command, _env(synthetic), tmp_path / "out")
         assert rerun.returncode == 0, rerun.stderr
     _assert_newest_snapshot_whole(url, synthetic)
-    log = CommitLog(Lake(url))
     version, rows = catalog_events(replace(settings_in(tmp_path), lake_root=url))
     assert rows == truth(synthetic, START, LAST)
-    assert version == log.latest().version
-    assert "2024-03-01" in log.latest().table(KEY).days
+    assert version == _newest(url)
+    events = DeltaTables(Lake(url)).open(KEY)
+    assert events is not None
+    assert len([u for u in events.file_uris() if "upload_date=2024-03-01/" in u]) == 1
 
 
 def test_two_loaders_at_once_on_one_bucket_commit_one_history_and_readers_see_whole_snapshots(
@@ -130,22 +131,21 @@ def test_two_loaders_at_once_on_one_bucket_commit_one_history_and_readers_see_wh
             time.sleep(1.0)  # the readers see the newest catalog
         answers = list(answered.values())
 
-    log = CommitLog(Lake(url))
-    snapshots = [log.read(v) for v in log.versions()]
-    # One history: numbered without a hole, each snapshot made from the one before it.
-    assert [s.version for s in snapshots] == list(range(1, len(snapshots) + 1))
-    assert all(b.parent == a.id for a, b in pairwise(snapshots))
+    events = DeltaTables(Lake(url)).open(KEY)
+    assert events is not None
+    # One history: each commit made from the version before it, none moved past another's.
+    assert each_commit_on_the_one_before(events)
     version, rows = catalog_events(replace(settings_in(tmp_path), lake_root=url))
     assert rows == truth(synthetic, START, last)
-    assert version == snapshots[-1].version
+    assert version == _newest(url)
     _assert_newest_snapshot_whole(url, synthetic)
 
     # Every answer is the totals of one committed snapshot, and a reader never goes back.
     known = SnapshotTruth(url)
     known.record(synthetic)
     spans: dict[tuple[int, ...], list[int]] = {}
-    for snapshot in snapshots:
-        spans.setdefault(known.totals(snapshot), []).append(snapshot.version)
+    for number in range(events.version() + 1):
+        spans.setdefault(known.totals(number), []).append(number)
     for lines in answers:
         errors = [a["error"] for a in lines if "error" in a]
         assert not errors, errors[:3]

@@ -7,7 +7,6 @@ analyst reads it (`amplitude-loader query`: the lake's filesystem registered in 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,13 +20,23 @@ from loader.amplitude.runner import refresh_catalog, sync_projects
 from loader.emulator import EmulatorServer, SyntheticProject
 from loader.hours import hour_from_key
 from loader.lake import Lake
-from loader.snapshot.log import CommitLog
+from loader.manifest import ManifestStore
+from loader.pinned import PinnedLake, PinnedTable
 from tests.conftest import NOW, START, config_for, settings_in
+from tests.lake_tables import layout
 from tests.object_storage.lakes import bucket_files, catalog_events
 from tests.s3_server import LoopbackS3
 from tests.truth import truth
 
-KEY = "amplitude/project=100001/events"
+KEY = "amplitude/project_100001/events"
+
+
+def _events(lake: Lake) -> PinnedTable:
+    return PinnedLake.newest(lake).table(KEY)
+
+
+def _day_files(lake: Lake, day: str) -> list[str]:
+    return [p for p in _events(lake).files if f"/upload_date={day}/" in p]
 
 
 def test_load_reload_compaction_and_vacuum_on_s3_each_reach_the_ground_truth(
@@ -36,7 +45,7 @@ def test_load_reload_compaction_and_vacuum_on_s3_each_reach_the_ground_truth(
     synthetic = SyntheticProject(events_per_hour=30, part_events=20)
     url = f"s3://{bucket}/lake"
     settings = replace(settings_in(tmp_path), lake_root=url)
-    log = CommitLog(Lake(url))
+    lake = Lake(url)
     last = START + timedelta(hours=25)
     hour = timedelta(hours=1)
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
@@ -47,9 +56,8 @@ def test_load_reload_compaction_and_vacuum_on_s3_each_reach_the_ground_truth(
         assert report.hours_loaded + report.hours_empty == 26
         version, rows = catalog_events(settings)
         assert rows == truth(synthetic, START, last)
-        assert version == log.latest().version
-        assert "2024-03-01" in log.latest().table(KEY).days, "day 1 was not compacted"
-        compacted = log.latest().table(KEY).days["2024-03-01"]
+        assert version == _events(lake).version
+        (compacted,) = _day_files(lake, "2024-03-01")  # day 1 was compacted
 
         # A reload with changed content (rows gone, rows new): hours of the compacted day get a
         # new day file in the same commit; hours of day 2 are read from their hour files.
@@ -62,25 +70,23 @@ def test_load_reload_compaction_and_vacuum_on_s3_each_reach_the_ground_truth(
         assert expected != truth(synthetic, START, last)
         version, rows = catalog_events(settings)
         assert rows == expected
-        assert version == log.latest().version
-        assert log.latest().table(KEY).days["2024-03-01"] != compacted
+        assert version == _events(lake).version
+        assert compacted not in _day_files(lake, "2024-03-01")
 
-    # A vacuum with no retention removes every superseded file and record; what stays in the
-    # bucket is the newest snapshot's files and the loader's notes, and reads the same.
+    # A vacuum with no retention removes every removed file; what stays in the bucket is the
+    # newest versions' files, the tables' logs and the loader's notes, and reads the same.
     later = datetime.now(UTC) + timedelta(seconds=1)
-    before = set(bucket_files(url))
     report_ = vacuum_lake(replace(settings, retention_hours=0), now=later)
-    assert report_.superseded and compacted in report_.superseded
+    assert report_.removed
+    assert any(p.endswith(compacted.rsplit("/", 1)[-1]) for p in report_.removed)
     after = set(bucket_files(url))
-    assert before - after == set(report_.superseded) | {
-        f"_commits/{v:020d}.json" for v in report_.records
-    }
-    newest = log.latest()
-    tables = {p for p in after if p.startswith("amplitude/") and "/_state/" not in p}
-    assert tables == newest.live_files()
-    assert log.versions() == [newest.version]
+    data = {p for p in after if "/_delta_log/" not in p and "/_state/" not in p}
+    pinned = PinnedLake.newest(lake)
+    assert data - {"_digest_key", ".digest-key"} == {
+        p for t in pinned.tables.values() for p in t.files
+    } | (data & {p for p in data if not p.startswith("amplitude/")})
     version, rows = catalog_events(settings)
-    assert rows == expected and version == newest.version
+    assert rows == expected and version == _events(lake).version
 
 
 def test_building_the_catalog_asks_the_store_about_each_file_once(
@@ -91,8 +97,9 @@ def test_building_the_catalog_asks_the_store_about_each_file_once(
     before = len(s3_server.requests())
     assert refresh_catalog(settings, force=True)
     asked = Counter(path for method, path in s3_server.requests()[before:] if method == "HEAD")
-    files = CommitLog(Lake(settings.lake_root)).latest().live_files()
-    assert len(files) > 10 and asked, "the catalog read no file from the store"
+    pinned = PinnedLake.newest(Lake(settings.lake_root))
+    files = [p for t in pinned.tables.values() for p in t.files]
+    assert len(files) > 5 and asked, "the catalog read no file from the store"
     # Every file of the snapshot, read by a dozen views, is asked about once at most (each was
     # asked about 8 times, one HEAD a time DuckDB opened it).
     assert max(asked.values()) == 1, asked.most_common(3)
@@ -106,30 +113,39 @@ def test_a_publish_reads_a_compacted_day_from_its_day_file_not_its_hours(
     with EmulatorServer([synthetic], now=NOW, gzip_level=1) as emulator:
         project = config_for(synthetic, emulator)
         sync_projects([project], settings, end=START + timedelta(hours=25), now=NOW)
-        assert "2024-03-01" in CommitLog(Lake(settings.lake_root)).latest().table(KEY).days
+        lake = Lake(settings.lake_root)
+        (day_one,) = _day_files(lake, "2024-03-01")
         before = len(s3_server.requests())
         sync_projects([project], settings, end=START + timedelta(hours=26), now=NOW)
     read = [path for method, path in s3_server.requests()[before:] if method == "GET"]
-    # The duplicate index of the new hour read day 1's rows from its one file (24 hour files
-    # before), and day 2's from its hours.
-    assert not [p for p in read if "upload_date=2024-03-01/hour=" in p], read
-    assert [p for p in read if "events_by_day/upload_date=2024-03-01/" in p]
-    assert [p for p in read if "upload_date=2024-03-02/hour=" in p]
+    # The later-copy flags of the new hour read day 1's rows from its one file (not its 24 hour
+    # files, which the version no longer lists), and day 2's from its hours.
+    day = [p for p in read if "/events/upload_date=2024-03-01/" in p]
+    assert day and {p.rsplit("/", 1)[-1] for p in day} == {day_one.rsplit("/", 1)[-1]}, day
+    assert [p for p in read if "/events/upload_date=2024-03-02/" in p]
 
 
 def test_the_status_of_every_hour_reads_no_manifest(
     bucket: str, tmp_path: Path, s3_server: LoopbackS3
 ) -> None:
-    """The status page and Dagster's catalog figures take each hour's rejects from the snapshot."""
+    """The status page and Dagster's catalog figures read the load log: a few files, not one
+    request an hour."""
     settings, project = _loaded(bucket, tmp_path, START + timedelta(hours=20))
     before = len(s3_server.requests())
     hours = hour_statuses(project, settings, now=NOW)
-    read = [path for method, path in s3_server.requests()[before:] if "/_manifests/" in path]
-    assert not read, read[:3]  # one GET a manifest before: a year of hours, 8,760 requests
+    read = [
+        path
+        for method, path in s3_server.requests()[before:]
+        if method == "GET" and "/load_log/" in path and "/_delta_log/" not in path
+    ]
     lake = Lake(settings.lake_root)
+    log_files = PinnedLake.newest(lake).table(f"{KEY.rsplit('/', 1)[0]}/load_log").files
+    # DuckDB reads a file in a few ranges: a footer and its columns, not one file an hour.
+    assert read and {p.split("/lake/", 1)[1] for p in read} <= set(log_files), read
+    assert len(read) <= 5 * len(log_files) < 20, read
     expected = {
-        hour_from_key(key): json.loads(lake.read_bytes(lake.join(entry.manifest)))["rejects"]
-        for key, entry in CommitLog(lake).latest().table(KEY).hours.items()
+        hour_from_key(key): manifest.rejects
+        for key, manifest in ManifestStore(layout(lake)).manifests().items()
     }
     assert {h.hour: h.rejects for h in hours if h.state != "missing"} == expected
     assert sum(expected.values()) > 0  # the synthetic project repeats a uuid within an hour

@@ -30,8 +30,8 @@ from loader.emulator import EmulatorServer, SyntheticProject
 from loader.emulator.faults import FaultPlan, FaultRule
 from loader.emulator.generator import amplitude_id_of
 from loader.lake import Lake
+from loader.pinned import PinnedLake
 from loader.snapshot.layout import STATE
-from loader.snapshot.log import CommitLog
 from tests.conftest import NOW, config_for, settings_in
 
 
@@ -134,15 +134,20 @@ def choose_users(lake: PrivacyLake) -> Users:
 
 
 def live_files(lake: PrivacyLake) -> list[Path]:
-    """The files of the newest snapshot, every file that is not a table's, and the catalog."""
+    """The files of each table's newest version, every Delta log, every file that is not a
+    table's, and the catalog."""
     root = Path(lake.settings.lake_root)
-    latest = CommitLog(Lake(lake.settings.lake_root)).latest()
-    listed = {root / p for p in latest.live_files()}
-    other = [  # commit records, the loader's notes, the digest key, the vacuum's records
+    latest = PinnedLake.newest(Lake(lake.settings.lake_root))
+    listed = {root / p for table in latest.tables.values() for p in table.files}
+    other = [  # the Delta logs, the loader's notes, the digest key
         p
         for p in root.rglob("*")
         if p.is_file()
-        and (STATE in p.parts or not any(part.startswith("project=") for part in p.parts))
+        and (
+            "_delta_log" in p.parts
+            or STATE in p.parts
+            or not any(part.startswith("project_") for part in p.parts)
+        )
     ]
     catalog = Path(lake.settings.catalog_path)
     return sorted({*listed, *other, catalog, *catalog.parent.glob(catalog.name + ".*")})

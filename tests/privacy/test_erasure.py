@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 from loader.amplitude.lake_access import vacuum_lake
 from loader.amplitude.privacy.sync import sync_deletions
 from loader.amplitude.runner import refresh_catalog
-from loader.day_files import dictionary_columns
+from loader.delta.rewrite import dictionary_columns
 from loader.hours import hours_between
 from loader.lake import Lake
+from loader.pinned import PinnedLake
 from loader.shell.privacy_commands import describe_erasure
-from loader.snapshot.log import CommitLog
 from tests.conftest import LAST, NOW, START
 from tests.privacy.lakes import PrivacyLake, choose_users, live_files
 from tests.privacy.scan import every_file, holders, patterns
@@ -41,7 +41,7 @@ def test_a_deletion_sync_leaves_no_byte_of_the_users_and_changes_nothing_else(
     found = holders(every_file(Path(lake.settings.lake_root)), wanted)
     # The scan finds them before: in events, day files, rejects and cohort membership.
     assert set().union(*found.values()) >= {str(a) for a in users.amplitude_ids}
-    for part in ("/events/", "/events_by_day/", "/_rejects/", "/cohort_members/"):
+    for part in ("/events/", "/events_rejects/", "/cohort_members/"):
         assert any(part in f for f in found), f"no id found in {part}: the scan proves nothing"
     before = {
         "events": lake.rows("events_all", "uuid, upload_hour"),
@@ -59,7 +59,7 @@ def test_a_deletion_sync_leaves_no_byte_of_the_users_and_changes_nothing_else(
     assert not leaks, leaks
     # Rewritten files keep their source's encodings: no dictionary for unique values.
     events = [f for f in live_files(lake) if f.suffix == ".parquet" and "/events" in str(f)]
-    for data in [f for f in events if "/_index/" not in str(f)]:
+    for data in [f for f in events if "_delta_log" not in str(f) and "/events/" in str(f)]:
         dictionary = dictionary_columns(pq.ParquetFile(data).metadata)
         assert "uuid" not in dictionary and "event_type" in dictionary, data
     # Every other row is as it was: events, members and rejects.
@@ -105,7 +105,7 @@ def test_a_deletion_sync_leaves_no_byte_of_the_users_and_changes_nothing_else(
     # After the retention, a vacuum leaves no file anywhere that holds them.
     later = datetime.now(UTC) + timedelta(hours=lake.settings.retention_hours + 1)
     vacuumed = vacuum_lake(lake.settings, now=later)
-    assert vacuumed.superseded
+    assert vacuumed.removed
     everything = every_file(Path(lake.settings.lake_root))
     catalog = Path(lake.settings.catalog_path)
     leaks = holders([*everything, *catalog.parent.glob(catalog.name + "*")], wanted)
@@ -118,20 +118,27 @@ def test_the_erasure_retention_bounds_how_long_superseded_files_keep_erased_data
     lake = privacy_lake
     users = choose_users(lake)
     settings = replace(lake.settings, retention_hours=30 * 24, erasure_retention_hours=48)
-    log = CommitLog(Lake(settings.lake_root))
-    before = log.latest().live_files()
+    root = Path(settings.lake_root)
+
+    def current() -> set[str]:
+        pinned = PinnedLake.newest(Lake(root))
+        return {p for table in pinned.tables.values() for p in table.files}
+
+    before = current()
     lake.request_deletion([users.member], [])
     sync_deletions(lake.project, settings, now=NOW)
-    dropped = before - log.latest().live_files()  # the files that held the member's rows
+    dropped = before - current()  # the files that held the member's rows
     assert any("/events/" in p for p in dropped) and any("/cohort_members/" in p for p in dropped)
-    root = Path(settings.lake_root)
-    # Within the erasure retention they stay, for readers of older snapshots.
+    # Within the erasure retention they stay, for readers of older versions.
     vacuum_lake(settings, now=datetime.now(UTC) + timedelta(hours=47))
     assert all((root / p).exists() for p in dropped)
-    # Past it they go, though the retention is a month; and no file holds the member.
+    # Past it they go, though the retention is a month; and no file holds the member, the
+    # tables' logs included.
     report = vacuum_lake(settings, now=datetime.now(UTC) + timedelta(hours=49))
-    assert dropped <= set(report.superseded)
+    assert {p.split(": ", 1)[1] for p in report.removed} >= {p.split("/", 3)[3] for p in dropped}
     assert not any((root / p).exists() for p in dropped)
+    logs = [f for f in every_file(root) if "_delta_log" in f.parts]
+    assert len(logs) > 10, "no log scanned: the test proves nothing"
     found = holders(every_file(root), patterns([users.member], ["user_14"]))
     assert not found, found
 

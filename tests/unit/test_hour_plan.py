@@ -11,14 +11,12 @@ from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.hour_manifests import ExportRequest, HourFacts, events_manifest
 from loader.amplitude.hour_plan import HourPlan
 from loader.errors import ConfigError
-from loader.hours import hour_key, hours_between
+from loader.hours import hours_between
 from loader.lake import Lake
 from loader.manifest import ManifestStore
 from loader.planner import Window
 from loader.secrets import Secret
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import HourEntry, TableState
 
 NOW = datetime(2024, 3, 4, 2, 30, tzinfo=UTC)
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -31,16 +29,16 @@ def _plan(tmp_path: Path, **settings: object) -> HourPlan:
 
 
 def _store(tmp_path: Path, loaded: dict[datetime, int]) -> ManifestStore:
-    """A table whose snapshot lists `loaded` hours, each with its downloaded bytes."""
+    """A table whose load log lists `loaded` hours, each with its downloaded bytes."""
     store = ManifestStore(TableLayout(Lake(tmp_path / "lake"), "amplitude", "7", "events"))
-    entries = {}
+    manifests = []
     for hour, size in loaded.items():
         request = ExportRequest(7, Window(hour, hour), "r", NOW)
-        manifest = events_manifest(request, hour, HourFacts(rows=1, bytes_downloaded=size))
-        entries[hour_key(hour)] = HourEntry(store.write(manifest), rows=1)
-    key = store.layout.key
-    CommitLog(store.layout.lake).commit("test", lambda base: {key: TableState(hours=entries)})
-    return store
+        manifests.append(events_manifest(request, hour, HourFacts(rows=1, bytes_downloaded=size)))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    store.append(manifests, scratch, log_retention=timedelta(days=1))
+    return ManifestStore(store.layout)
 
 
 def test_the_wanted_hours_run_from_the_start_to_the_newest_ready_hour(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""The publisher alone: commits of staged hours, the duplicate index, quarantine, compaction.
+"""The publisher alone: Delta commits of staged hours, later-copy flags, quarantine, compaction.
 
-A generic table (key `id`, ordered by `upload_hour`, scoped by `project_id`) in a lake on local
-disk: no source, no HTTP, no catalog.
+A generic table (key `id`, ordered by `upload_hour`, flagged in `later_copy`) in a lake on local
+disk: no source, no HTTP, no catalog. What the table holds is read back with Polars, as another
+engine would read it.
 """
 
 from __future__ import annotations
@@ -10,26 +11,46 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
+from loader.delta.tables import DeltaTables, TableSpec
 from loader.hours import hour_key
 from loader.lake import Lake
+from loader.later_copies import UniqueKey
 from loader.manifest import HourManifest, ManifestStore
-from loader.publish import Publisher, StagedHour, days_due
-from loader.snapshot.duplicates import UniqueKey
+from loader.publish import DAY as PARTITION
+from loader.publish import REJECTS_SPEC, Publisher, StagedHour, days_due
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import HourEntry, TableState
 
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
-UNIQUE = UniqueKey("id", "upload_hour", ("project_id",))
+UNIQUE = UniqueKey("id", "upload_hour", "later_copy")
+_UTC = pa.timestamp("us", tz="UTC")
+SPEC = TableSpec(
+    pa.schema(
+        [
+            ("id", pa.string()),
+            ("upload_hour", _UTC),
+            ("event_time", _UTC),
+            ("later_copy", pa.bool_()),
+            (PARTITION, pa.date32()),
+        ]
+    ),
+    partition_by=(PARTITION,),
+    stats=("upload_hour", "event_time", "later_copy"),
+)
+RETAIN = timedelta(days=1)
 
 
-def _layout(tmp_path: Path) -> TableLayout:
-    return TableLayout(Lake(tmp_path / "lake"), "demo", "7", "things")
+def _layout(tmp_path: Path, name: str = "lake") -> TableLayout:
+    return TableLayout(Lake(tmp_path / name), "demo", "7", "things")
+
+
+def _publisher(layout: TableLayout, tmp_path: Path) -> Publisher:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    return Publisher(layout, SPEC, scratch, UNIQUE, log_retention=RETAIN)
 
 
 def _staged(tmp_path: Path, hour: datetime, ids: list[str], *, rejects: bool = False) -> StagedHour:
@@ -37,65 +58,67 @@ def _staged(tmp_path: Path, hour: datetime, ids: list[str], *, rejects: bool = F
     data = None
     if ids:
         data = tmp_path / f"hour-{uuid.uuid4().hex}.parquet"
-        upload = hour.replace(tzinfo=None)
         table = pa.table(
             {
                 "id": ids,
-                "upload_hour": pa.array([upload] * len(ids), pa.timestamp("us")),
-                "project_id": pa.array([7] * len(ids), pa.int64()),
+                "upload_hour": pa.array([hour] * len(ids), _UTC),
                 "event_time": pa.array(
-                    [upload + timedelta(minutes=i) for i in range(len(ids))], pa.timestamp("us")
+                    [hour + timedelta(minutes=i) for i in range(len(ids))], _UTC
                 ),
+                "later_copy": [False] * len(ids),
             }
         )
         pq.write_table(table, data)
     rejects_file = None
     if rejects:
-        rejects_file = tmp_path / f"rejects-{uuid.uuid4().hex}.jsonl.gz"
-        rejects_file.write_bytes(b"")
+        rejects_file = tmp_path / f"rejects-{uuid.uuid4().hex}.parquet"
+        row = {"project_id": 7, "upload_hour": hour, "member": "m", "line_no": 1}
+        row |= {"reason": "bad", "line": "{", "loaded": True}
+        pq.write_table(pa.Table.from_pylist([row], REJECTS_SPEC.schema), rejects_file)
     manifest = HourManifest(
-        "7", "things", hour_key(hour), len(ids), len(ids), 0, 0, 0, 0, {}, "", 1, "test"
+        "7", "things", hour_key(hour), len(ids), len(ids), int(rejects), 0, 0, 0, {}, "", 1, "t"
     )
     return StagedHour(hour, manifest, data, rejects_file)
 
 
-def _state(layout: TableLayout) -> TableState:
-    return CommitLog(layout.lake).latest().table(layout.key)
+def _rows(layout: TableLayout, version: int | None = None) -> pl.DataFrame:
+    """The table's rows, read by Polars (an engine that knows nothing of this loader)."""
+    uri = DeltaTables(layout.lake).uri(layout.key)
+    return pl.read_delta(uri, version=version).sort("upload_hour", "id")
 
 
 def _later_copies(layout: TableLayout) -> set[tuple[str, datetime]]:
-    state = _state(layout)
-    if state.index is None:
-        return set()
-    path = layout.lake.join(state.index)
-    rows = duckdb.execute(f"SELECT id, upload_hour FROM read_parquet('{path}')").fetchall()
-    return {(i, h.replace(tzinfo=UTC)) for i, h in rows}
+    rows = _rows(layout).filter(pl.col("later_copy"))
+    return {(i, h) for i, h in zip(rows["id"], rows["upload_hour"], strict=True)}
 
 
-def test_a_batch_of_hours_is_one_commit_and_its_files_are_in_the_lake(tmp_path: Path) -> None:
+def _version(layout: TableLayout) -> int:
+    table = DeltaTables(layout.lake).open(layout.key)
+    return -1 if table is None else table.version()
+
+
+def test_a_batch_of_hours_is_one_commit_then_its_rejects_and_its_load_records(
+    tmp_path: Path,
+) -> None:
     layout = _layout(tmp_path)
-    publisher = Publisher(layout, tmp_path, UNIQUE)
+    publisher = _publisher(layout, tmp_path)
     hours = [DAY, DAY + timedelta(hours=1), DAY + timedelta(hours=2)]
-    before = CommitLog(layout.lake).latest().version
 
     staged = [
         _staged(tmp_path, hours[0], ["a", "b"]),
         _staged(tmp_path, hours[1], []),
         _staged(tmp_path, hours[2], ["c"], rejects=True),
     ]
-    snapshot = publisher.publish(staged)
+    published = publisher.publish(staged)
 
-    assert snapshot is not None and snapshot.version == before + 1
-    state = snapshot.table(layout.key)
-    assert sorted(state.hours) == [hour_key(h) for h in hours]
-    assert [state.hours[hour_key(h)].rows for h in hours] == [2, 0, 1]
-    assert state.hours[hour_key(hours[1])].data is None  # an empty hour holds no file
-    assert state.hours[hour_key(hours[2])].rejects is not None
-    for entry in state.hours.values():
-        assert all(layout.lake.exists(layout.lake.join(f)) for f in entry.files())
+    assert published is not None and published.version == 0 == _version(layout)
+    assert _rows(layout)["id"].to_list() == ["a", "b", "c"]
     assert ManifestStore(layout).loaded_hours() == set(hours)
+    assert [m.rows for m in ManifestStore(layout).manifests().values()] == [2, 0, 1]
+    rejects = pl.read_delta(DeltaTables(layout.lake).uri(layout.sibling("things_rejects").key))
+    assert rejects["line"].to_list() == ["{"] and rejects["loaded"].to_list() == [True]
     assert publisher.publish([]) is None  # nothing staged: no commit
-    assert CommitLog(layout.lake).latest().version == snapshot.version
+    assert _version(layout) == 0
 
 
 def test_the_earliest_hour_wins_whatever_order_the_hours_are_published_in(
@@ -104,97 +127,87 @@ def test_the_earliest_hour_wins_whatever_order_the_hours_are_published_in(
     early, late = DAY, DAY + timedelta(hours=5)
     copies = {}
     for name, order in (("forward", [early, late]), ("backward", [late, early])):
-        layout = TableLayout(Lake(tmp_path / name), "demo", "7", "things")
-        publisher = Publisher(layout, tmp_path, UNIQUE)
+        layout = _layout(tmp_path, name)
+        publisher = _publisher(layout, tmp_path)
         ids = {early: ["a", "b"], late: ["b", "c"]}
         for hour in order:
             publisher.publish([_staged(tmp_path, hour, ids[hour])])
         copies[name] = _later_copies(layout)
-        assert _state(layout).index_rows == 1
+        assert publisher.later_copies() == 1
+        # A plain filter on the table alone gives each key once.
+        assert sorted(_rows(layout).filter(~pl.col("later_copy"))["id"]) == ["a", "b", "c"]
     assert copies["forward"] == copies["backward"] == {("b", late)}
 
 
-def test_a_reload_that_drops_the_earliest_copy_brings_the_later_one_back(tmp_path: Path) -> None:
+def test_a_reload_that_drops_the_earliest_copy_brings_the_later_one_back_in_one_commit(
+    tmp_path: Path,
+) -> None:
     layout = _layout(tmp_path)
-    publisher = Publisher(layout, tmp_path, UNIQUE)
+    publisher = _publisher(layout, tmp_path)
     early, late = DAY, DAY + timedelta(hours=5)
     publisher.publish([_staged(tmp_path, early, ["a", "b"]), _staged(tmp_path, late, ["b"])])
     assert _later_copies(layout) == {("b", late)}
+    before = _version(layout)
 
     publisher.publish([_staged(tmp_path, early, ["a"])])  # the early hour, exported again
 
+    assert _version(layout) == before + 1  # the late hour's flag changed in the same commit
     assert _later_copies(layout) == set()
-    assert _state(layout).index_rows == 0
-    assert _state(layout).hours[hour_key(early)].rows == 1
+    assert sorted(_rows(layout)["id"]) == ["a", "b"]
 
 
 def test_quarantine_keeps_a_failed_hours_rejects_until_the_hour_loads(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
-    publisher = Publisher(layout, tmp_path, UNIQUE)
-    failed = _staged(tmp_path, DAY, [], rejects=True)
+    publisher = _publisher(layout, tmp_path)
+    rejects = DeltaTables(layout.lake).uri(layout.sibling("things_rejects").key)
 
     assert publisher.quarantine([_staged(tmp_path, DAY, [])]) is None  # no rejects: nothing kept
-    publisher.quarantine([failed])
-    state = _state(layout)
-    assert list(state.quarantine) == [hour_key(DAY)] and hour_key(DAY) not in state.hours
-    assert layout.lake.exists(layout.lake.join(state.quarantine[hour_key(DAY)]))
+    publisher.quarantine([_staged(tmp_path, DAY, [], rejects=True)])
+    assert pl.read_delta(rejects)["loaded"].to_list() == [False]
+    assert ManifestStore(layout).loaded_hours() == set()
 
     publisher.publish([_staged(tmp_path, DAY, ["a"])])
 
-    state = _state(layout)
-    assert state.quarantine == {} and state.hours[hour_key(DAY)].rows == 1
+    assert pl.read_delta(rejects).height == 0  # the hour loaded without rejects: released
+    assert ManifestStore(layout).loaded_hours() == {DAY}
 
 
 def test_days_are_due_for_compaction_once_whole_and_finished() -> None:
-    entry = HourEntry("m.json")
-    whole = {hour_key(DAY + timedelta(hours=i)): entry for i in range(24)}
+    whole = {DAY + timedelta(hours=i) for i in range(24)}
     end = DAY + timedelta(days=1)
-    assert days_due(TableState(hours=whole), end) == [date(2024, 5, 1)]
-    assert days_due(TableState(hours=whole), end - timedelta(seconds=1)) == []
-    partial = dict(list(whole.items())[:23])
-    assert days_due(TableState(hours=partial), end + timedelta(days=9)) == []
-    done = TableState(hours=whole, days={"2024-05-01": "day.parquet"})
-    assert days_due(done, end) == []
+    assert days_due(whole, end) == [date(2024, 5, 1)]
+    assert days_due(whole, end - timedelta(seconds=1)) == []
+    partial = set(sorted(whole)[:23])
+    assert days_due(partial, end + timedelta(days=9)) == []
 
 
-def test_compaction_writes_a_day_once_and_a_reload_rebuilds_it_in_the_same_commit(
+def test_compaction_writes_a_day_once_and_a_reload_rewrites_it_in_the_same_commit(
     tmp_path: Path,
 ) -> None:
     layout = _layout(tmp_path)
-    publisher = Publisher(layout, tmp_path, UNIQUE, order="event_time")
+    publisher = _publisher(layout, tmp_path)
     hours = [DAY + timedelta(hours=i) for i in range(24)]
     publisher.publish(
         [_staged(tmp_path, h, [f"id{h:%H}"] if h.hour % 6 == 0 else []) for h in hours]
     )
     end = DAY + timedelta(days=1)
+    tables = DeltaTables(layout.lake)
 
+    def files() -> list[str]:
+        table = tables.open(layout.key)
+        assert table is not None
+        return table.file_uris()
+
+    assert len(files()) == 4
     assert publisher.compact(end - timedelta(seconds=1)) == []
     assert publisher.compact(end) == [date(2024, 5, 1)]
     assert publisher.compact(end) == []  # once
-    day_file = _state(layout).days["2024-05-01"]
-    assert pq.read_table(layout.lake.join(day_file)).column("id").to_pylist() == [
-        "id00",
-        "id06",
-        "id12",
-        "id18",
-    ]
+    (day_file,) = files()
+    assert pq.read_table(day_file).column("id").to_pylist() == ["id00", "id06", "id12", "id18"]
 
-    version = CommitLog(layout.lake).latest().version
+    version = _version(layout)
     publisher.publish([_staged(tmp_path, DAY + timedelta(hours=6), ["new"])])
 
-    state = _state(layout)
-    assert CommitLog(layout.lake).latest().version == version + 1
-    assert state.days["2024-05-01"] != day_file
-    rebuilt = pq.read_table(layout.lake.join(state.days["2024-05-01"])).column("id").to_pylist()
-    assert rebuilt == ["id00", "new", "id12", "id18"]
-
-
-@pytest.mark.parametrize("ids", [["a", "a"], []])
-def test_a_manifest_is_only_loaded_once_a_commit_lists_it(tmp_path: Path, ids: list[str]) -> None:
-    layout = _layout(tmp_path)
-    store = ManifestStore(layout)
-    manifest = _staged(tmp_path, DAY, ids).manifest
-    path = store.write(manifest)
-
-    assert layout.lake.exists(layout.lake.join(path))
-    assert store.loaded_hours() == set() and store.read(DAY) is None
+    assert _version(layout) == version + 1
+    assert day_file not in files()
+    assert sorted(_rows(layout)["id"]) == ["id00", "id12", "id18", "new"]

@@ -20,11 +20,12 @@ import pyarrow as pa
 from loader.amplitude.config import LoaderSettings, ProjectConfig
 from loader.amplitude.experiment.api import MAX_CONCURRENT_REQUESTS, ExperimentApi
 from loader.amplitude.experiment.users import ExperimentUser, Selection, select_users
+from loader.amplitude.hour_manifests import SOURCE
 from loader.amplitude.setting_names import named
 from loader.errors import ConfigError
+from loader.pinned import PinnedLake
 from loader.progress import NoProgress, Progress
 from loader.ratelimit import SlidingWindow
-from loader.snapshot.log import CommitLog
 from loader.snapshot_tables import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class ExperimentSnapshot:
         lake = self.writer.lake
         selection = select_users(
             lake,
-            CommitLog(lake).latest(),
+            PinnedLake.newest(lake, [SOURCE]),
             self.writer.project,
             cohorts=self.options.cohorts,
             listed=self.options.users,

@@ -15,8 +15,9 @@ from loader.amplitude.hour_manifests import SOURCE
 from loader.amplitude.privacy.records import deletions_key, erased_ids
 from loader.catalog import lake_session, quote_list
 from loader.lake import Lake
+from loader.pinned import PinnedLake
 from loader.privacy.digests import IdDigests
-from loader.snapshot.state import Snapshot
+from loader.snapshot.layout import project_folder
 
 
 @dataclass(frozen=True, order=True)
@@ -78,7 +79,7 @@ def parse_users(lines: Iterable[str]) -> list[ExperimentUser]:
 
 
 def cohort_users(
-    lake: Lake, snapshot: Snapshot, project: str, patterns: Iterable[str], selection: Selection
+    lake: Lake, snapshot: PinnedLake, project: str, patterns: Iterable[str], selection: Selection
 ) -> list[ExperimentUser]:
     """The members of every cohort whose name or id matches a pattern, from their latest download.
 
@@ -95,7 +96,7 @@ def cohort_users(
     patterns = list(patterns)
     if not patterns:
         return []
-    root = f"{SOURCE}/project={project}"
+    root = f"{SOURCE}/{project_folder(project)}"
     cohort_files = snapshot.table(f"{root}/cohorts").files
     member_files = snapshot.table(f"{root}/cohort_members").files
     with lake_session(lake.duckdb_filesystem) as con:
@@ -136,7 +137,7 @@ def cohort_users(
 
 def select_users(
     lake: Lake,
-    snapshot: Snapshot,
+    snapshot: PinnedLake,
     project: str,
     *,
     cohorts: Iterable[str],

@@ -1,10 +1,17 @@
-"""One erasure: every table that holds per-user rows, rewritten without some users, in one commit.
+"""One erasure: every table that holds per-user rows, rewritten without some users.
 
 The ids to erase come with their cutoff (`Requested`). A user id is also resolved to every
 Amplitude id seen with it in the lake (events and cohort membership), so that the user's
-anonymous events go too. The commit lists the rewritten files, the requests in
-`privacy_deletions` and one audit row in `privacy_erasures`; a reader sees the lake before it or
-after it, never between. Nothing here logs or returns an erased value.
+anonymous events go too. Delta commits one table at a time, so the order is what keeps the
+erasure whole:
+
+1. the requests are recorded in `privacy_deletions`: from then on every load drops the users'
+   rows before it publishes (`scrub`);
+2. each table that holds per-user rows is rewritten without them, one erasure commit each;
+3. one audit row goes to `privacy_erasures`.
+
+A reader of one table sees it before or after its erasure, never between. Nothing here logs or
+returns an erased value.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,16 +37,18 @@ from loader.amplitude.privacy.records import (
     ERASABLE,
     ERASURES,
     ERASURES_SCHEMA,
+    unaudited_ids,
 )
 from loader.catalog import lake_session, quote_list
+from loader.delta.tables import DeltaTables, TableSpec
 from loader.lake import Lake
+from loader.manifest import ManifestStore
+from loader.pinned import PinnedLake
 from loader.privacy.digests import IdDigests
 from loader.privacy.erased import ErasedIds
-from loader.privacy.tables import StateEraser
+from loader.privacy.tables import erase_table
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.state import Snapshot, TableState, with_files
-from loader.snapshot_tables import SnapshotWriter, stamp
+from loader.snapshot_tables import SnapshotWriter, snapshot_spec
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +96,13 @@ class ErasureReport:
 
 
 def linked_amplitude_ids(
-    lake: Lake, snapshot: Snapshot, project: str, user_ids: list[str]
+    lake: Lake, pinned: PinnedLake, project: str, user_ids: list[str]
 ) -> dict[str, set[int]]:
     """Every Amplitude id seen with each of some user ids in a project's events and cohorts.
 
     Args:
         lake: The lake.
-        snapshot: The snapshot to read.
+        pinned: The tables to read.
         project: The project id.
         user_ids: The user ids.
 
@@ -101,8 +112,9 @@ def linked_amplitude_ids(
     found: dict[str, set[int]] = {}
     if not user_ids:
         return found
-    events = snapshot.table(f"{SOURCE}/project={project}/{TABLE}").read_files()
-    members = snapshot.table(f"{SOURCE}/project={project}/cohort_members").files
+    layout = TableLayout(lake, SOURCE, project, TABLE)
+    events = pinned.table(layout.key).files
+    members = pinned.table(layout.sibling("cohort_members").key).files
     with lake_session(lake.duckdb_filesystem) as con:
         for files in (events, members):
             if not files:
@@ -128,8 +140,9 @@ def erase_users(
     trigger: str,
     status_rows: Iterable[tuple[str, str, date | None]] = (),
     now: datetime | None = None,
+    log_retention: timedelta = timedelta(days=7),
 ) -> ErasureReport:
-    """Erase users from a project, and record the requests, in one commit.
+    """Erase users from a project, and record the requests.
 
     Args:
         lake: The lake.
@@ -138,6 +151,7 @@ def erase_users(
         trigger: What asked (`deletion sync`, `forget`), for the audit.
         status_rows: (job, status, day) of jobs whose status changed, to record.
         now: The current moment.
+        log_retention: The Delta log's retention (a new table's property).
 
     Returns:
         What was done.
@@ -146,65 +160,67 @@ def erase_users(
     naive_now = now.replace(tzinfo=None)
     report = ErasureReport(project, jobs=sorted({r.job for r in requested}))
     statuses = list(status_rows)
-    if not requested and not statuses:
-        return report
     digests = IdDigests.of_lake(lake)
-    commits = CommitLog(lake)
+    pinned = PinnedLake.newest(lake, [SOURCE])
+    pending = unaudited_ids(pinned, lake, project, digests)
+    if not requested and not statuses and not pending:
+        return report
     scratch = lake.scratch(uuid.uuid4().hex)
+    tables = DeltaTables(lake)
     try:
         linked = linked_amplitude_ids(
             lake,
-            commits.latest(),
+            pinned,
             project,
             sorted({str(r.id.value) for r in requested if r.id.kind == "user_id"}),
         )
         rows, erased = _deletion_rows(requested, linked, digests, naive_now)
         for job, status, day in statuses:
             rows.append(_row(job, status, None, "", None, None, day, naive_now))
-        report.ids = len(erased.cutoffs)
         report.resolved = sum(1 for r in rows if r["resolved_from_sha256"])
-        writer = SnapshotWriter(lake, SOURCE, project, now, scratch)
-        erasers = {
-            table: StateEraser(TableLayout(lake, SOURCE, project, table), spec, erased, scratch)
-            for table, spec in ERASABLE.items()
-        }
-        deletions = writer.layout(DELETIONS)
-        erasures = writer.layout(ERASURES)
-        with commits.locked():
+        for (kind, digest), cutoff in pending.cutoffs.items():  # an erasure a kill cut short
+            erased.add(kind, digest, cutoff)
+        report.ids = len(erased.cutoffs)
+        writer = SnapshotWriter(lake, SOURCE, project, now, scratch, log_retention=log_retention)
+        if rows:  # recorded first: from now on every load drops these users' rows
             local, _ = writer.write_local(
                 pa.Table.from_pylist(rows, DELETIONS_SCHEMA), DELETIONS_SCHEMA
             )
-            recorded = deletions.new_snapshot_file(stamp(now))
-            lake.put(local, lake.join(recorded))
-
-            def change(base: Snapshot) -> dict[str, TableState]:
-                states: dict[str, TableState] = {
-                    deletions.key: with_files(base.table(deletions.key), [recorded])
-                }
-                if not erased:
-                    return states
-                removed: Counter[str] = Counter()
-                files = 0
-                for table, eraser in erasers.items():
-                    key = eraser.layout.key
-                    states[key], done = eraser.erase(base.table(key))
-                    removed.update({f"{table}.{part}": n for part, n in done.rows.items()})
-                    files += done.files
-                report.rows, report.files = dict(removed), files
-                audit = _audit(report, erased, trigger, base.version + 1, naive_now)
-                local, _ = writer.write_local(audit, ERASURES_SCHEMA)
-                path = erasures.new_snapshot_file(stamp(now))
-                lake.put(local, lake.join(path))
-                states[erasures.key] = with_files(base.table(erasures.key), [path])
-                return states
-
-            what = (
-                f"erase {report.ids} id(s) from project {project} ({', '.join(report.jobs)})"
-                if erased
-                else f"record the status of {len(statuses)} deletion job(s) of project {project}"
+            report.version = writer.commit_file(
+                DELETIONS, snapshot_spec(DELETIONS_SCHEMA), local, replace=False
             )
-            snapshot = commits.commit(what, change, erasure=bool(erased))
-        report.version = snapshot.version
+        if erased:
+            removed: dict[str, int] = {}
+            per_hour: dict[str, Counter[Any]] = {}
+            for table, spec in ERASABLE.items():
+                key = TableLayout(lake, SOURCE, project, table).key
+                data_spec = _spec_of(tables, key)
+                if data_spec is None:
+                    continue
+                done = erase_table(
+                    tables,
+                    key,
+                    data_spec,
+                    spec,
+                    erased,
+                    scratch,
+                    operation=f"erase {report.ids} id(s) from {table} of project {project}",
+                    log_retention=log_retention,
+                )
+                per_hour[table] = done.by_time
+                if done.rows:  # an hourly table's rejected lines are its `rejects`
+                    part = (
+                        f"{table.removesuffix('_rejects')}.rejects"
+                        if table.endswith("_rejects")
+                        else f"{table}.rows"
+                    )
+                    removed[part] = done.rows
+                report.files += done.files
+            report.rows = removed
+            _record_in_load_log(lake, project, per_hour, scratch, log_retention)
+            audit = _audit(report, erased, trigger, report.version or 0, naive_now)
+            local, _ = writer.write_local(audit, ERASURES_SCHEMA)
+            writer.commit_file(ERASURES, snapshot_spec(ERASURES_SCHEMA), local, replace=False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info(
@@ -216,6 +232,54 @@ def erase_users(
         report.files,
     )
     return report
+
+
+def _record_in_load_log(
+    lake: Lake,
+    project: str,
+    per_hour: dict[str, Counter[Any]],
+    scratch: Path,
+    log_retention: timedelta,
+) -> None:
+    """A new load-log row for each hour that lost rows or rejected lines: what is left."""
+    rows, rejects = per_hour.get(TABLE, Counter()), per_hour.get(f"{TABLE}_rejects", Counter())
+    hours = {_utc(h) for h in (*rows, *rejects)}
+    if not hours:
+        return
+    store = ManifestStore(TableLayout(lake, SOURCE, project, TABLE))
+    now = datetime.now(UTC).isoformat()
+    changed = []
+    for hour in sorted(hours):
+        manifest = store.read(hour)
+        if manifest is None:
+            continue
+        gone = sum(n for h, n in rows.items() if _utc(h) == hour)
+        lines = sum(n for h, n in rejects.items() if _utc(h) == hour)
+        manifest.rows -= gone
+        manifest.rejects -= lines
+        manifest.extra["erased_rows"] = int(manifest.extra.get("erased_rows", 0)) + gone
+        manifest.extra["erased_rejects"] = int(manifest.extra.get("erased_rejects", 0)) + lines
+        manifest.loaded_at = now  # the newest record of the hour
+        changed.append(manifest)
+    store.append(changed, scratch, log_retention=log_retention)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _spec_of(tables: DeltaTables, key: str) -> TableSpec | None:
+    """A table's spec as its newest version declares it (None if it has no commit yet)."""
+    current = tables.open(key)
+    if current is None:
+        return None
+    configuration = current.metadata().configuration
+    stats = configuration.get("delta.dataSkippingStatsColumns") or ""
+    return TableSpec(
+        schema=pa.schema(current.schema().to_arrow()),
+        partition_by=tuple(current.metadata().partition_columns),
+        stats=tuple(c for c in stats.split(",") if c),
+    )
 
 
 def _row(

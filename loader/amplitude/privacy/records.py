@@ -16,10 +16,11 @@ import pyarrow.parquet as pq
 
 from loader.amplitude.hour_manifests import SOURCE, TABLE
 from loader.lake import Lake
+from loader.pinned import PinnedLake
 from loader.privacy.digests import IdDigests
 from loader.privacy.erased import ErasedIds
 from loader.privacy.tables import ErasableTable
-from loader.snapshot.state import Snapshot
+from loader.snapshot.layout import project_folder
 
 DELETIONS = "privacy_deletions"
 ERASURES = "privacy_erasures"
@@ -29,7 +30,9 @@ _IDS = {kind: kind for kind in KINDS}
 
 #: Every table whose rows belong to one user, and how they name the user and when they came.
 ERASABLE: dict[str, ErasableTable] = {
-    TABLE: ErasableTable(_IDS, time="upload_hour", key=("uuid", "upload_hour")),
+    TABLE: ErasableTable(_IDS, time="upload_hour"),
+    # A rejected line is text: an erased id anywhere in it erases it.
+    f"{TABLE}_rejects": ErasableTable({}, time="upload_hour", text="line", kinds=KINDS),
     "cohort_members": ErasableTable(_IDS, time="snapshot_at"),
     "experiment_assignments": ErasableTable(_IDS, time="snapshot_at"),
 }
@@ -65,32 +68,36 @@ ERASURES_SCHEMA = pa.schema(
 
 
 def deletions_key(project: str) -> str:
-    """The snapshot key of a project's deletions table."""
-    return f"{SOURCE}/project={project}/{DELETIONS}"
+    """The key of a project's deletions table."""
+    return f"{SOURCE}/{project_folder(project)}/{DELETIONS}"
 
 
 def erasures_key(project: str) -> str:
-    """The snapshot key of a project's erasures table."""
-    return f"{SOURCE}/project={project}/{ERASURES}"
+    """The key of a project's erasures table."""
+    return f"{SOURCE}/{project_folder(project)}/{ERASURES}"
 
 
-def deletion_rows(snapshot: Snapshot, lake: Lake, project: str) -> pa.Table:
-    """Every row of a project's deletions table as of a snapshot (empty if none)."""
-    files = snapshot.table(deletions_key(project)).files
+def deletion_rows(pinned: PinnedLake, lake: Lake, project: str) -> pa.Table:
+    """Every row of a project's deletions table as of a pinned lake (empty if none)."""
+    files = pinned.table(deletions_key(project)).files
     tables = [_read(lake, path) for path in files]
-    return pa.concat_tables(tables) if tables else DELETIONS_SCHEMA.empty_table()
+    if not tables:
+        return DELETIONS_SCHEMA.empty_table()
+    return pa.concat_tables(tables).cast(DELETIONS_SCHEMA)
 
 
 def _read(lake: Lake, path: str) -> pa.Table:
     with lake.table_files.open(lake.join(path), "rb") as handle:
-        return pq.read_table(handle, use_threads=False).select(DELETIONS_SCHEMA.names)
+        table = pq.read_table(handle, use_threads=False).select(DELETIONS_SCHEMA.names)
+    # Times are UTC in the lake; the cutoffs are naive UTC.
+    return table.cast(DELETIONS_SCHEMA)
 
 
-def erased_ids(snapshot: Snapshot, lake: Lake, project: str, digests: IdDigests) -> ErasedIds:
-    """The ids erased from a project as of a snapshot, with their cutoffs.
+def erased_ids(pinned: PinnedLake, lake: Lake, project: str, digests: IdDigests) -> ErasedIds:
+    """The ids erased from a project as of a pinned lake, with their cutoffs.
 
     Args:
-        snapshot: The snapshot.
+        pinned: The pinned lake.
         lake: The lake.
         project: The project id.
         digests: The lake's digests.
@@ -99,7 +106,7 @@ def erased_ids(snapshot: Snapshot, lake: Lake, project: str, digests: IdDigests)
         The erased ids (empty if the project has none).
     """
     erased = ErasedIds(digests)
-    rows = deletion_rows(snapshot, lake, project)
+    rows = deletion_rows(pinned, lake, project)
     for kind, digest, cutoff in zip(
         rows.column("id_kind").to_pylist(),
         rows.column("id_sha256").to_pylist(),
@@ -131,3 +138,23 @@ def job_statuses(rows: pa.Table) -> dict[str, str]:
 def end_of(day: date) -> datetime:
     """The first moment after a day (naive UTC): Amplitude's job runs during its day."""
     return datetime.combine(day, time()) + timedelta(days=1)
+
+
+def unaudited_ids(pinned: PinnedLake, lake: Lake, project: str, digests: IdDigests) -> ErasedIds:
+    """Recorded ids no audit row covers: an erasure interrupted between its commits.
+
+    The requests are recorded first and the audit row written last (`erase`), so an id
+    recorded but in no audit may still have rows in some table: the next erasure finishes it.
+    """
+    erased = erased_ids(pinned, lake, project, digests)
+    files = pinned.table(erasures_key(project)).files
+    audited: set[str] = set()
+    for path in files:
+        with lake.table_files.open(lake.join(path), "rb") as handle:
+            column = pq.read_table(handle, columns=["id_sha256"], use_threads=False)["id_sha256"]
+        audited.update(d for ids in column.to_pylist() for d in ids or ())
+    pending = ErasedIds(digests)
+    for (kind, digest), cutoff in erased.cutoffs.items():
+        if digest not in audited:
+            pending.add(kind, digest, cutoff)
+    return pending

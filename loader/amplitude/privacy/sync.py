@@ -29,12 +29,12 @@ from loader.amplitude.lake_access import open_lake, vacuum_lake
 from loader.amplitude.privacy.deletion_api import DeletionApi, DeletionJob, IdRequest
 from loader.amplitude.privacy.erase import ErasureReport, Requested, erase_users
 from loader.amplitude.privacy.records import DELETIONS, deletion_rows, end_of, job_statuses
-from loader.hours import parse_hour
 from loader.lake import Lake
+from loader.manifest import ManifestStore
+from loader.pinned import PinnedLake
 from loader.privacy.digests import IdDigests
 from loader.snapshot.layout import TableLayout
-from loader.snapshot.log import CommitLog
-from loader.snapshot.vacuum import VacuumReport
+from loader.vacuum import VacuumReport
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ def _first_day(lake: Lake, project: ProjectConfig, settings: LoaderSettings, tod
     neither lists `FIRST_LOOK_BACK`.
     """
     pid = str(project.project_id)
-    snapshot = CommitLog(lake).latest()
-    rows = deletion_rows(snapshot, lake, pid)
+    rows = deletion_rows(PinnedLake.newest(lake, [SOURCE]), lake, pid)
     statuses = job_statuses(rows)
     days = dict(
         zip(rows.column("job").to_pylist(), rows.column("job_day").to_pylist(), strict=True)
@@ -92,8 +91,8 @@ def _first_day(lake: Lake, project: ProjectConfig, settings: LoaderSettings, tod
         last = date.fromisoformat(json.loads(lake.read_bytes(path))["last_synced_day"])
         return min([last - timedelta(days=1), *open_days])
     start = project.start or settings.start
-    held = snapshot.table(TableLayout(lake, SOURCE, pid, TABLE).key).hours
-    firsts = [d for d in (start, parse_hour(min(held)) if held else None) if d is not None]
+    held = ManifestStore(TableLayout(lake, SOURCE, pid, TABLE)).loaded_hours()
+    firsts = [d for d in (start, min(held) if held else None) if d is not None]
     return min(firsts).date() if firsts else today - FIRST_LOOK_BACK
 
 
@@ -129,10 +128,18 @@ def sync_deletions(
     report.jobs = len(jobs)
     requested, changed = _news(lake, pid, jobs)
     report.new_ids, report.status_changes = len(requested), len(changed)
-    if requested or changed:
-        report.erasure = erase_users(
-            lake, pid, requested, trigger="deletion sync", status_rows=changed, now=now
-        )
+    # Called with nothing new too: it finishes an erasure a kill cut short.
+    erasure = erase_users(
+        lake,
+        pid,
+        requested,
+        trigger="deletion sync",
+        status_rows=changed,
+        now=now,
+        log_retention=settings.log_retention,
+    )
+    if requested or changed or erasure.ids:
+        report.erasure = erasure
     lake.write_bytes(_note(lake, pid), json.dumps({"last_synced_day": str(today)}).encode())
     report.vacuum = vacuum_lake(settings, now=now)
     return report
@@ -142,7 +149,7 @@ def _news(
     lake: Lake, project: str, jobs: list[DeletionJob]
 ) -> tuple[list[Requested], list[tuple[str, str, date | None]]]:
     """The ids of the jobs not recorded yet, and the jobs whose status changed."""
-    rows = deletion_rows(CommitLog(lake).latest(), lake, project)
+    rows = deletion_rows(PinnedLake.newest(lake, [SOURCE]), lake, project)
     statuses = job_statuses(rows)
     recorded = {
         (job, kind, digest)
@@ -202,13 +209,22 @@ def forget(
     requested = [
         Requested(job, "local", IdRequest(i.kind, i.value, requester, today), cutoff) for i in ids
     ]
-    report = erase_users(lake, pid, requested, trigger="forget", now=now)
+    report = erase_users(
+        lake, pid, requested, trigger="forget", now=now, log_retention=settings.log_retention
+    )
     jobs: list[DeletionJob] = []
     if submit:
         api = DeletionApi(project_client(project, settings, "User Privacy API"))
         jobs = api.submit(ids, requester)
         status = [(job, f"submitted to Amplitude, job of {j.day}", j.day) for j in jobs]
         # Recorded when it happened, after the request's own rows (a pinned `now` is earlier).
-        erase_users(lake, pid, [], trigger="forget", status_rows=status)
+        erase_users(
+            lake,
+            pid,
+            [],
+            trigger="forget",
+            status_rows=status,
+            log_retention=settings.log_retention,
+        )
     vacuum_lake(settings, now=now)
     return report, jobs

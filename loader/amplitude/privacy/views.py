@@ -10,10 +10,10 @@ from loader.amplitude.privacy.records import (
 )
 from loader.amplitude.view_sql import history
 from loader.catalog import View
-from loader.snapshot.reader import LakeSnapshot
+from loader.pinned import PinnedLake
 
 
-def privacy_views(pinned: LakeSnapshot, schema: str) -> list[View]:
+def privacy_views(pinned: PinnedLake, schema: str) -> list[View]:
     """`privacy_deletions`, `privacy_jobs` and `privacy_erasures` over one snapshot.
 
     Args:

@@ -1,19 +1,20 @@
-"""What one snapshot of the lake holds: the live files of every table, and how they are read.
+"""The records of the lake's own commit log (`_commits/`), which versions before Delta wrote.
 
-A snapshot is the whole lake at one commit, written as one JSON record (see `loader.snapshot.log`).
-It names files only by their path below the lake's root, so a lake can be moved or mounted
-elsewhere. Files are never changed once written; a snapshot that no longer lists a file has
-superseded it, and the vacuum deletes it after the retention.
+Read only, to convert such a lake (`loader.legacy.convert`): a record is the whole lake at one
+commit, the live files of every table, named by their path below the lake's root. `to_json`
+stays as the format's definition (the tests write such lakes with it).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+
+from loader.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -230,26 +231,16 @@ class Snapshot:
         )
 
 
-def with_hours(state: TableState, entries: Mapping[str, HourEntry]) -> TableState:
-    """Return a table state with some hours replaced."""
-    return replace(state, hours={**state.hours, **entries})
+#: The folder of the commit records, below the lake's root.
+COMMITS = "_commits"
 
 
-def with_files(state: TableState, files: Iterable[str], replacing: str | None = None) -> TableState:
-    """Return a snapshot table's state with files added.
-
-    Args:
-        state: The table's state.
-        files: The files to add.
-        replacing: A path prefix: the files under it leave the table (a snapshot taken again
-            at the same moment replaces the first one, rather than doubling it).
-
-    Returns:
-        The new state.
-    """
-    kept = (
-        state.files
-        if replacing is None
-        else [f for f in state.files if not f.startswith(replacing)]
+def newest_record(lake: Lake) -> Snapshot | None:
+    """The newest commit record of a lake written before Delta (None if it has none)."""
+    folder = lake.join(COMMITS)
+    versions = sorted(
+        int(n[:-5]) for n in lake.names(folder) if n.endswith(".json") and n[:-5].isdigit()
     )
-    return replace(state, files=(*kept, *files))
+    if not versions:
+        return None
+    return Snapshot.from_json(lake.read_bytes(f"{folder}/{versions[-1]:020d}.json"))

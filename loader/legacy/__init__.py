@@ -1,0 +1,1 @@
+"""Lakes written by versions before Delta: their commit records, and their conversion."""
