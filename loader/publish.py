@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,8 +71,9 @@ class StagedHour:
 
 
 #: Removes rows that must not enter the lake (erased users) from new files of a table, as of
-#: now: (table key, spec, new files) -> the files to add instead, and rows removed.
-Scrub = Callable[[str, TableSpec, list[AddAction]], tuple[list[AddAction], int]]
+#: now: (table key, spec, new files) -> the files to add instead, and the rows removed per value
+#: of the table's time column (an hourly table's hours).
+Scrub = Callable[[str, TableSpec, list[AddAction]], tuple[list[AddAction], Counter[Any]]]
 
 _UTC = pa.timestamp("us", tz="UTC")
 #: The rejected lines of an hourly table: one row per line, `loaded` false for the lines of an
@@ -160,13 +163,12 @@ class Publisher:
             return None
         hours = [s.hour for s in staged]
         crash_point("publish.before_data")
-        batch = _Batch(
-            adds=[
-                add_file(self.tables, self.layout.key, self.spec, s.data_file, _day(s.hour))
-                for s in staged
-                if s.data_file is not None
-            ]
-        )
+        files = {s.data_file: s.hour for s in staged if s.data_file is not None}  # a day's: once
+        adds = [
+            add_file(self.tables, self.layout.key, self.spec, path, _day(hour))
+            for path, hour in files.items()
+        ]
+        batch = _Batch(adds=[self._only(add, set(hours)) for add in adds])
         version = commit(
             self.tables,
             self.layout.key,
@@ -191,15 +193,10 @@ class Publisher:
 
     def _change(self, table: DeltaTable | None, hours: list[datetime], batch: _Batch) -> Change:
         """The hours' transaction, computed from the version it applies to."""
-        if self.scrub is not None:  # file by file: each hour's manifest says what it left out
-            kept = []
-            for add in batch.adds:
-                new, removed = self.scrub(self.layout.key, self.spec, [add])
-                hour = _hour_of(add, self.unique.order)
-                if removed and hour is not None:
-                    batch.erased[hour] = batch.erased.get(hour, 0) + removed
-                kept += new
-            batch.adds = kept
+        if self.scrub is not None:  # each hour's manifest says what it left out
+            batch.adds, erased = self.scrub(self.layout.key, self.spec, batch.adds)
+            for hour, rows in erased.items():
+                batch.erased[hour] = batch.erased.get(hour, 0) + rows
         replaced = set(hours)
         current = live_files(table, self.unique.order) if table is not None else []
         lake = self.layout.lake
@@ -247,11 +244,34 @@ class Publisher:
     def _flags_of(
         self, add: AddAction, later: dict[datetime, set[str]]
     ) -> dict[tuple[str, datetime], bool]:
-        """The (key, hour) flags to set in one new file (an hour's), from the ranks."""
-        hour = _hour_of(add, self.unique.order)
-        if hour is None or hour not in later:
+        """The (key, hour) flags to set in one new file (an hour's or a day's), from the ranks."""
+        low, high = _range_of(add, self.unique.order)
+        if low is None or high is None:
             return {}
-        return {(k, hour): True for k in later[hour]}
+        return {(k, h): True for h, keys in later.items() if low <= h <= high for k in keys}
+
+    def _only(self, add: AddAction, hours: set[datetime]) -> AddAction:
+        """A new file holding only rows of the hours published (a day's, some hours failed)."""
+        low, high = _range_of(add, self.unique.order)
+        if low is None or high is None or low == high:
+            return add
+        lake, order = self.layout.lake, self.unique.order
+        outside = {h for h in _hours_between(low, high) if h not in hours}
+        if not outside or not holds_any(lake, f"{self.layout.key}/{add.path}", order, outside):
+            return add
+        kind = self.spec.schema.field(order).type
+        wanted = pa.array(sorted(hours), kind)
+
+        def keep(rows: pa.Table) -> pa.Table:
+            return rows.filter(pc.is_in(rows.column(order), value_set=wanted))
+
+        file = LiveFile(add.path, add.size, dict(add.partition_values), 0)
+        rewritten, _ = replace_file(
+            self.tables, self.layout.key, self.spec, file, self.scratch, keep
+        )
+        lake.delete(lake.join(self.layout.key, add.path))  # never committed
+        (kept,) = rewritten.adds
+        return kept
 
     def _rewrite(
         self, file: LiveFile, replaced: set[datetime], flips: dict[tuple[str, datetime], bool]
@@ -408,10 +428,22 @@ def _may_hold(file: LiveFile, hours: set[datetime]) -> bool:
     return any(file.low <= h <= file.high for h in hours)
 
 
-def _hour_of(add: AddAction, order: str) -> datetime | None:
-    """The one hour a new hour file holds, from its statistics."""
-    low = json.loads(add.stats or "{}").get("minValues", {}).get(order)
-    return datetime.fromisoformat(str(low).replace("Z", "+00:00")) if low else None
+def _range_of(add: AddAction, order: str) -> tuple[datetime | None, datetime | None]:
+    """The first and last hour a new file holds, from its statistics."""
+    stats = json.loads(add.stats or "{}")
+    found = [stats.get(side, {}).get(order) for side in ("minValues", "maxValues")]
+    low, high = (
+        datetime.fromisoformat(str(v).replace("Z", "+00:00")) if v else None for v in found
+    )
+    return low, high
+
+
+def _hours_between(low: datetime, high: datetime) -> list[datetime]:
+    out, hour = [], low
+    while hour <= high:
+        out.append(hour)
+        hour += timedelta(hours=1)
+    return out
 
 
 def _mark_loaded(path: Path, loaded: bool) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loader.amplitude.config import LoaderSettings, ProjectConfig
@@ -130,3 +131,18 @@ def test_unique_columns_have_no_dictionary_in_hour_and_day_files(loaded: Loaded)
         with_dictionary = {c for c, e in encodings.items() if any("DICTIONARY" in x for x in e)}
         assert {"uuid", "insert_id", "event_time"}.isdisjoint(with_dictionary), path
         assert {"event_type", "user_properties", "country"} <= with_dictionary, path
+
+
+def test_a_backfill_of_finished_days_writes_each_row_once(loaded: Loaded) -> None:
+    """A window holding every hour of a finished day writes the day as one file, once."""
+    events = delta_table(loaded.settings.lake_root)
+    operations = [entry["operation"] for entry in events.history()]
+    assert "OPTIMIZE" not in operations, operations  # day 1 was never written as hours
+    added = pa.table(events.get_add_actions(flatten=True))
+    assert len(_days(loaded.settings)["2024-03-01"]) == 1
+    # Every file the log ever added to day 1: its one file (a vacuum-free lake keeps them all).
+    day_one = (
+        Path(loaded.settings.lake_root) / "amplitude/project_100001/events/upload_date=2024-03-01"
+    )
+    assert len(list(day_one.glob("*.parquet"))) == 1
+    assert added.num_rows >= 2

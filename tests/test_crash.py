@@ -133,7 +133,6 @@ def _assert_exact(tmp_path: Path, synthetic: SyntheticProject) -> None:
         "delta.after_commit:3",
         "publish.before_rejects:1",
         "publish.before_manifest:2",
-        "delta.before_compact:1",
         "catalog.before_swap:1",
         "catalog.before_swap:3",
     ],
@@ -205,6 +204,24 @@ def test_sigterm_is_recorded_like_an_interrupt_and_leaves_whole_snapshots(
         status = _run(["status", *_command(tmp_path, server.url)[5:]], tmp_path)
         assert "FAILED" in status.stdout and "terminated (SIGTERM)" in status.stdout, status
         server.faults.set([])
+        assert _run(_command(tmp_path, server.url), tmp_path).returncode == 0
+    _assert_exact(tmp_path, synthetic)
+
+
+def test_sigkill_during_a_compaction_leaves_the_day_whole(
+    tmp_path: Path, synthetic: SyntheticProject
+) -> None:
+    # Half of day 1 first: loaded in two windows, the day is written as hours and compacted
+    # after (a window holding the whole finished day writes it as one file, no compaction).
+    with EmulatorServer([synthetic], now=NOW, gzip_level=1) as server:
+        first_half = _command(tmp_path, server.url)
+        first_half[first_half.index("--end") + 1] = f"{FIRST + timedelta(hours=11):%Y%m%dT%H}"
+        assert _run(first_half, tmp_path).returncode == 0
+        crashed = _run(
+            _command(tmp_path, server.url), tmp_path, LOADER_CRASH_AT="delta.before_compact:1"
+        )
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        _assert_whole_snapshots(tmp_path, synthetic)
         assert _run(_command(tmp_path, server.url), tmp_path).returncode == 0
     _assert_exact(tmp_path, synthetic)
 

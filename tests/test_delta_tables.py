@@ -7,6 +7,7 @@ delta-rs; the independent reader is Polars.
 from __future__ import annotations
 
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -110,11 +111,39 @@ def test_a_writer_that_lost_computes_its_change_again(tables: DeltaTables, tmp_p
         return Change(adds=_put(tables, tmp_path, [f"c{len(seen)}"], moment).adds, removes=removes)
 
     version = commit(tables, KEY, SPEC, "replace all", change, log_retention=RETAIN)
-    # The first attempt was made from version 0 and lost to the other writer's version 1; the
-    # second was made from version 1, so it removed "b" too.
-    assert (first, seen, version) == (0, [0, 1], 2)
+    # Version 0 made the table. The first attempt was made from version 1 and lost to the other
+    # writer's version 2; the second was made from version 2, so it removed "b" too.
+    assert (first, seen, version) == (1, [1, 2], 3)
     assert _uuids(tables) == ["c2"]
-    assert _uuids(tables, 1) == ["a", "b"]
+    assert _uuids(tables, 2) == ["a", "b"]
+
+
+def test_writers_that_create_a_table_at_the_same_moment_lose_no_change(
+    tables: DeltaTables, tmp_path: Path
+) -> None:
+    """delta-rs's own create lets a second creator replace the first's version 0, files and all."""
+    moment = datetime(2024, 3, 1, 5, tzinfo=UTC)
+    # Every writer found no table before any of them commits.
+    start = threading.Barrier(4)
+
+    def write(name: str) -> None:
+        change = _put(tables, tmp_path, [name], moment)
+        waited: list[bool] = []
+
+        def make(_: object) -> Change:
+            if not waited:
+                waited.append(True)
+                start.wait(timeout=30)
+            return change
+
+        commit(tables, KEY, SPEC, name, make, log_retention=RETAIN)
+
+    threads = [threading.Thread(target=write, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert _uuids(tables) == ["w0", "w1", "w2", "w3"]
 
 
 def test_the_log_holds_statistics_of_the_chosen_columns_only(
@@ -232,8 +261,8 @@ def test_an_erasure_shortens_the_retention_of_what_it_removed(tmp_path: Path) ->
     erased_at = readable_since(history(), week, day, later)
     assert abs(erased_at - now) < timedelta(minutes=5)  # due: nothing before it stays
     # The versions kept from then on: the erasure's, not the one before it.
-    assert kept_versions(history(), erased_at) == [1]
-    assert kept_versions(history(), erased_at - timedelta(minutes=10)) == [0, 1]
+    assert kept_versions(history(), erased_at) == [2]
+    assert kept_versions(history(), erased_at - timedelta(minutes=10)) == [0, 1, 2]
 
 
 def test_a_table_another_engine_gave_deletion_vectors_is_refused(tmp_path: Path) -> None:

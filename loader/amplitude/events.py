@@ -144,6 +144,7 @@ class EventsLoader:
             newest_ready_hour=self.plan.newest_ready_hour,
             report=report,
             progress=self.progress,
+            finished_before=self.plan.finished_before,
         )
         try:
             if publisher.compact(self.plan.finished_before):  # days a crash left uncompacted

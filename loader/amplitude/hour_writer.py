@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from loader.amplitude.day_writer import DayFileWriter
 from loader.amplitude.hour_manifests import ExportRequest, HourFacts, events_manifest, fingerprint
 from loader.amplitude.schema import (
     JSON_COLUMNS,
@@ -71,13 +72,16 @@ class HourWriter:
         self.scratch = scratch
         self.threads = threads
         self.hour_memory_bytes = hour_memory_bytes
+        #: Days written whole into one file each, while a window is staged (see `Stager`).
+        self.days: DayFileWriter | None = None
 
     def finish(
         self, request: ExportRequest, hour: datetime, rows: HourRows, total_member_bytes: int
     ) -> StagedHour:
         """Write an hour's rows and rejects to scratch files and describe them in a manifest."""
         started = time.monotonic()
-        data_file, row_count, duplicates = self._write_rows(rows)
+        data_file, row_count, duplicates = self._write_rows(rows, hour)
+        in_day = self.days is not None and self.days.wants(hour)
         rejects_file, reject_count = self._write_rejects(
             rows.rejects, duplicates, hour, request.project_id
         )
@@ -89,7 +93,7 @@ class HourWriter:
             rejects=reject_count,
             repeated=0 if duplicates is None else duplicates.num_rows,
             bytes_json=rows.bytes_json,
-            bytes_parquet=data_file.stat().st_size if data_file else 0,
+            bytes_parquet=data_file.stat().st_size if data_file and not in_day else 0,
             bytes_downloaded=round(request.zip_bytes * share),
             content_sha256=fingerprint([(m["name"], m["crc32"], m["bytes"]) for m in rows.members]),
             members=rows.members,
@@ -98,6 +102,8 @@ class HourWriter:
             write_seconds=time.monotonic() - started,
         )
         manifest = events_manifest(request, hour, facts)
+        if self.days is not None:
+            self.days.count(hour, manifest)
         return StagedHour(hour, manifest, data_file, rejects_file)
 
     def keep(self, rows: HourRows, events: pa.Table) -> None:
@@ -116,12 +122,16 @@ class HourWriter:
         rows.spilled.append(path)
         rows.tables, rows.memory = [], 0
 
-    def _write_rows(self, rows: HourRows) -> tuple[Path | None, int, pa.Table | None]:
+    def _write_rows(
+        self, rows: HourRows, hour: datetime
+    ) -> tuple[Path | None, int, pa.Table | None]:
         """Write the hour's rows, sorted by event_time, keeping the first copy of each uuid."""
+        days = self.days if self.days is not None and self.days.wants(hour) else None
         if rows.spilled:
             if rows.tables:
                 self._spill(rows)
-            return self._merge_spilled(rows.spilled)
+            merged, count, duplicates = self._merge_spilled(rows.spilled)
+            return (days.add_file(hour, merged) if days else merged), count, duplicates
         if not rows.tables or sum(t.num_rows for t in rows.tables) == 0:
             return None, 0, None
         table = pa.concat_tables(rows.tables)  # the same chunks: no copy
@@ -131,6 +141,8 @@ class HourWriter:
         rows.tables = [table]
         del table
         table = lake_types(_sorted(rows))
+        if days is not None:
+            return days.add(hour, table), table.num_rows, duplicates
         path = self.scratch / f"hour-{uuid.uuid4().hex}.parquet"
         pq.write_table(
             table,

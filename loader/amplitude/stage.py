@@ -11,16 +11,17 @@ import json
 import logging
 import time
 import zipfile
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loader.amplitude.day_writer import DayFileWriter
 from loader.amplitude.hour_manifests import ExportRequest, fingerprint
 from loader.amplitude.hour_writer import BackgroundFinisher, HourRows, HourWriter
 from loader.amplitude.members import SUFFIX, MemberName, parse_member_name
@@ -106,7 +107,12 @@ class Stager:
             for hour in request.window.hour_list()
         }
 
-    def stage(self, request: ExportRequest, only: set[datetime] | None = None) -> list[StagedHour]:
+    def stage(
+        self,
+        request: ExportRequest,
+        only: set[datetime] | None = None,
+        whole_days: Collection[date] = (),
+    ) -> list[StagedHour]:
         """Stage every hour of a window from its zip.
 
         Hours of the window with no member are staged as empty. Members of hours outside the
@@ -115,6 +121,8 @@ class Stager:
         Args:
             request: The downloaded window.
             only: Stage only these hours of the window (default: all).
+            whole_days: Days whose hours go into one file each (every hour of the day in the
+                window, the day finished): each row is encoded once (`day_writer`).
 
         Returns:
             One staged hour per hour staged, in order.
@@ -124,6 +132,18 @@ class Stager:
         """
         started = time.monotonic()
         hours = [h for h in request.window.hour_list() if only is None or h in only]
+        per_day = Counter(h.date() for h in hours)
+        days = DayFileWriter(self.scratch, [d for d in whole_days if per_day[d] == 24])
+        self.hours.days = days
+        try:
+            return self._stage(request, hours, started)
+        finally:
+            days.close()  # each hour's manifest gets its share of its day file's bytes
+            self.hours.days = None
+
+    def _stage(
+        self, request: ExportRequest, hours: list[datetime], started: float
+    ) -> list[StagedHour]:
         with zipfile.ZipFile(request.archive) as archive, ThreadPoolExecutor(1) as writer:
             by_hour = self._members_by_hour(archive, request)
             total_member_bytes = sum(i.file_size for ms in by_hour.values() for _, i in ms)

@@ -22,7 +22,7 @@ from loader.manifest import ManifestStore
 from loader.pipeline import Ahead, Cancelled
 from loader.planner import Window
 from loader.progress import Progress
-from loader.publish import StagedHour
+from loader.publish import StagedHour, days_due
 from loader.testing_hooks import crash_point
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class WindowExporter:
         newest_ready_hour: No hour after it may be recorded (a 404 inside the lag means "not
             exported yet", not "no data").
         report: Counts requests, downloaded bytes and unchanged hours.
+        finished_before: Days that ended before it are finished: a window that holds all of
+            such a day's hours writes the day as one file (None: never).
         progress: Progress sink.
     """
 
@@ -70,11 +72,13 @@ class WindowExporter:
         newest_ready_hour: datetime,
         report: SyncReport,
         progress: Progress,
+        finished_before: datetime | None = None,
     ) -> None:
         self.project = project
         self.api = api
         self.stager = stager
         self.newest_ready_hour = newest_ready_hour
+        self.finished_before = finished_before
         self.report = report
         self.progress = progress
 
@@ -235,7 +239,9 @@ class WindowExporter:
             prints = self.stager.fingerprints(request)
             only = {h for h, fingerprint in prints.items() if _changed(recheck, h, fingerprint)}
             self.report.unchanged += window.hours - len(only)
-        staged = self.stager.stage(request, only)
+        staged_hours = set(window.hour_list()) if only is None else only
+        whole = days_due(staged_hours, self.finished_before) if self.finished_before else []
+        staged = self.stager.stage(request, only, whole_days=whole)
         zip_path.unlink(missing_ok=True)
         timings = {
             "download_seconds": round(result.fetched.seconds, 3),

@@ -187,16 +187,17 @@ def scrub_new_files(
     erased: ErasedIds,
     adds: list[AddAction],
     scratch: Path,
-) -> tuple[list[AddAction], int]:
+) -> tuple[list[AddAction], Counter[Any]]:
     """New files (not committed yet) without the erased users' rows.
 
     Returns:
-        The files to add instead, and the rows removed.
+        The files to add instead, and the rows removed per value of the time column.
     """
     files = [LiveFile(a.path, a.size, dict(a.partition_values), 0) for a in adds]
-    change, removed = erase_files(tables, key, spec, table, erased, files, scratch)
+    removed: Counter[Any] = Counter()
+    change, _ = erase_files(tables, key, spec, table, erased, files, scratch, removed)
     if not change.removes:
-        return adds, 0
+        return adds, removed
     gone = {r.path for r in change.removes}
     lake = tables.lake
     for path in gone:  # never committed: no reader has them

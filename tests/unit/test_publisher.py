@@ -111,14 +111,14 @@ def test_a_batch_of_hours_is_one_commit_then_its_rejects_and_its_load_records(
     ]
     published = publisher.publish(staged)
 
-    assert published is not None and published.version == 0 == _version(layout)
+    assert published is not None and published.version == 1 == _version(layout)  # 0: created
     assert _rows(layout)["id"].to_list() == ["a", "b", "c"]
     assert ManifestStore(layout).loaded_hours() == set(hours)
     assert [m.rows for m in ManifestStore(layout).manifests().values()] == [2, 0, 1]
     rejects = pl.read_delta(DeltaTables(layout.lake).uri(layout.sibling("things_rejects").key))
     assert rejects["line"].to_list() == ["{"] and rejects["loaded"].to_list() == [True]
     assert publisher.publish([]) is None  # nothing staged: no commit
-    assert _version(layout) == 0
+    assert _version(layout) == 1
 
 
 def test_the_earliest_hour_wins_whatever_order_the_hours_are_published_in(
@@ -211,3 +211,24 @@ def test_compaction_writes_a_day_once_and_a_reload_rewrites_it_in_the_same_commi
     assert _version(layout) == version + 1
     assert day_file not in files()
     assert sorted(_rows(layout)["id"]) == ["id00", "id12", "id18", "new"]
+
+
+def test_a_day_written_as_one_file_is_published_once_without_its_failed_hours(
+    tmp_path: Path,
+) -> None:
+    """A backfill writes a finished day as one file that all its hours share (`day_writer`)."""
+    layout = _layout(tmp_path)
+    publisher = _publisher(layout, tmp_path)
+    hours = [DAY, DAY + timedelta(hours=1), DAY + timedelta(hours=2)]
+    day_file = tmp_path / "day.parquet"
+    parts = [pq.read_table(_staged(tmp_path, h, [f"{h:%H}a", f"{h:%H}b"]).data_file) for h in hours]
+    pq.write_table(pa.concat_tables(parts), day_file)
+    staged = [_staged(tmp_path, h, ["x"]) for h in hours]
+    for item in staged:
+        item.data_file = day_file
+    # The middle hour failed (too many rejects): it is not published, nor are its rows.
+    publisher.publish([staged[0], staged[2]])
+    assert sorted(_rows(layout)["id"]) == ["00a", "00b", "02a", "02b"]
+    table = DeltaTables(layout.lake).open(layout.key)
+    assert table is not None and len(table.file_uris()) == 1  # one file, put once
+    assert ManifestStore(layout).loaded_hours() == {hours[0], hours[2]}

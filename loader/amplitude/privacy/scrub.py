@@ -11,7 +11,9 @@ publishes.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from deltalake.transaction import AddAction
 
@@ -59,17 +61,17 @@ class EraseOnLoad:
 
     def __call__(
         self, key: str, spec: TableSpec, adds: list[AddAction]
-    ) -> tuple[list[AddAction], int]:
+    ) -> tuple[list[AddAction], Counter[Any]]:
         """Drop the erased users' rows from new files of the events or the rejects table."""
         erased = self.erased()
         table = ERASABLE.get(key.rsplit("/", 1)[-1])
         if not erased or table is None:
-            return adds, 0
+            return adds, Counter()
         kept, removed = scrub_new_files(self.tables, key, spec, table, erased, adds, self.scratch)
         if removed:
             log.info(
                 "project %s: dropped %d row(s) of erased users from what is being published",
                 self.layout.project,
-                removed,
+                sum(removed.values()),
             )
         return kept, removed
