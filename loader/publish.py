@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction
@@ -42,6 +38,7 @@ from loader.delta.tables import DeltaTables, TableSpec
 from loader.hours import describe_hours
 from loader.later_copies import UniqueKey, flagged, rank
 from loader.manifest import HourManifest, ManifestStore
+from loader.rejected_lines import Scrub, replace_rejects
 from loader.snapshot.layout import TableLayout
 from loader.testing_hooks import crash_point
 
@@ -68,30 +65,6 @@ class StagedHour:
     manifest: HourManifest
     data_file: Path | None
     rejects_file: Path | None
-
-
-#: Removes rows that must not enter the lake (erased users) from new files of a table, as of
-#: now: (table key, spec, new files) -> the files to add instead, and the rows removed per value
-#: of the table's time column (an hourly table's hours).
-Scrub = Callable[[str, TableSpec, list[AddAction]], tuple[list[AddAction], Counter[Any]]]
-
-_UTC = pa.timestamp("us", tz="UTC")
-#: The rejected lines of an hourly table: one row per line, `loaded` false for the lines of an
-#: hour that failed (too many rejects) and is not loaded.
-REJECTS_SPEC = TableSpec(
-    schema=pa.schema(
-        [
-            ("project_id", pa.int64()),
-            ("upload_hour", _UTC),
-            ("member", pa.string()),
-            ("line_no", pa.int64()),
-            ("reason", pa.string()),
-            ("line", pa.string()),
-            ("loaded", pa.bool_()),
-        ]
-    ),
-    stats=("upload_hour",),
-)
 
 
 @dataclass
@@ -315,36 +288,12 @@ class Publisher:
         return self._replace_rejects([s for s in failed if s.rejects_file is not None], False)
 
     def _replace_rejects(self, staged: list[StagedHour], loaded: bool) -> int | None:
-        """One transaction that replaces some hours' rejected lines with theirs."""
-        hours = {s.hour for s in staged}
-        if not hours:
-            return None
-        key = self.rejects.key
-        adds = []
-        for item in staged:
-            if item.rejects_file is not None:
-                _mark_loaded(item.rejects_file, loaded)
-                adds.append(add_file(self.tables, key, REJECTS_SPEC, item.rejects_file))
-
-        def change(table: DeltaTable | None) -> Change:
-            found = live_files(table, "upload_hour") if table is not None else []
-            new = list(adds)
-            if self.scrub is not None:
-                new, _ = self.scrub(key, REJECTS_SPEC, new)
-            removes = [
-                removal(f.path, f.size, f.partition)
-                for f in found
-                if f.low is not None and f.low == f.high and f.low in hours
-            ]
-            return Change(adds=new, removes=removes)
-
-        return commit(
+        return replace_rejects(
             self.tables,
-            key,
-            REJECTS_SPEC,
-            f"{'replace' if loaded else 'quarantine'} the rejected lines of"
-            f" {self.layout.table} of project {self.layout.project}: {describe_hours(hours)}",
-            change,
+            self.rejects,
+            [(s.hour, s.rejects_file) for s in staged],
+            loaded=loaded,
+            scrub=self.scrub,
             log_retention=self.log_retention,
         )
 
@@ -444,12 +393,3 @@ def _hours_between(low: datetime, high: datetime) -> list[datetime]:
         out.append(hour)
         hour += timedelta(hours=1)
     return out
-
-
-def _mark_loaded(path: Path, loaded: bool) -> None:
-    """Give a staged rejects file its `loaded` column (the stage writes it without)."""
-    table = pq.read_table(path)
-    if "loaded" in table.column_names:
-        table = table.drop_columns(["loaded"])
-    table = table.append_column("loaded", pa.array([loaded] * table.num_rows, pa.bool_()))
-    pq.write_table(table.cast(REJECTS_SPEC.schema), path, compression="zstd")

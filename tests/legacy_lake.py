@@ -25,7 +25,7 @@ from loader.lake import Lake
 from loader.legacy.records import COMMITS, HourEntry, Snapshot, TableState
 from loader.manifest import ManifestStore
 from loader.pinned import PinnedLake
-from loader.publish import REJECTS_SPEC
+from loader.rejected_lines import REJECTS_SPEC
 from tests.lake_tables import delta_table, layout
 
 OLD = "amplitude/project=100001"

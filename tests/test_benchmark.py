@@ -97,7 +97,8 @@ def test_the_benchmark_reports_a_load_into_an_s3_lake_beside_the_local_one(
         lake=f"s3://{bucket}/benchmarks",
     )
     assert result.loader_seconds > 0 and result.remote_seconds > 0
-    assert result.remote_objects > 24  # 24 hours' data and manifests, the day, the records
+    # The day written as one file, the load log's file, and the tables' logs.
+    assert result.remote_objects > 4
     assert result.summary()["remote_ratio_to_local"] == round(
         result.remote_seconds / result.loader_seconds, 2
     )

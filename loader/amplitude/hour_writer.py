@@ -29,7 +29,8 @@ from loader.amplitude.schema import (
 )
 from loader.catalog import quote_list, quote_literal
 from loader.delta.maintenance import ROW_GROUP_ROWS
-from loader.publish import REJECTS_SPEC, StagedHour
+from loader.publish import StagedHour
+from loader.rejected_lines import REJECTS_SPEC
 from loader.snapshot_tables import lake_type
 
 #: The order of the rows in an hour file.

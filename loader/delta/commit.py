@@ -121,6 +121,8 @@ def _attempt(
 ) -> int | None:
     table = tables.open(key)
     if table is None:
+        if not make(None):  # nothing to commit: no empty table is made for it
+            return None
         create_table(tables, key, spec, log_retention)
         table = tables.open(key)
         assert table is not None

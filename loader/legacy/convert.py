@@ -37,7 +37,8 @@ from loader.lake import Lake
 from loader.later_copies import UniqueKey
 from loader.legacy.records import COMMITS, TableState, newest_record
 from loader.manifest import LOAD_LOG_SPEC, HourManifest, ManifestStore
-from loader.publish import DAY, REJECTS_SPEC
+from loader.publish import DAY
+from loader.rejected_lines import REJECTS_SPEC
 from loader.snapshot.layout import SNAPSHOT_LOG, TableLayout
 from loader.snapshot_tables import SNAPSHOT_LOG_SCHEMA, lake_schema
 from loader.testing_hooks import crash_point

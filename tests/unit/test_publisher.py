@@ -21,7 +21,8 @@ from loader.lake import Lake
 from loader.later_copies import UniqueKey
 from loader.manifest import HourManifest, ManifestStore
 from loader.publish import DAY as PARTITION
-from loader.publish import REJECTS_SPEC, Publisher, StagedHour, days_due
+from loader.publish import Publisher, StagedHour, days_due
+from loader.rejected_lines import REJECTS_SPEC
 from loader.snapshot.layout import TableLayout
 
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
