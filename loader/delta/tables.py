@@ -158,8 +158,3 @@ def check_file_list_readable(table: DeltaTable, name: str) -> None:
                 " of it instead"
             ),
         )
-
-
-def arrow_of(table: object) -> pa.Table:
-    """A delta-rs Arrow result (arro3) as a pyarrow table."""
-    return pa.table(table)
