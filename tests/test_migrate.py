@@ -31,6 +31,22 @@ def _legacy(tmp_path: Path, settings: LoaderSettings, name: str) -> LoaderSettin
     )
 
 
+def _loaded_then_legacy(
+    tmp_path: Path, project: ProjectConfig, settings: LoaderSettings
+) -> tuple[LoaderSettings, set[str]]:
+    """Three days loaded and snapshotted by this version, then laid out by the previous one.
+
+    Returns:
+        The previous version's lake, and the uuids this version flagged as later copies.
+    """
+    sync_projects([project], settings, now=NOW)
+    snapshot_project(project, settings, ("events-list", "taxonomy"), now=NOW)
+    events = pl.read_delta(str(Path(settings.lake_root) / "amplitude/project_100001/events"))
+    later = set(events.filter(pl.col("later_copy"))["uuid"])
+    assert later, "no later copy: the flags prove nothing"
+    return _legacy(tmp_path, settings, "old"), later
+
+
 def _assert_converted(
     legacy: LoaderSettings, synthetic: SyntheticProject, project: ProjectConfig, later: set[str]
 ) -> None:
@@ -63,15 +79,7 @@ def test_a_lake_of_the_previous_version_is_converted_on_its_first_open_downloadi
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
-    sync_projects([project], settings, now=NOW)
-    snapshot_project(project, settings, ("events-list", "taxonomy"), now=NOW)
-    later = set(
-        pl.read_delta(str(Path(settings.lake_root) / "amplitude/project_100001/events")).filter(
-            pl.col("later_copy")
-        )["uuid"]
-    )
-    assert later, "no later copy: the flags prove nothing"
-    legacy = _legacy(tmp_path, settings, "old")
+    legacy, later = _loaded_then_legacy(tmp_path, project, settings)
     requests = len(emulator.export_requests())
 
     reports = sync_projects([project], legacy, now=NOW)
@@ -88,14 +96,7 @@ def test_a_sigkill_during_the_conversion_leaves_a_lake_the_next_run_converts(
     project: ProjectConfig,
     settings: LoaderSettings,
 ) -> None:
-    sync_projects([project], settings, now=NOW)
-    snapshot_project(project, settings, ("events-list", "taxonomy"), now=NOW)
-    later = set(
-        pl.read_delta(str(Path(settings.lake_root) / "amplitude/project_100001/events")).filter(
-            pl.col("later_copy")
-        )["uuid"]
-    )
-    legacy = _legacy(tmp_path, settings, "old")
+    legacy, later = _loaded_then_legacy(tmp_path, project, settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
     status = ["status", "--lake", legacy.lake_root, "--catalog", legacy.catalog_path]
     status += ["--project-id", "100001", "--default-start", f"{START:%Y-%m-%d}"]
